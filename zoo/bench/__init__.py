@@ -1,0 +1,1 @@
+"""The benchmark runner: grid expansion, executors, results store and reports."""

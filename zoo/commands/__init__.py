@@ -1,0 +1,1 @@
+"""One module per ``zoo`` sub-command (discovered by :mod:`zoo.cli`)."""

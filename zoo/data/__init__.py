@@ -1,0 +1,1 @@
+"""Dataset sources, preparation (clean, split, save) and loading for training."""

@@ -1,0 +1,1 @@
+"""Beta schedules, the Gaussian diffusion process and its samplers."""

@@ -1,0 +1,63 @@
+"""The plugin contract: the one file a plugin author reads.
+
+A plugin is any installed distribution that declares an entry point in the group ``zoo``::
+
+    [project.entry-points.zoo]
+    my_blocks = "my_package.blocks"
+
+and whose module defines::
+
+    import zoo
+
+    @zoo.hookimpl
+    def zoo_register(registry):
+        registry.add("activation", "mish", torch.nn.Mish, help="Mish (Misra 2019)")
+
+zoo's own components register through exactly this path (see zoo's ``pyproject.toml``).
+
+Component kinds and the call shape every factory of that kind honours, so any two of a kind are
+interchangeable:
+
+=============== ====================================================== ==========================
+kind            factory                                                the object it builds
+=============== ====================================================== ==========================
+block           ``(dim_in, dim_out, *, time_emb_dim, act, groups)``    ``forward(x, t_emb)``; ``t_emb``
+                                                                       is None without time embedding;
+                                                                       ``act`` a zero-arg callable
+                                                                       returning an activation, or None
+attention       ``(dim, *, heads, dim_head)``                          ``forward(x)`` keeping the shape
+norm            ``(dim, fn)``                                          wraps an attention module
+activation      ``()``                                                 an ``nn.Module``
+time_embedding  ``(dim)``                                              ``forward(t) -> (B, D)``; exposes
+                                                                       ``out_dim`` (None: no embedding)
+model           ``(spec: zoo.spec.ModelSpec)``                         an ``nn.Module``
+schedule        ``(timesteps)``                                        betas, float64 tensor (T,)
+sampler         ``(model, diffusion, shape, *, steps, generator,       images in [-1, 1]
+                progress)``
+dataset         ``(root, split, *, download)``                         a sequence of (PIL image, label)
+feature         ``()``                                                 ``nn.Module``: uint8 (N,C,H,W) ->
+                                                                       features (N,D) (+ logits)
+metric          ``(**options)``                                        see ``zoo.metrics.scores``
+=============== ====================================================== ==========================
+
+A registered name keeps its meaning forever: components may be added, never changed or removed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from zoo.registry import Registry
+
+PROJECT = "zoo"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def zoo_register(registry: Registry) -> None:
+    """Add components to ``registry`` with ``registry.add(kind, name, factory, help="one line")``."""

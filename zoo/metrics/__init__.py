@@ -1,0 +1,1 @@
+"""Feature extractors and scores (FID, KID, IS, diversity, precision/recall)."""

@@ -1,0 +1,1 @@
+"""Models other than the U-Net (the VAE baseline)."""

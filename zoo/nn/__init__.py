@@ -1,0 +1,1 @@
+"""Building blocks of the U-Net, each registered as a plugin component."""
