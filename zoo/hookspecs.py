@@ -40,6 +40,11 @@ feature         ``()``                                                 ``nn.Modu
 metric          ``(**options)``                                        see ``zoo.metrics.scores``
 =============== ====================================================== ==========================
 
+A model factory may carry two optional attributes: ``validate(spec)`` raising
+:class:`zoo.errors.UserError` for an impossible spec before any tensor is made, and
+``canonical(spec) -> spec`` mapping equivalent specs to one (so a grid trains them once).
+A time_embedding factory may return None: the network then has no time embedding.
+
 A registered name keeps its meaning forever: components may be added, never changed or removed.
 """
 

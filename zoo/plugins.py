@@ -39,7 +39,16 @@ def _disabled() -> set[str]:
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
-    eps = list(metadata.entry_points(group=GROUP))
+    # Walk distributions ourselves: ``metadata.entry_points(group=...)`` keeps one entry point per
+    # name, so two plugins that both chose a common name ("plugin") would silently shadow each other.
+    seen: set[str] = set()
+    eps = []
+    for dist in metadata.distributions():
+        key = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if key in seen:  # the first on sys.path wins, as for imports
+            continue
+        seen.add(key)
+        eps.extend(ep for ep in dist.entry_points if ep.group == GROUP)
     # zoo's own plugins first, so a third-party name collision is blamed on the newcomer.
     return sorted(eps, key=lambda ep: (_dist_name(ep) != "zoo", _dist_name(ep), ep.name))
 
@@ -53,9 +62,10 @@ def _dist_version(ep: metadata.EntryPoint) -> str:
 
 
 def _report(plugin: str, dist: str, what: str, err: BaseException) -> str:
-    message = f"plugin '{plugin}' ({dist}) {what}: {type(err).__name__}: {err}; it was skipped"
-    warnings.warn(message, ZooPluginWarning, stacklevel=3)
-    return message
+    """Warn about a dropped plugin; return the short error for ``zoo list --plugins``."""
+    error = f"{type(err).__name__}: {err}"
+    warnings.warn(f"plugin '{plugin}' ({dist}) {what}: {error}; it was skipped", ZooPluginWarning, stacklevel=3)
+    return error
 
 
 def load_registry(entry_points: list[metadata.EntryPoint] | None = None) -> tuple[Registry, list[PluginInfo]]:

@@ -118,11 +118,13 @@ class RunSpec:
     eval: EvalSpec = field(default_factory=EvalSpec)
 
     def resolved(self) -> RunSpec:
-        """A copy whose model matches the data (channels, image size)."""
-        out = dataclasses.replace(self, model=dataclasses.replace(self.model))
-        out.model.channels = self.data.channels
-        out.model.image_size = self.data.size
-        return out
+        """A copy whose model matches the data (channels, image size), in the model's canonical form
+        (two specs that build the same network resolve to the same spec, hence the same hash)."""
+        from zoo.plugins import get_registry
+
+        model = dataclasses.replace(self.model, channels=self.data.channels, image_size=self.data.size)
+        canonical = getattr(get_registry().get("model", model.name).factory, "canonical", None)
+        return dataclasses.replace(self, model=canonical(model) if canonical else model)
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
@@ -286,11 +288,22 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise UserError(f"config file '{path}' is not valid TOML: {err}") from None
 
 
-def load_spec(config: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunSpec:
-    """The run spec of a TOML file (optional) with ``--set`` overrides applied, validated."""
-    data = read_toml(config) if config else {}
+def load_spec(
+    config: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    model_only: bool = False,
+    base: dict[str, Any] | None = None,
+) -> RunSpec:
+    """The run spec of a TOML file (optional) with ``--set`` overrides applied, validated
+    (only its model section when ``model_only``, for commands that build nothing else).
+    ``base`` (a saved spec.json) sits under the file and the overrides."""
+    data = merge(base or {}, read_toml(config) if config else {})
     spec = from_dict(merge(data, parse_overrides(overrides)))
-    validate(spec)
+    if model_only:
+        validate_model(spec.resolved().model)
+    else:
+        validate(spec)
     return spec
 
 
@@ -308,7 +321,7 @@ def validate(spec: RunSpec) -> None:
         registry.get("feature", e.feature)
     for metric in e.metrics:
         registry.get("metric", metric)
-    validate_model(m)
+    validate_model(spec.resolved().model)
     if d.timesteps < 2:
         raise UserError(f"diffusion.timesteps must be at least 2, got {d.timesteps}")
     if d.objective not in ("eps", "x0", "v"):
@@ -340,7 +353,6 @@ def validate_model(m: ModelSpec) -> None:
     from zoo.plugins import get_registry
 
     registry = get_registry()
-    registry.get("model", m.name)
     check = getattr(registry.get("model", m.name).factory, "validate", None)
     if check is not None:
         check(m)

@@ -1,0 +1,122 @@
+"""The U-Net builds from any combination of registered parts, and refuses impossible specs early."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+import zoo
+from zoo.errors import UserError
+from zoo.plugins import get_registry
+from zoo.spec import load_spec
+
+_REG = get_registry()
+SHAPES = [(8, 1), (16, 3), (16, 1), (8, 3)]  # (image_size, channels), cycled over the combinations
+COMBOS = list(
+    itertools.product(
+        _REG.names("block"), _REG.names("attention"), _REG.names("norm"), ["default", *_REG.names("activation")]
+    )
+)
+TINY = dict(dim=8, dim_mults=(1, 2), heads=2, dim_head=8, groups=4)
+
+
+@pytest.mark.parametrize(("block", "attention", "norm", "activation"), COMBOS, ids="-".join)
+def test_every_combination_runs_forward_and_backward(block: str, attention: str, norm: str, activation: str) -> None:
+    size, channels = SHAPES[COMBOS.index((block, attention, norm, activation)) % len(SHAPES)]
+    model = zoo.create_model(
+        "unet", channels=channels, image_size=size, block=block, attention=attention,
+        mid_attention=attention, norm=norm, activation=activation, **TINY,
+    )
+    x = torch.randn(2, channels, size, size)
+    t = torch.tensor([0, 999])
+    out = model(x, t)
+    assert out.shape == x.shape
+    out.square().mean().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize(("size", "channels"), SHAPES)
+@pytest.mark.parametrize("time_embedding", ["sinusoidal", "none"])
+def test_base_model_shapes_and_time_embedding(size: int, channels: int, time_embedding: str) -> None:
+    model = zoo.create_model("unet", channels=channels, image_size=size, time_embedding=time_embedding, **TINY)
+    x = torch.randn(3, channels, size, size)
+    out_a = model(x, torch.tensor([1, 2, 3]))
+    out_b = model(x, torch.tensor([500, 600, 700]))
+    assert out_a.shape == x.shape
+    # the time embedding is what makes the output depend on t
+    assert torch.allclose(out_a, out_b) == (time_embedding == "none")
+
+
+def test_no_attention_removes_the_layers_and_their_norms() -> None:
+    with_attn = zoo.create_model("unet", channels=1, image_size=8, **TINY)
+    without = zoo.create_model("unet", channels=1, image_size=8, attention="none", mid_attention="none", **TINY)
+    names = [type(m).__name__ for m in without.modules()]
+    assert not {"PreNorm", "PostNorm", "LinearAttention", "FullAttention"} & set(names)
+    assert sum(p.numel() for p in without.parameters()) < sum(p.numel() for p in with_attn.parameters())
+
+
+def test_activation_replaces_every_activation_time_mlp_included() -> None:
+    model = zoo.create_model("unet", channels=1, image_size=8, activation="relu", **TINY)
+    acts = {type(m).__name__ for m in model.modules() if type(m).__name__ in {"ReLU", "GELU", "SiLU", "Mish"}}
+    assert acts == {"ReLU"}
+    default = zoo.create_model("unet", channels=1, image_size=8, block="resnet", **TINY)
+    acts = {type(m).__name__ for m in default.modules() if type(m).__name__ in {"ReLU", "GELU", "SiLU"}}
+    assert acts == {"SiLU", "GELU"}  # the ResNet blocks' own SiLU, the time MLP's GELU
+
+
+STUDY_VARIANTS = {
+    "base": [],
+    "no_attention": ["model.attention=none", "model.mid_attention=none"],
+    "post_norm": ["model.norm=post"],
+    "relu": ["model.activation=relu"],
+    "silu": ["model.activation=silu"],
+    "gelu": ["model.activation=gelu"],
+    "resnet": ["model.block=resnet"],
+}
+
+
+@pytest.mark.parametrize("variant", STUDY_VARIANTS)
+def test_study_variants_build_from_a_spec(variant: str) -> None:
+    spec = load_spec(None, ["data.size=8", "model.dim=8", "model.dim_mults=[1,2]", *STUDY_VARIANTS[variant]]).resolved()
+    model = get_registry().create("model", spec.model.name, spec.model)
+    x = torch.randn(2, 1, 8, 8)
+    assert model(x, torch.tensor([3, 4])).shape == x.shape
+
+
+def test_gelu_only_convnext_is_recognised_as_the_base_model() -> None:
+    base = load_spec(None, ["data.size=8"])
+    gelu = load_spec(None, ["data.size=8", "model.activation=gelu"])
+    relu = load_spec(None, ["data.size=8", "model.activation=relu"])
+    gelu_resnet = load_spec(None, ["data.size=8", "model.activation=gelu", "model.block=resnet"])
+    resnet = load_spec(None, ["data.size=8", "model.block=resnet"])
+    assert gelu.hash() == base.hash()
+    assert relu.hash() != base.hash()
+    assert gelu_resnet.hash() != resnet.hash()  # ResNet's own SiLU is not GELU
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (dict(image_size=10, dim_mults=(1, 2, 4)), "not divisible by 4"),
+        (dict(dim=12, groups=8), "groups=8 does not divide"),
+        (dict(block="convnxt"), "did you mean 'convnext'"),
+        (dict(attention="lin"), "unknown attention 'lin'"),
+        (dict(activation="relux"), "did you mean 'relu'"),
+        (dict(dim_mults=()), "non-empty"),
+    ],
+)
+def test_impossible_specs_fail_before_any_tensor(fields: dict, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = []
+    monkeypatch.setattr(torch.nn.Conv2d, "__init__", lambda *a, **k: made.append(a) or (_ for _ in ()).throw(AssertionError))
+    with pytest.raises(UserError, match=message):
+        zoo.create_model("unet", channels=1, image_size=fields.pop("image_size", 16), **fields)
+    assert not made
+
+
+def test_unknown_model_field_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="unknown setting 'model.blocks'; did you mean 'block'"):
+        zoo.create_model("unet", blocks="resnet")

@@ -1,0 +1,97 @@
+"""Checkpoints that survive a kill at any moment and never unpickle code.
+
+A checkpoint is a folder: ``model.safetensors``, ``ema.safetensors``, ``optimizer.safetensors``
+(tensors only) and ``state.json`` (step, epoch, RNG and data-order state, optimizer hyper-parameters).
+It is written to a temporary sibling and swapped in with renames: ``checkpoint`` is either the old
+complete folder or the new complete one; if a crash falls between the two renames, the previous
+folder survives as ``checkpoint.old`` and :func:`find_checkpoint` picks it up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+NAME = "checkpoint"
+
+
+def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # safetensors wants dense row-major tensors; channels_last weights are copied to it.
+    return {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+
+
+def optimizer_to_tensors(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split ``optimizer.state_dict()`` into tensors (for safetensors) and the rest (for JSON)."""
+    tensors, scalars = {}, {}
+    for index, per_param in state["state"].items():
+        for key, value in per_param.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{index}.{key}"] = value
+            else:
+                scalars[f"{index}.{key}"] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_tensors(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for flat, value in [*tensors.items(), *meta["scalars"].items()]:
+        index, key = flat.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(
+    run_dir: str | Path,
+    *,
+    model: dict[str, torch.Tensor],
+    ema: dict[str, torch.Tensor] | None,
+    optimizer: dict[str, Any],
+    state: dict[str, Any],
+) -> Path:
+    """Write a complete checkpoint under ``run_dir/checkpoint`` atomically; return its path."""
+    run_dir = Path(run_dir)
+    final, old = run_dir / NAME, run_dir / f"{NAME}.old"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{NAME}.", dir=run_dir))
+    try:
+        save_file(_contiguous(model), tmp / "model.safetensors")
+        if ema is not None:
+            save_file(_contiguous(ema), tmp / "ema.safetensors")
+        opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
+        save_file(_contiguous(opt_tensors), tmp / "optimizer.safetensors")
+        (tmp / "state.json").write_text(json.dumps({**state, "optimizer": opt_meta}, indent=1))
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def find_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint of a run, or None."""
+    run_dir = Path(run_dir)
+    for candidate in (run_dir / NAME, run_dir / f"{NAME}.old"):
+        if (candidate / "state.json").is_file() and (candidate / "model.safetensors").is_file():
+            return candidate
+    return None
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    return json.loads((path / "state.json").read_text())
+
+
+def load_weights(path: Path, which: str = "model") -> dict[str, torch.Tensor]:
+    """``which`` is "model" (raw weights), "ema" or "optimizer"."""
+    return load_file(path / f"{which}.safetensors")

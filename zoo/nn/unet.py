@@ -1,0 +1,195 @@
+"""The DDPM U-Net (Ho et al. 2020) as popularised by "The Annotated Diffusion Model", assembled
+from registered parts named in a :class:`zoo.spec.ModelSpec`.
+
+Layout: init conv 7x7; per resolution two blocks, a norm-wrapped residual attention (linear by
+default) and a downsample (all but the last); a bottleneck of block, full attention, block;
+symmetric up stages that upsample, concatenate the matching skip and run two blocks and attention;
+a final block over [features, init-conv skip] and a 1x1 conv to the image channels. Nothing here
+knows which block, attention or norm is inside: the registry builds them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+
+import torch
+from torch import nn
+
+from zoo.errors import UserError
+from zoo.hookspecs import hookimpl
+from zoo.spec import ModelSpec
+
+
+def validate(spec: ModelSpec) -> None:
+    """Every impossible spec fails here, before a tensor is made."""
+    from zoo.plugins import get_registry
+
+    registry = get_registry()
+    for kind, name in (
+        ("block", spec.block),
+        ("attention", spec.attention),
+        ("attention", spec.mid_attention),
+        ("norm", spec.norm),
+        ("time_embedding", spec.time_embedding),
+    ):
+        registry.get(kind, name)
+    if spec.activation != "default":
+        registry.get("activation", spec.activation)
+    if not spec.dim_mults or any(m < 1 for m in spec.dim_mults):
+        raise UserError(f"model.dim_mults must be a non-empty list of positive integers, got {list(spec.dim_mults)}")
+    for name in ("channels", "image_size", "dim", "groups", "heads", "dim_head"):
+        if getattr(spec, name) < 1:
+            raise UserError(f"model.{name} must be at least 1, got {getattr(spec, name)}")
+    factor = 2 ** (len(spec.dim_mults) - 1)
+    if spec.image_size % factor:
+        raise UserError(
+            f"model.image_size {spec.image_size} is not divisible by {factor}, the downsampling of "
+            f"{len(spec.dim_mults)} resolutions (dim_mults={list(spec.dim_mults)}); use a size that is a multiple "
+            f"of {factor} or fewer dim_mults"
+        )
+    for width in {spec.dim * m for m in spec.dim_mults}:
+        if width % spec.groups:
+            raise UserError(
+                f"model.groups={spec.groups} does not divide the stage width {width} (dim={spec.dim} x dim_mults); "
+                "choose groups dividing every dim * mult"
+            )
+    if spec.time_embedding == "sinusoidal" and spec.dim % 2:
+        raise UserError(f"model.dim must be even for the sinusoidal time embedding, got {spec.dim}")
+
+
+def canonical(spec: ModelSpec) -> ModelSpec:
+    """The same network under one name, so identical grid cells are trained once.
+
+    An explicit activation equal to what every activation of the network already is becomes
+    "default" (GELU-only on ConvNeXt, whose blocks and time MLP already use GELU); with no
+    attention anywhere, the norm placement and head settings mean nothing and are reset.
+    """
+    from zoo.plugins import get_registry
+
+    out = dataclasses.replace(spec)
+    block = get_registry().get("block", spec.block).factory
+    uses_time_mlp = spec.time_embedding != "none"
+    own = getattr(block, "default_activation", None)
+    if spec.activation == own and (not uses_time_mlp or own == TIME_MLP_ACTIVATION):
+        out.activation = "default"
+    if spec.attention == "none" and spec.mid_attention == "none":
+        defaults = ModelSpec()
+        out.norm, out.heads, out.dim_head = defaults.norm, defaults.heads, defaults.dim_head
+    return out
+
+
+TIME_MLP_ACTIVATION = "gelu"  # the time MLP's own activation, as in the Annotated Diffusion Model
+
+
+class Downsample(nn.Conv2d):
+    """Strided 4x4 conv halving the resolution."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim, dim, 4, stride=2, padding=1)
+
+
+class Upsample(nn.ConvTranspose2d):
+    """Transposed 4x4 conv doubling the resolution."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim, dim, 4, stride=2, padding=1)
+
+
+class Stage(nn.Module):
+    """Two blocks then residual attention, at one resolution."""
+
+    def __init__(self, block1: nn.Module, block2: nn.Module, attn: nn.Module) -> None:
+        super().__init__()
+        self.block1, self.block2, self.attn = block1, block2, attn
+
+    def forward(self, x: torch.Tensor, t_emb: torch.Tensor | None) -> torch.Tensor:
+        return self.attn(self.block2(self.block1(x, t_emb), t_emb))
+
+
+class Unet(nn.Module):
+    """Predicts the noise (or x0, or v) of ``x`` at timesteps ``t``: ``forward(x, t) -> same shape as x``."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        validate(spec)
+        super().__init__()
+        from zoo.plugins import get_registry
+
+        registry = get_registry()
+        self.spec = spec
+        act = None if spec.activation == "default" else partial(registry.create, "activation", spec.activation)
+        dim = spec.dim
+        dims = [dim, *(dim * m for m in spec.dim_mults)]
+        in_out = list(zip(dims[:-1], dims[1:]))
+
+        embedding = registry.create("time_embedding", spec.time_embedding, dim)
+        time_dim = None
+        self.time_mlp = None
+        if embedding is not None:
+            time_dim = dim * 4
+            time_act = act() if act else registry.create("activation", TIME_MLP_ACTIVATION)
+            self.time_mlp = nn.Sequential(
+                embedding, nn.Linear(embedding.out_dim, time_dim), time_act, nn.Linear(time_dim, time_dim)
+            )
+
+        block = partial(registry.get("block", spec.block).factory, time_emb_dim=time_dim, act=act, groups=spec.groups)
+
+        def attention(name: str, width: int) -> nn.Module:
+            fn = registry.create("attention", name, width, heads=spec.heads, dim_head=spec.dim_head)
+            if isinstance(fn, nn.Identity):  # "none": no layer, no norm, no residual
+                return fn
+            return registry.create("norm", spec.norm, width, fn)
+
+        self.init_conv = nn.Conv2d(spec.channels, dim, 7, padding=3)
+        self.downs = nn.ModuleList()
+        self.downsamples = nn.ModuleList()
+        for i, (d_in, d_out) in enumerate(in_out):
+            self.downs.append(Stage(block(d_in, d_out), block(d_out, d_out), attention(spec.attention, d_out)))
+            last = i == len(in_out) - 1
+            self.downsamples.append(nn.Identity() if last else Downsample(d_out))
+
+        mid = dims[-1]
+        self.mid_block1 = block(mid, mid)
+        self.mid_attn = attention(spec.mid_attention, mid)
+        self.mid_block2 = block(mid, mid)
+
+        self.upsamples = nn.ModuleList()
+        self.ups = nn.ModuleList()
+        x_dim = mid
+        for i, (d_in, d_out) in reversed(list(enumerate(in_out))):
+            last = i == len(in_out) - 1
+            self.upsamples.append(nn.Identity() if last else Upsample(x_dim))
+            self.ups.append(Stage(block(x_dim + d_out, d_in), block(d_in, d_in), attention(spec.attention, d_in)))
+            x_dim = d_in
+
+        self.final_block = block(dim * 2, dim)
+        self.final_conv = nn.Conv2d(dim, spec.channels, 1)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        t_emb = self.time_mlp(t) if self.time_mlp is not None else None
+        x = self.init_conv(x)
+        r = x
+        skips = []
+        for stage, down in zip(self.downs, self.downsamples):
+            x = stage(x, t_emb)
+            skips.append(x)
+            x = down(x)
+        x = self.mid_block2(self.mid_attn(self.mid_block1(x, t_emb)), t_emb)
+        for up, stage in zip(self.upsamples, self.ups):
+            x = stage(torch.cat((up(x), skips.pop()), dim=1), t_emb)
+        x = self.final_block(torch.cat((x, r), dim=1), t_emb)
+        return self.final_conv(x)
+
+
+def build_unet(spec: ModelSpec) -> Unet:
+    """The DDPM U-Net assembled from the registered parts the spec names."""
+    return Unet(spec)
+
+
+build_unet.validate = validate  # type: ignore[attr-defined]
+build_unet.canonical = canonical  # type: ignore[attr-defined]
+
+
+@hookimpl
+def zoo_register(registry) -> None:  # noqa: ANN001
+    registry.add("model", "unet", build_unet, help="DDPM U-Net assembled from registered blocks/attention/norms")

@@ -1,0 +1,74 @@
+"""Drawing images from a trained run and saving them: ``samples.npz`` (uint8 (N, C, H, W) under
+``images``) and a PNG grid. The same path serves noise predictors (through a registered sampler)
+and models that sample themselves (the VAE)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from zoo.io import atomic_path
+from zoo.run import LoadedRun
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """[-1, 1] floats -> uint8 (N, C, H, W)."""
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+
+
+def generate(
+    run: LoadedRun,
+    n: int,
+    *,
+    sampler: str = "ddim",
+    steps: int = 50,
+    seed: int = 0,
+    batch_size: int = 250,
+    progress: bool = False,
+) -> np.ndarray:
+    """``n`` images as uint8 (N, C, H, W), deterministic given ``seed``."""
+    from zoo.plugins import get_registry
+
+    m = run.spec.model
+    generator = torch.Generator().manual_seed(seed)
+    out = []
+    sample = None if run.diffusion is None else get_registry().get("sampler", sampler).factory
+    for start in range(0, n, batch_size):
+        b = min(batch_size, n - start)
+        if sample is None:
+            images = run.model.sample(b, generator=generator)
+        else:
+            images = sample(run.model, run.diffusion, (b, m.channels, m.image_size, m.image_size),
+                            steps=steps, generator=generator, progress=progress)
+        out.append(to_uint8(images))
+    return np.concatenate(out)
+
+
+def save_npz(images: np.ndarray, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, images=images)
+
+
+def save_grid(images: np.ndarray, path: str | Path, *, max_images: int = 64, min_cell: int = 48) -> None:
+    """A square-ish grid of the first ``max_images`` images, upscaled (nearest) so small images stay visible."""
+    from PIL import Image
+
+    images = images[:max_images]
+    n, c, h, w = images.shape
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    pad = 2
+    canvas = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, np.uint8)
+    for i, img in enumerate(images):
+        r, col = divmod(i, cols)
+        y, x = pad + r * (h + pad), pad + col * (w + pad)
+        canvas[y:y + h, x:x + w] = img.transpose(1, 2, 0)
+    picture = Image.fromarray(canvas[..., 0] if c == 1 else canvas)
+    scale = max(1, math.ceil(min_cell / h))
+    picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    with atomic_path(path) as tmp:
+        picture.save(tmp, format="PNG")
