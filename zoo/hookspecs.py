@@ -34,7 +34,8 @@ model           ``(spec: zoo.spec.ModelSpec)``                         an ``nn.M
 schedule        ``(timesteps)``                                        betas, float64 tensor (T,)
 sampler         ``(model, diffusion, shape, *, steps, generator,       images in [-1, 1]
                 progress)``
-dataset         ``(root, split, *, download)``                         a sequence of (PIL image, label)
+dataset         ``(root, *, download)``                                a Source over all images: ``len``,
+                                                                       ``load(i) -> (PIL image, label)``
 feature         ``()``                                                 ``nn.Module``: uint8 (N,C,H,W) ->
                                                                        features (N,D) (+ logits)
 metric          ``(**options)``                                        see ``zoo.metrics.scores``

@@ -328,12 +328,9 @@ def validate(spec: RunSpec) -> None:
         raise UserError(f"unknown diffusion.objective '{d.objective}'{did_you_mean(d.objective, ('eps', 'x0', 'v'))}; use eps, x0 or v")
     if d.loss not in ("smooth_l1", "mse", "l1"):
         raise UserError(f"unknown diffusion.loss '{d.loss}'{did_you_mean(d.loss, ('smooth_l1', 'mse', 'l1'))}; use smooth_l1, mse or l1")
-    if data.channels not in (1, 3):
-        raise UserError(f"data.channels must be 1 or 3, got {data.channels}")
-    if data.size < 4:
-        raise UserError(f"data.size must be at least 4, got {data.size}")
-    if len(data.split) != 3 or any(f < 0 for f in data.split) or abs(sum(data.split) - 1) > 1e-6:
-        raise UserError(f"data.split must be three fractions summing to 1 (train, val, test), got {list(data.split)}")
+    from zoo.data.prepare import check_data_spec
+
+    check_data_spec(data)
     for name in ("batch_size", "epochs", "steps", "checkpoint_every", "log_every"):
         value = getattr(t, name)
         if value is not None and value < 1:

@@ -168,8 +168,12 @@ def _resolve_resume(spec: RunSpec, run_dir: Path, resume: bool) -> RunSpec:
     return spec.resolved()
 
 
-def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress: bool = True) -> Summary:
-    """Train the model ``spec`` describes into ``run_dir`` (see :mod:`zoo.run` for the files)."""
+def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress: bool | Any = True) -> Summary:
+    """Train the model ``spec`` describes into ``run_dir`` (see :mod:`zoo.run` for the files).
+
+    ``progress``: True for a progress bar of its own, or a live ``rich.progress.Progress`` to add the
+    training task to (the benchmark's overall display).
+    """
     from zoo.data.loader import batches_per_epoch, make_loader
     from zoo.data.prepare import prepare
 
@@ -185,7 +189,7 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
 
     # data: rank 0 prepares (or reuses), the others wait and open the same copy
     if rank == 0:
-        prepared = prepare(spec.data, progress=progress)
+        prepared = prepare(spec.data, progress=progress is True)
     _barrier(world_size)
     if rank != 0:
         prepared = prepare(spec.data, progress=False)
@@ -251,11 +255,11 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
     stop = _StopFlag()
     interval_loss, interval_steps, interval_start = 0.0, 0, time.perf_counter()
     last_loss = math.nan
-    start_step = step
-    bar = _progress(progress and writer, limit, step)
+    external = not isinstance(progress, bool)
+    bar = progress if external else _progress(progress and writer)
     model.train()
-    with stop.installed(), bar:
-        task = bar.add_task("train", total=limit, completed=step, loss=math.nan, ips=0.0)
+    with stop.installed(), contextlib.nullcontext() if external else bar:
+        task = bar.add_task("train", total=limit, completed=step, info="")
         done = (limit is not None and step >= limit) or (deadline is not None and elapsed >= deadline)
         while not done:
             loader = make_loader(prepared, "train", batch_size=t.batch_size, seed=t.seed, epoch=epoch,
@@ -295,7 +299,7 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
                         _append_log(run_dir / "log.jsonl", {"step": step, "epoch": epoch, "loss": interval_loss / interval_steps,
                                                             "lr": optimizer.param_groups[0]["lr"], "images_per_s": ips,
                                                             "elapsed": elapsed})
-                    bar.update(task, completed=step, loss=interval_loss / interval_steps, ips=ips)
+                    bar.update(task, completed=step, info=f"loss {interval_loss / interval_steps:.4f}  {ips:.0f} img/s")
                     interval_loss, interval_steps, interval_start = 0.0, 0, now
                 done = (limit is not None and step >= limit) or (deadline is not None and elapsed >= deadline)
                 stopping = _any_rank(stop.requested, world_size)
@@ -308,11 +312,12 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
             if stop.requested or _any_rank(stop.requested, world_size):
                 break
         checkpoint_now()
+        if external:
+            bar.remove_task(task)
 
-    trained = step - start_step
     summary = Summary(
         run_dir=str(run_dir), step=step, epoch=epoch, samples_seen=step * t.batch_size * world_size, elapsed=elapsed,
-        images_per_s=_throughput(run_dir, step * t.batch_size * world_size, elapsed) if trained else 0.0,
+        images_per_s=_throughput(run_dir, step * t.batch_size * world_size, elapsed),
         final_loss=last_loss, parameters=parameters, flops_per_image=flops, interrupted=stop.requested,
         world_size=world_size,
     )
@@ -373,11 +378,11 @@ def _trim_log(path: Path, step: int) -> None:
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in keep))
 
 
-def _progress(enabled: bool, total: int | None, completed: int):  # noqa: ANN202
+def _progress(enabled: bool):  # noqa: ANN202
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     return Progress(
-        TextColumn("[bold]train[/]"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[ips]:.0f} img/s"),
+        TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
         TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled, transient=False,
     )

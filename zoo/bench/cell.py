@@ -1,0 +1,68 @@
+"""One benchmark cell, start to finish: train (or resume), sample, score.
+
+A plain top-level function of plain data (a spec dict and a folder), so that the local executor can
+run it in this process or in a worker process and Ray can run it on any node of a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+
+def run_cell(spec_dict: dict[str, Any], run_dir: str, *, threads: int | None = None, progress: Any = False) -> dict[str, Any]:
+    """Returns ``{"status": "done", "record": {...}}`` or ``{"status": "failed", "error": "..."}``; never raises
+    for a failing cell, so one bad cell cannot stop a grid."""
+    try:
+        return {"status": "done", "record": _run(spec_dict, Path(run_dir), threads, progress)}
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # noqa: BLE001 - recorded with the cell, the grid goes on
+        return {"status": "failed", "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+
+
+def _run(spec_dict: dict[str, Any], run_dir: Path, threads: int | None, progress: Any) -> dict[str, Any]:
+    import torch
+
+    from zoo.checkpoint import find_checkpoint
+    from zoo.data.prepare import prepare
+    from zoo.io import atomic_write_text
+    from zoo.metrics.evaluate import evaluate
+    from zoo.run import load_run
+    from zoo.sample import generate, save_grid, save_npz
+    from zoo.spec import from_dict
+    from zoo.train import train
+
+    if threads:
+        torch.set_num_threads(threads)
+    spec = from_dict(spec_dict)
+    timings: dict[str, float] = {}
+
+    start = time.perf_counter()
+    summary = train(spec, run_dir, resume=find_checkpoint(run_dir) is not None, progress=progress)
+    timings["train"] = time.perf_counter() - start
+    timings["train_steps"] = summary.elapsed  # time inside optimisation steps, for the overhead figure
+
+    start = time.perf_counter()
+    run = load_run(run_dir, weights=spec.eval.weights)
+    e = spec.eval
+    images = generate(run, e.n, sampler=e.sampler, steps=e.steps, seed=e.seed, batch_size=e.batch_size)
+    timings["sample"] = time.perf_counter() - start
+    save_npz(images, run_dir / "samples.npz")
+    save_grid(images, run_dir / "samples.png")
+
+    start = time.perf_counter()
+    result = evaluate(images, prepare(spec.data), feature=e.feature, metrics=e.metrics, references=False, seed=e.seed)
+    atomic_write_text(run_dir / "metrics.json", json.dumps(result.to_dict(), indent=2) + "\n")
+    timings["evaluate"] = time.perf_counter() - start
+
+    return {
+        "train": summary.__dict__,
+        "eval": result.to_dict(),
+        "sample_seconds_per_image": timings["sample"] / e.n,
+        "timings": timings,
+        "weights": run.weights,
+    }

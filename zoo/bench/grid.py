@@ -1,0 +1,127 @@
+"""Grid files: a base run spec, named variants, axes and seeds, expanded into benchmark cells.
+
+A grid (TOML)::
+
+    name = "study"
+    seeds = [0]                       # or a count: seeds = 3  ->  [0, 1, 2]
+    [budget]                          # per cell: steps and/or minutes (whichever ends first)
+    steps = 600
+    [base.data]                       # any run-spec section: model, diffusion, data, train, eval
+    size = 16
+    [variants]                        # name -> overrides ("section.key" = value); {} is the base itself
+    base = {}
+    resnet = { "model.block" = "resnet" }
+    [axes]                            # optional: every variant is crossed with every combination
+    "diffusion.schedule" = ["linear", "cosine"]
+
+A cell is (variant, axis values, seed). Cells whose resolved specs are identical (the study's
+GELU-only ConvNeXt, whose activations already are GELU) share one hash and are run once.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import UserError, did_you_mean
+from zoo.spec import RunSpec, from_dict, merge, read_toml, validate
+
+GRID_KEYS = ("name", "description", "seeds", "budget", "base", "variants", "axes")
+
+
+@dataclass
+class Cell:
+    name: str  # variant, then axis values: "resnet" or "resnet schedule=cosine"
+    variant: str
+    overrides: dict[str, Any]  # dotted key -> value, variant and axes together
+    seed: int
+    label: str  # the name, plus the seed when the grid has several
+    spec: RunSpec
+    hash: str
+    duplicate_of: str | None = None  # the label of the first cell with the same hash
+
+
+@dataclass
+class Grid:
+    name: str
+    description: str
+    path: str
+    cells: list[Cell] = field(default_factory=list)
+
+    def unique(self) -> list[Cell]:
+        """One cell per distinct spec: the cells to actually run."""
+        return [c for c in self.cells if c.duplicate_of is None]
+
+
+def _dotted(overrides: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        section, dot, name = key.partition(".")
+        if not dot or not name:
+            raise UserError(f"{where}: override keys are 'section.key' (e.g. \"model.block\"), got '{key}'")
+        nested.setdefault(section, {})[name] = value
+    return nested
+
+
+def _axis_label(key: str, value: Any) -> str:
+    return f"{key.split('.')[-1]}={value}"
+
+
+def load_grid(path: str | Path) -> Grid:
+    """Read, validate and expand a grid file. Every cell is validated before anything runs."""
+    path = Path(path)
+    data = read_toml(path)
+    for key in data:
+        if key not in GRID_KEYS:
+            raise UserError(f"{path}: unknown grid key '{key}'{did_you_mean(key, GRID_KEYS)}; grid keys: {', '.join(GRID_KEYS)}")
+    seeds = data.get("seeds", [0])
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = list(range(seeds))
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+        raise UserError(f"{path}: seeds must be a count (3) or a list of integers ([0, 1, 2]), got {seeds!r}")
+    budget = data.get("budget", {})
+    unknown = set(budget) - {"steps", "minutes", "epochs"}
+    if unknown:
+        raise UserError(f"{path}: [budget] takes steps, epochs and/or minutes, not {', '.join(sorted(unknown))}")
+    variants = data.get("variants") or {"base": {}}
+    axes = data.get("axes", {})
+    for key, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise UserError(f"{path}: axis '{key}' must be a non-empty list of values")
+    base = merge(data.get("base", {}), {"train": dict(budget)} if budget else {})
+    grid = Grid(name=str(data.get("name", path.stem)), description=str(data.get("description", "")), path=str(path))
+    first_by_hash: dict[str, str] = {}
+    for variant, overrides in variants.items():
+        if not isinstance(overrides, dict):
+            raise UserError(f"{path}: variant '{variant}' must be a table of overrides, e.g. {{ \"model.block\" = \"resnet\" }}")
+        for combo in itertools.product(*axes.values()) if axes else [()]:
+            axis_overrides = dict(zip(axes, combo))
+            name = " ".join([variant, *(_axis_label(k, v) for k, v in axis_overrides.items())])
+            all_overrides = {**overrides, **axis_overrides}
+            for seed in seeds:
+                spec_dict = merge(base, _dotted(all_overrides, f"{path}: variant '{variant}'"))
+                spec_dict = merge(spec_dict, {"train": {"seed": seed}})
+                try:
+                    spec = from_dict(spec_dict)
+                    validate(spec)
+                except UserError as err:
+                    raise UserError(f"{path}: cell '{name}': {err}") from None
+                spec = spec.resolved()
+                cell_hash = spec.hash()
+                label = name if len(seeds) == 1 else f"{name} [seed {seed}]"
+                grid.cells.append(
+                    Cell(name, variant, all_overrides, seed, label, spec, cell_hash, first_by_hash.get(cell_hash))
+                )
+                first_by_hash.setdefault(cell_hash, label)
+    return grid
+
+
+def default_grid_path() -> Path:
+    """``benchmarks/grids/study.toml`` of this checkout (or of the current folder)."""
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        candidate = root / "benchmarks" / "grids" / "study.toml"
+        if candidate.is_file():
+            return candidate
+    raise UserError("no grid file given and benchmarks/grids/study.toml not found; pass --grid FILE")

@@ -1,0 +1,111 @@
+"""Runs a grid: prepares each dataset once, computes the reference rows once, sends the cells that
+are not done to an executor and records every outcome (a failure included) as it arrives."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zoo.bench.executors import Executor, LocalExecutor
+from zoo.bench.grid import Grid
+from zoo.bench.store import Store
+
+DB_NAME = "zoo.db"
+
+
+@dataclass
+class GridOutcome:
+    ran: int
+    skipped: int  # already done (or duplicates of a cell in this grid)
+    failed: int
+    seconds: float
+
+
+def reference_key(data_hash: str, feature: str, n: int, metrics: list[str] | tuple[str, ...], seed: int) -> str:
+    text = json.dumps([data_hash, feature, n, list(metrics), seed])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def compute_references(store: Store, grid: Grid) -> None:
+    """The floor (real train vs real test) and ceiling (uniform noise) rows, with the same extractor,
+    metrics and n as the cells, once per distinct (data, extractor, n)."""
+    from zoo.data.prepare import prepare
+    from zoo.metrics.evaluate import CEILING, FLOOR, evaluate, noise_images
+
+    for cell in grid.unique():
+        e, data = cell.spec.eval, prepare(cell.spec.data)
+        feature = e.feature or data.default_feature
+        key = reference_key(data.hash, feature, e.n, e.metrics, e.seed)
+        if store.references(key) is not None:
+            continue
+        train = data.images("train")
+        n = min(e.n, len(train))
+        floor = evaluate(train[:n], data, feature=feature, metrics=e.metrics, references=False).rows[0]
+        noise = noise_images(n, tuple(train.shape[1:]), e.seed)
+        ceiling = evaluate(noise, data, feature=feature, metrics=e.metrics, references=False).rows[0]
+        floor.name, ceiling.name = FLOOR, CEILING
+        store.save_references(key, grid.name, [floor.to_dict(), ceiling.to_dict()])
+
+
+def run_grid(
+    grid: Grid,
+    results: str | Path = "results",
+    *,
+    executor: Executor | None = None,
+    progress: bool = True,
+    console: Any = None,
+) -> GridOutcome:
+    """Run every cell of ``grid`` not yet done; results go to ``results/zoo.db``, runs to ``results/runs/``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from zoo.data.prepare import prepare
+
+    started = time.perf_counter()
+    results = Path(results)
+    store = Store(results / DB_NAME)
+    store.register_grid(grid)
+    executor = executor or LocalExecutor()
+    timings: dict[str, float] = {}
+
+    tick = time.perf_counter()
+    for spec in {json.dumps(c.spec.data.__dict__, sort_keys=True, default=list): c.spec.data for c in grid.unique()}.values():
+        prepare(spec, progress=progress)
+    timings["prepare"] = time.perf_counter() - tick
+
+    pending = [c for c in grid.unique() if store.status(c.hash) != "done"]
+    skipped = len(grid.cells) - len(pending)
+    jobs = [(c.hash, c.spec.to_dict(), str(results / "runs" / c.hash)) for c in pending]
+    by_hash = {c.hash: c for c in pending}
+    failed = 0
+    cell_times = {"train": 0.0, "train_steps": 0.0, "sample": 0.0, "evaluate": 0.0}
+    bar = Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), disable=not progress, console=console)
+    with bar:
+        overall = bar.add_task(f"grid {grid.name}", total=len(grid.cells), completed=skipped, info="")
+        per_cell = bar if isinstance(executor, LocalExecutor) and executor.jobs == 1 else None
+        if pending:
+            bar.update(overall, info=f"running {by_hash[jobs[0][0]].label}")
+        for key, outcome in executor.run(jobs, progress=per_cell):
+            cell = by_hash[key]
+            if outcome["status"] == "done":
+                for phase in cell_times:
+                    cell_times[phase] += outcome["record"]["timings"].get(phase, 0.0)
+            else:
+                failed += 1
+                bar.console.print(f"[red]cell '{cell.label}' failed:[/] {outcome['error']}")
+            store.save_result(key, cell.spec.to_dict(), status=outcome["status"], run_dir=str(results / "runs" / key),
+                              record=outcome.get("record"), error=outcome.get("error"))
+            bar.update(overall, advance=1 + sum(1 for c in grid.cells if c.duplicate_of == cell.label),
+                       info=f"{cell.label}: {outcome['status']}")
+        tick = time.perf_counter()
+        compute_references(store, grid)
+        timings["references"] = time.perf_counter() - tick
+    timings.update(cell_times)
+    timings["total"] = time.perf_counter() - started
+    if pending:
+        store.set_timings(grid.name, timings)
+    return GridOutcome(ran=len(pending) - failed, skipped=skipped, failed=failed, seconds=timings["total"])

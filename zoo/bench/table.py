@@ -1,0 +1,196 @@
+"""The comparison table of a grid: one row per cell (mean ± std over seeds), the floor and ceiling
+reference rows, the best value of each column highlighted. Built from the results database only,
+so ``zoo benchmark`` and ``zoo report`` show the same numbers."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from zoo.bench.runner import reference_key
+from zoo.bench.store import Store
+from zoo.errors import UserError, did_you_mean
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    better: str  # "low", "high", "real" (closest to the real data's value) or "" (not ranked)
+    digits: int = 3
+
+
+COLUMNS = (
+    Column("params", "params (M)", ""),
+    Column("gflops", "GFLOP/img", ""),
+    Column("train_ips", "train img/s", "high", 0),
+    Column("sample_spi", "sample s/img", "low"),
+    Column("fid", "FID ↓", "low"),
+    Column("kid", "KID ↓", "low"),
+    Column("is", "IS ↑", "high"),
+    Column("diversity", "diversity (≈ real)", "real"),
+    Column("precision", "precision ↑", "high"),
+    Column("recall", "recall ↑", "high"),
+)
+METRIC_KEYS = ("fid", "kid", "is", "diversity", "precision", "recall")
+
+
+@dataclass
+class Row:
+    name: str
+    overrides: dict[str, Any]
+    seeds: list[int]
+    status: str  # done | failed | pending | "same as X"
+    values: dict[str, list[float]] = field(default_factory=dict)  # key -> one value per seed
+    own_std: dict[str, float] = field(default_factory=dict)  # kid/is std within a single run
+    n: int | None = None
+    error: str | None = None
+    samples_png: str | None = None
+    log: str | None = None
+
+    def mean(self, key: str) -> float | None:
+        vals = [v for v in self.values.get(key, []) if v is not None and not math.isnan(v)]
+        return statistics.fmean(vals) if vals else None
+
+    def std(self, key: str) -> float | None:
+        vals = [v for v in self.values.get(key, []) if v is not None and not math.isnan(v)]
+        if len(vals) > 1:
+            return statistics.stdev(vals)
+        return self.own_std.get(key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "overrides": self.overrides, "seeds": self.seeds, "status": self.status,
+                "n": self.n, "error": self.error, "samples_png": self.samples_png, "log": self.log,
+                **{c.key: self.mean(c.key) for c in COLUMNS}, **{f"{k}_std": self.std(k) for k in METRIC_KEYS},
+                "diversity_real": self.mean("diversity_real")}
+
+
+def _values_of(record: dict[str, Any]) -> dict[str, float]:
+    train, scores = record["train"], record["eval"]["rows"][0]["values"]
+    return {
+        "params": train["parameters"] / 1e6,
+        "gflops": train["flops_per_image"] / 1e9,
+        "train_ips": train["images_per_s"],
+        "sample_spi": record["sample_seconds_per_image"],
+        **{k: v for k, v in scores.items() if v is not None},
+    }
+
+
+def build_rows(store: Store, grid: str) -> tuple[list[Row], list[Row]]:
+    """(cell rows, reference rows) of ``grid``."""
+    cells = store.grid_cells(grid)
+    if not cells:
+        known = [g["grid"] for g in store.grids()]
+        raise UserError(f"no grid '{grid}' in {store.path}{did_you_mean(grid, known)}; grids there: {', '.join(known) or 'none'}")
+    by_label = {c["label"]: c for c in cells}
+    rows: dict[str, Row] = {}
+    refs: list[Row] = []
+    ref_keys = set()
+    for c in cells:
+        source = by_label[c["duplicate_of"]] if c["duplicate_of"] else c
+        row = rows.setdefault(c["name"], Row(c["name"], c["overrides"], [], "pending"))
+        row.seeds.append(c["seed"])
+        status = source["status"] or "pending"
+        row.status = f"same as {c['duplicate_of']}" if c["duplicate_of"] and status == "done" else status
+        if status == "failed":
+            row.error = source["error"]
+        record = source["record"]
+        if status != "done" or not record:
+            continue
+        for key, value in _values_of(record).items():
+            row.values.setdefault(key, []).append(value)
+        for key in ("kid", "is"):
+            if f"{key}_std" in record["eval"]["rows"][0]["values"]:
+                row.own_std[key] = record["eval"]["rows"][0]["values"][f"{key}_std"]
+        row.n = record["eval"]["rows"][0]["n_fake"]
+        row.samples_png = f"{source['run_dir']}/samples.png"
+        row.log = f"{source['run_dir']}/log.jsonl"
+        e, ev = source["spec"]["eval"], record["eval"]
+        ref_keys.add(reference_key(ev["data_hash"], ev["feature"], e["n"], e["metrics"], e["seed"]))
+    for key in sorted(ref_keys):
+        for ref in store.references(key) or []:
+            r = Row(ref["name"], {}, [], "reference", n=ref["n_fake"])
+            for k, v in ref["values"].items():
+                if v is not None:
+                    r.values[k] = [v]
+            refs.append(r)
+    return list(rows.values()), refs
+
+
+def best(rows: list[Row], column: Column) -> float | None:
+    values = [(r.mean(column.key), r) for r in rows if r.mean(column.key) is not None]
+    if not values or not column.better:
+        return None
+    if column.better == "low":
+        return min(v for v, _ in values)
+    if column.better == "high":
+        return max(v for v, _ in values)
+    return min(values, key=lambda vr: abs(vr[0] - (vr[1].mean("diversity_real") or vr[0])))[0]
+
+
+def sort_rows(rows: list[Row], key: str | None) -> list[Row]:
+    if key is None:
+        return rows
+    columns = {c.key: c for c in COLUMNS}
+    if key not in columns:
+        raise UserError(f"cannot sort by '{key}'{did_you_mean(key, columns)}; columns: {', '.join(columns)}")
+    column = columns[key]
+
+    def order(row: Row) -> tuple[int, float]:
+        value = row.mean(key)
+        if value is None:
+            return (1, 0.0)
+        if column.better == "real":
+            return (0, abs(value - (row.mean("diversity_real") or value)))
+        return (0, -value if column.better == "high" else value)
+
+    return sorted(rows, key=order)
+
+
+def fmt(value: float | None, std: float | None = None, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.0f}" if digits == 0 else (f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:,.0f}")
+    if std is not None and not math.isnan(std):
+        text += f" ± {std:.2g}"
+    return text
+
+
+def overrides_text(overrides: dict[str, Any]) -> str:
+    return ", ".join(f"{k.split('.', 1)[-1]}={v}" for k, v in overrides.items()) or "(base)"
+
+
+def render(rows: list[Row], refs: list[Row], title: str):  # noqa: ANN201
+    """A rich Table."""
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False, header_style="bold")
+    table.add_column("cell")
+    table.add_column("overrides", style="dim", max_width=34)
+    for c in COLUMNS:
+        table.add_column(c.title, justify="right")
+    table.add_column("status")
+    bests = {c.key: best(rows, c) for c in COLUMNS}
+    for row in [*rows, *refs]:
+        cells = []
+        for c in COLUMNS:
+            value = row.mean(c.key)
+            text = fmt(value, row.std(c.key) if c.key in METRIC_KEYS else None, c.digits)
+            if c.key == "diversity" and row.mean("diversity_real") is not None and row.status != "reference":
+                text += f" (real {fmt(row.mean('diversity_real'))})"
+            if row.status != "reference" and value is not None and bests[c.key] is not None and value == bests[c.key]:
+                text = f"[bold green]{text}[/]"
+            cells.append(text)
+        status = row.status
+        style = {"done": "green", "failed": "red", "pending": "yellow", "reference": "cyan"}.get(status.split()[0], "")
+        if row.error:
+            status += f": {row.error[:60]}"
+        name = f"[cyan]{row.name}[/]" if row.status == "reference" else row.name
+        table.add_row(name, overrides_text(row.overrides) if row.status != "reference" else "",
+                      *cells, f"[{style}]{status}[/]" if style else status, end_section=row is rows[-1] and bool(refs))
+    n = next((r.n for r in [*rows, *refs] if r.n), None)
+    table.caption = (f"n = {n} samples per score; best value per column in green; diversity is best closest to real. "
+                     "Floor and ceiling rows: what a perfect model and pure noise score with the same extractor and n.")
+    return table

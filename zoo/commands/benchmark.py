@@ -1,0 +1,65 @@
+"""``zoo benchmark --grid [FILE]``: train, sample and score every cell of a grid, then compare them.
+
+Results go to ``RESULTS/zoo.db`` keyed by each cell's resolved spec: running the command again skips
+finished cells, an interrupted grid resumes, a failing cell is recorded and the others go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+ORDER = 80
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("benchmark", help="run a grid of U-Net variants and compare them", description=__doc__)
+    p.add_argument("--grid", nargs="?", const="", default="", metavar="FILE",
+                   help="grid TOML (default: benchmarks/grids/study.toml)")
+    p.add_argument("--results", default="results", help="results folder (database, runs)")
+    p.add_argument("--jobs", type=int, default=1, help="cells run in parallel processes, splitting the cores")
+    p.add_argument("--executor", choices=("local", "ray"), default="local", help="where cells run")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: start a local instance)")
+    p.add_argument("--sort", default=None, help="sort the table by a column (fid, kid, is, diversity, ...)")
+    p.add_argument("--json", action="store_true", help="print the table as JSON (progress goes to stderr)")
+    p.add_argument("--table", action="store_true", help="only show the table of what the database holds")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from zoo.bench.executors import LocalExecutor, RayExecutor, cpu_count
+    from zoo.bench.grid import default_grid_path, load_grid
+    from zoo.bench.runner import DB_NAME, run_grid
+    from zoo.bench.store import Store
+    from zoo.bench.table import build_rows, render, sort_rows
+
+    err = Console(stderr=True)
+    grid = load_grid(args.grid or default_grid_path())
+    if not args.table:
+        if args.executor == "ray":
+            threads = max(1, cpu_count() // max(args.jobs, 1))
+            executor = RayExecutor(args.address, threads=threads)
+        else:
+            executor = LocalExecutor(args.jobs)
+        dupes = [c for c in grid.cells if c.duplicate_of]
+        err.print(f"grid [bold]{grid.name}[/] ({grid.path}): {len(grid.cells)} cells, {len(grid.unique())} distinct specs"
+                  + (f"; run once: " + ", ".join(f"{c.label} = {c.duplicate_of}" for c in dupes) if dupes else ""))
+        outcome = run_grid(grid, args.results, executor=executor, progress=args.progress, console=err)
+        err.print(f"ran {outcome.ran}, skipped {outcome.skipped} (done before or identical), failed {outcome.failed} "
+                  f"in {outcome.seconds:.0f} s")
+    rows, refs = build_rows(Store(Path(args.results) / DB_NAME), grid.name)
+    rows = sort_rows(rows, args.sort)
+    if args.json:
+        print(json.dumps({"grid": grid.name, "rows": [r.to_dict() for r in rows], "references": [r.to_dict() for r in refs]},
+                         indent=2))
+    else:
+        out = Console()
+        if not out.is_terminal:  # piped or CI: do not squeeze the table into 80 columns
+            out = Console(width=max(out.width, 180))
+        out.print(render(rows, refs, f"zoo benchmark: {grid.name}"))
+    return 1 if any(r.status == "failed" for r in rows) else 0
