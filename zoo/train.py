@@ -379,7 +379,14 @@ def _trim_log(path: Path, step: int) -> None:
 
 
 def _progress(enabled: bool):  # noqa: ANN202
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(),

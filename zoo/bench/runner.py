@@ -34,21 +34,15 @@ def compute_references(store: Store, grid: Grid) -> None:
     """The floor (real train vs real test) and ceiling (uniform noise) rows, with the same extractor,
     metrics and n as the cells, once per distinct (data, extractor, n)."""
     from zoo.data.prepare import prepare
-    from zoo.metrics.evaluate import CEILING, FLOOR, evaluate, noise_images
+    from zoo.metrics.evaluate import reference_rows
 
     for cell in grid.unique():
         e, data = cell.spec.eval, prepare(cell.spec.data)
         feature = e.feature or data.default_feature
         key = reference_key(data.hash, feature, e.n, e.metrics, e.seed)
-        if store.references(key) is not None:
-            continue
-        train = data.images("train")
-        n = min(e.n, len(train))
-        floor = evaluate(train[:n], data, feature=feature, metrics=e.metrics, references=False).rows[0]
-        noise = noise_images(n, tuple(train.shape[1:]), e.seed)
-        ceiling = evaluate(noise, data, feature=feature, metrics=e.metrics, references=False).rows[0]
-        floor.name, ceiling.name = FLOOR, CEILING
-        store.save_references(key, grid.name, [floor.to_dict(), ceiling.to_dict()])
+        if store.references(key) is None:
+            result = reference_rows(data, e.n, feature=feature, metrics=e.metrics, seed=e.seed)
+            store.save_references(key, grid.name, [row.to_dict() for row in result.rows])
 
 
 def run_grid(

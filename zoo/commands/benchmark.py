@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             executor = LocalExecutor(args.jobs)
         dupes = [c for c in grid.cells if c.duplicate_of]
         err.print(f"grid [bold]{grid.name}[/] ({grid.path}): {len(grid.cells)} cells, {len(grid.unique())} distinct specs"
-                  + (f"; run once: " + ", ".join(f"{c.label} = {c.duplicate_of}" for c in dupes) if dupes else ""))
+                  + ("; run once: " + ", ".join(f"{c.label} = {c.duplicate_of}" for c in dupes) if dupes else ""))
         outcome = run_grid(grid, args.results, executor=executor, progress=args.progress, console=err)
         err.print(f"ran {outcome.ran}, skipped {outcome.skipped} (done before or identical), failed {outcome.failed} "
                   f"in {outcome.seconds:.0f} s")

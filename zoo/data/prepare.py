@@ -1,0 +1,510 @@
+"""``zoo prepare``: resize, clean and split a dataset once into memory-mapped uint8 arrays.
+
+The study resized every image to one size, kept only tensors without inf/nan, split the data into
+train/validation/test and held it in memory (so only 80k of CelebA's 200k faces fit). Here the same
+steps stream: images are decoded one at a time and appended to files, so peak memory stays flat as
+the dataset grows, and training reads the result through ``np.load(mmap_mode="r")``.
+
+- Transform: convert to L or RGB (RGBA, LA and transparent palettes are composited on white first;
+  16-bit greyscale is scaled to 8 bits), resize the shorter side with bicubic filtering (PIL's resize
+  is antialiased) and centre-crop to ``size x size`` (``PIL.ImageOps.fit``); stored as uint8
+  ``(N, C, H, W)``. Scaling to [-1, 1] and flips happen when batches are drawn (``zoo.data.loader``),
+  so one prepared copy serves every run.
+- Cleaning: a file that is empty, undecodable, truncated or holds NaN/inf is rejected with a short
+  reason code (see ``REASONS``) and its error text; one bad file never aborts the run.
+- Split: a seeded ``numpy`` permutation of the kept images; each split keeps source order.
+- Output: ``<prepared>/<dataset>-<size>-<channels>[-seed<S>][-split<a>_<b>_<c>]/`` holding
+  ``{train,val,test}_{images,labels}.npy`` and ``manifest.json``. The seed and split fractions join
+  the folder name only when they differ from the defaults, so a copy is never reused for another
+  split; a copy made from another ``root`` is refused (``--force`` rebuilds it). The folder is built
+  under a temporary sibling and renamed into place, so an interrupted run leaves nothing half
+  written; leftovers of a crashed run are removed by the next one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import itertools
+import json
+import math
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+import zoo
+from zoo.data.sources import EmptyImageError
+from zoo.errors import UserError, did_you_mean
+from zoo.io import atomic_write_text
+from zoo.spec import DataSpec
+
+if TYPE_CHECKING:
+    from PIL import Image
+    from rich.table import Table
+
+    from zoo.data.sources import Source
+
+FORMAT = 1  # version of the prepared folder layout; a copy of another version is rebuilt
+SPLITS = ("train", "val", "test")
+CHUNK = 512  # images per disk write / read while splitting
+BACKGROUND = (255, 255, 255)  # what transparent pixels become
+REASONS = {
+    "empty": "the file has zero bytes",
+    "undecodable": "not an image PIL can decode (wrong extension, corrupt header or data)",
+    "truncated": "the image data ends early",
+    "non-finite": "float pixels that are NaN or infinite",
+    "too-large": "more pixels than PIL's decompression-bomb limit",
+    "missing": "the file listed by the dataset is not there",
+    "unreadable": "the file cannot be opened (permissions, a folder, an I/O error)",
+    "error": "any other error while reading (see the manifest for the text)",
+}
+
+
+class NonFiniteImageError(ValueError):
+    """A float image holding NaN or infinite values (the study's cleaning criterion)."""
+
+
+# -- one image ---------------------------------------------------------------------------------
+def reject_reason(err: BaseException) -> str:
+    """The short, stable reason code recorded for a rejected file."""
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(err, EmptyImageError):
+        return "empty"
+    if isinstance(err, NonFiniteImageError):
+        return "non-finite"
+    if isinstance(err, FileNotFoundError):
+        return "missing"
+    if isinstance(err, Image.DecompressionBombError):
+        return "too-large"
+    if isinstance(err, UnidentifiedImageError):  # before the text check: its message holds the file name
+        return "undecodable"
+    if isinstance(err, OSError) and err.filename is not None:  # the OS refused (permissions, a folder)
+        return "unreadable"
+    if "truncated" in str(err).lower():  # PIL's messages: "image file is truncated", "truncated PNG file"
+        return "truncated"
+    if isinstance(err, (OSError, SyntaxError, ValueError, EOFError)):
+        return "undecodable"
+    return "error"
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """Float images are checked for NaN/inf; 16-bit greyscale is scaled (PIL's convert would clip it)."""
+    from PIL import Image
+
+    if img.mode == "F":
+        values = np.asarray(img)
+        bad = int((~np.isfinite(values)).sum())
+        if bad:
+            raise NonFiniteImageError(f"{bad} of {values.size} pixel values are NaN or infinite")
+    if img.mode.startswith("I;16"):
+        return Image.fromarray(np.round(np.asarray(img, dtype=np.float32) / 257).astype(np.uint8), mode="L")
+    return img
+
+
+def to_array(img: Image.Image, size: int, channels: int) -> np.ndarray:
+    """Decode ``img`` and return it as uint8 ``(channels, size, size)``: composite, convert, fit."""
+    from PIL import Image, ImageOps
+
+    img.load()  # force decoding: truncated data raises here
+    img = _to_8bit(img)
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        img = Image.alpha_composite(Image.new("RGBA", rgba.size, (*BACKGROUND, 255)), rgba)
+    img = img.convert("L" if channels == 1 else "RGB")
+    img = ImageOps.fit(img, (size, size), method=Image.Resampling.BICUBIC)
+    return np.asarray(img, dtype=np.uint8).reshape(size, size, channels).transpose(2, 0, 1)
+
+
+@contextlib.contextmanager
+def strict_decoding() -> Iterator[None]:
+    """Make PIL raise on truncated files for the duration (a library may have relaxed it globally)."""
+    from PIL import ImageFile
+
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = before
+
+
+# -- identity ----------------------------------------------------------------------------------
+def check_data_spec(spec: DataSpec) -> None:
+    """Refuse a data spec that cannot be prepared, saying which setting to change."""
+    if spec.channels not in (1, 3):
+        raise UserError(f"channels (data.channels, --channels) must be 1 or 3, got {spec.channels}")
+    if spec.size < 4:
+        raise UserError(f"size (data.size, --size) must be at least 4, got {spec.size}")
+    if len(spec.split) != 3 or any(f < 0 for f in spec.split) or abs(sum(spec.split) - 1) > 1e-6:
+        raise UserError(
+            f"split (data.split, --split) must be three non-negative fractions train,val,test summing "
+            f"to 1 (e.g. 0.8,0.1,0.1), got {','.join(f'{f:g}' for f in spec.split)}"
+        )
+
+
+def folder_name(spec: DataSpec) -> str:
+    """``<dataset>-<size>-<channels>``, plus the seed and split when they are not the defaults."""
+    name = f"{spec.dataset}-{spec.size}-{spec.channels}"
+    if spec.seed != DataSpec.seed:
+        name += f"-seed{spec.seed}"
+    if not _same_split(spec.split, DataSpec.split):
+        name += "-split" + "_".join(f"{f:g}" for f in spec.split)
+    return name
+
+
+def _same_split(a: Any, b: Any) -> bool:
+    return len(a) == len(b) and all(math.isclose(x, y, abs_tol=1e-9) for x, y in zip(a, b, strict=True))
+
+
+def _identity(spec: DataSpec) -> dict[str, Any]:
+    """Everything that decides the prepared arrays (the manifest records it)."""
+    return {
+        "format": FORMAT,
+        "dataset": spec.dataset,
+        "root": None if spec.root is None else str(Path(spec.root).resolve()),
+        "size": spec.size,
+        "channels": spec.channels,
+        "seed": spec.seed,
+        "split": list(spec.split),
+    }
+
+
+def split_sizes(n: int, fractions: tuple[float, ...] | list[float]) -> list[int]:
+    """Split ``n`` items by ``fractions``, rounding the cumulative bounds so the sizes sum to ``n``."""
+    bounds = [0, *(round(n * c) for c in np.cumsum(fractions)[:-1]), n]
+    return [b - a for a, b in itertools.pairwise(bounds)]
+
+
+def split_assignment(n: int, fractions: tuple[float, ...] | list[float], seed: int) -> np.ndarray:
+    """Which split (0 train, 1 val, 2 test) each of ``n`` kept images goes to: a seeded permutation."""
+    order = np.random.default_rng(seed).permutation(n)
+    assignment = np.empty(n, dtype=np.int8)
+    start = 0
+    for k, count in enumerate(split_sizes(n, fractions)):
+        assignment[order[start : start + count]] = k
+        start += count
+    return assignment
+
+
+# -- the prepared folder -----------------------------------------------------------------------
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads((path / "manifest.json").read_text())
+    except FileNotFoundError:
+        raise UserError(f"'{path}' is not a prepared dataset (no manifest.json); run `zoo prepare`") from None
+    except json.JSONDecodeError as err:
+        raise UserError(f"'{path}/manifest.json' is damaged ({err}); rebuild with `zoo prepare --force`") from None
+
+
+def _file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def _combined_hash(files: dict[str, str]) -> str:
+    """One content hash from the per-file sha256s (the files include the .npy headers: shapes, dtypes)."""
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+
+
+class PreparedData:
+    """A prepared dataset folder: per-split uint8 images (memory-mapped) and int64 labels (-1: none)."""
+
+    def __init__(self, path: str | Path, manifest: dict[str, Any], *, reused: bool = False) -> None:
+        self.path = Path(path)
+        self.manifest = manifest
+        self.reused = reused  # True when prepare() found this copy instead of building it
+
+    @classmethod
+    def open(cls, path: str | Path) -> PreparedData:
+        return cls(path, _read_manifest(Path(path)))
+
+    @property
+    def hash(self) -> str:
+        return self.manifest["hash"]
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.manifest["num_classes"]
+
+    @property
+    def default_feature(self) -> str:
+        return self.manifest["default_feature"]
+
+    @property
+    def channels(self) -> int:
+        return self.manifest["channels"]
+
+    @property
+    def size(self) -> int:
+        return self.manifest["size"]
+
+    def __len__(self) -> int:
+        return self.manifest["kept"]
+
+    def _file(self, split: str, what: str) -> Path:
+        if split not in SPLITS:
+            raise UserError(f"unknown split '{split}'{did_you_mean(split, SPLITS)}; splits: {', '.join(SPLITS)}")
+        return self.path / f"{split}_{what}.npy"
+
+    def images(self, split: str) -> np.ndarray:
+        """uint8 ``(N, C, H, W)``, memory-mapped read-only: pages are read when touched."""
+        return np.load(self._file(split, "images"), mmap_mode="r")
+
+    def labels(self, split: str) -> np.ndarray:
+        """int64 ``(N,)``; -1 where the dataset has no label."""
+        return np.load(self._file(split, "labels"))
+
+    def verify(self) -> bool:
+        """Recompute the content hash from the files (slow for big datasets; prepare never does it)."""
+        files = {name: _file_sha256(self.path / name) for name in self.manifest["files"]}
+        return files == self.manifest["files"] and _combined_hash(files) == self.hash
+
+    def __repr__(self) -> str:
+        return f"PreparedData('{self.path}', {len(self)} images, hash {self.hash[:12]})"
+
+
+class _NpyWriter:
+    """Streams rows into a ``.npy`` file whose shape is known, hashing exactly the bytes written."""
+
+    def __init__(self, path: Path, dtype: type, shape: tuple[int, ...]) -> None:
+        self.path, self.dtype, self.shape = path, np.dtype(dtype), shape
+        self.sha = hashlib.sha256()
+        self.rows = 0
+        header = io.BytesIO()
+        descr = np.lib.format.dtype_to_descr(self.dtype)
+        np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
+        self._file = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._write(header.getvalue())
+
+    def _write(self, data: bytes | memoryview) -> None:
+        self.sha.update(data)
+        self._file.write(data)
+
+    def write(self, rows: np.ndarray) -> None:
+        if len(rows):
+            self._write(memoryview(np.ascontiguousarray(rows, dtype=self.dtype)).cast("B"))
+            self.rows += len(rows)
+
+    def close(self) -> str:
+        """Flush to disk and return the file's sha256."""
+        if self.rows != self.shape[0]:
+            raise RuntimeError(f"{self.path.name}: wrote {self.rows} rows, expected {self.shape[0]}")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        return self.sha.hexdigest()
+
+
+# -- building ----------------------------------------------------------------------------------
+def _progress(enabled: bool) -> Any:
+    """A rich progress bar with images/s on stderr, or a stand-in that does nothing."""
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from rich import progress as rp
+    from rich.console import Console
+    from rich.text import Text
+
+    class Rate(rp.ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(f"{task.speed:,.0f} img/s" if task.speed else "- img/s", style="progress.data.speed")
+
+    columns = (rp.TextColumn("{task.description}"), rp.BarColumn(), rp.MofNCompleteColumn(), Rate())
+    return rp.Progress(*columns, rp.TimeElapsedColumn(), console=Console(stderr=True))
+
+
+def _decode_all(source: Source, staging: Path, spec: DataSpec, progress: bool) -> tuple[np.ndarray, list[dict]]:
+    """Decode every item once, appending kept images to ``staging`` (raw uint8); labels and rejects."""
+    n, shape = len(source), (spec.channels, spec.size, spec.size)
+    buffer = np.empty((CHUNK, *shape), dtype=np.uint8)
+    labels = np.full(n, -1, dtype=np.int64)
+    kept, filled, rejected = 0, 0, []
+    with open(staging, "wb") as out, strict_decoding(), _progress(progress) as bar:
+        task = bar.add_task(f"preparing {source.name}", total=n) if bar else None
+        for i in range(n):
+            try:
+                image, label = source.load(i)
+                with image:
+                    buffer[filled] = to_array(image, spec.size, spec.channels)
+            except Exception as err:  # noqa: BLE001 - a bad file is recorded, never fatal
+                name = _item_name(source, i)
+                rejected.append({"index": i, "item": name, "reason": reject_reason(err), "error": _text(err)})
+            else:
+                labels[kept] = -1 if label is None else int(label)
+                kept, filled = kept + 1, filled + 1
+            if filled == CHUNK or (filled and i == n - 1):
+                out.write(memoryview(buffer[:filled]).cast("B"))
+                filled = 0
+            if bar is not None and (i % 64 == 63 or i == n - 1):
+                bar.update(task, completed=i + 1)
+    return labels[:kept], rejected
+
+
+def _item_name(source: Source, i: int) -> str:
+    try:
+        return source.item_name(i)
+    except Exception:  # noqa: BLE001 - a name is only for the report
+        return f"{source.name}[{i}]"
+
+
+def _text(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"[:500]
+
+
+def _write_splits(staging: Path, folder: Path, labels: np.ndarray, spec: DataSpec) -> dict[str, str]:
+    """Stream the staged images into one images/labels file pair per split; returns file -> sha256."""
+    kept, shape = len(labels), (spec.channels, spec.size, spec.size)
+    assignment = split_assignment(kept, spec.split, spec.seed)
+    counts = np.bincount(assignment, minlength=len(SPLITS))
+    writers = [_NpyWriter(folder / f"{s}_images.npy", np.uint8, (int(c), *shape)) for s, c in zip(SPLITS, counts, strict=True)]
+    buffer = np.empty((CHUNK, *shape), dtype=np.uint8)
+    with open(staging, "rb") as f:
+        for start in range(0, kept, CHUNK):
+            rows = buffer[: min(CHUNK, kept - start)]
+            f.readinto(memoryview(rows).cast("B"))
+            where = assignment[start : start + len(rows)]
+            for k, writer in enumerate(writers):
+                writer.write(rows[where == k])
+    files = {w.path.name: w.close() for w in writers}
+    for k, split in enumerate(SPLITS):
+        writer = _NpyWriter(folder / f"{split}_labels.npy", np.int64, (int(counts[k]),))
+        writer.write(labels[assignment == k])
+        files[writer.path.name] = writer.close()
+    return files
+
+
+def _build(source: Source, folder: Path, spec: DataSpec, progress: bool) -> dict[str, Any]:
+    """Fill ``folder`` with the split arrays and the manifest; returns the manifest."""
+    started = time.perf_counter()
+    staging = folder / "staging.u8"
+    labels, rejected = _decode_all(source, staging, spec, progress)
+    if len(labels) == 0:
+        reasons = Counter(r["reason"] for r in rejected)
+        first = rejected[0] if rejected else {"item": "-", "error": "-"}
+        raise UserError(
+            f"{spec.dataset}: none of the {len(source)} images could be read ({dict(reasons)}); first: "
+            f"{first['item']}: {first['error']}"
+        )
+    files = _write_splits(staging, folder, labels, spec)
+    staging.unlink()
+    counts = split_sizes(len(labels), spec.split)
+    manifest = {
+        **_identity(spec),
+        "source_root": getattr(source, "root", None),
+        "source_items": len(source),
+        "kept": len(labels),
+        "split_sizes": dict(zip(SPLITS, counts, strict=True)),
+        "rejected_counts": dict(sorted(Counter(r["reason"] for r in rejected).items())),
+        "rejected": rejected,
+        "num_classes": source.num_classes,
+        "default_feature": source.default_feature,
+        "transform": "RGBA/LA/transparent P composited on white; convert to L or RGB; resize shorter side "
+        "(bicubic, antialiased) and centre-crop (PIL ImageOps.fit); uint8 (N, C, H, W)",
+        "files": files,
+        "hash": _combined_hash(files),
+        "seconds": round(time.perf_counter() - started, 3),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "zoo_version": zoo.__version__,
+    }
+    atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock: two processes preparing the same copy take turns (the second reuses it)."""
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _remove_leftovers(parent: Path, name: str) -> None:
+    """Temporary folders of a crashed run (safe: we hold the lock, so nobody else is writing them)."""
+    for pattern in (f".{name}.tmp-*", f".{name}.old-*"):
+        for leftover in parent.glob(pattern):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _install(tmp: Path, final: Path) -> None:
+    """Move the finished ``tmp`` folder onto ``final``, moving an older copy aside first."""
+    old = final.with_name(f".{final.name}.old-{os.getpid()}")
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _reusable(final: Path, identity: dict[str, Any]) -> PreparedData | None:
+    """The existing copy if it matches ``identity``; None if it must be (re)built; UserError if foreign."""
+    if not final.exists():
+        return None
+    if not (final / "manifest.json").is_file():
+        raise UserError(f"{final} exists but has no manifest.json (zoo did not make it); move it away or pass --force")
+    manifest = _read_manifest(final)
+    if manifest.get("format") != FORMAT:
+        return None  # made by another version of zoo: rebuild
+    if manifest.get("root") != identity["root"]:
+        raise UserError(
+            f"{final} was prepared from root {manifest.get('root')!r}, not {identity['root']!r}; pass "
+            f"--force to rebuild it from the new root, or --out another folder to keep both"
+        )
+    return PreparedData(final, manifest, reused=True)
+
+
+def prepare(spec: DataSpec, *, force: bool = False, progress: bool = False) -> PreparedData:
+    """Prepare ``spec.dataset`` under ``spec.prepared`` (or reuse a matching copy) and open it."""
+    from zoo.plugins import get_registry
+
+    check_data_spec(spec)
+    registry = get_registry()
+    registry.get("dataset", spec.dataset)  # an unknown name fails before anything is written
+    parent = Path(spec.prepared)
+    final = parent / folder_name(spec)
+    parent.mkdir(parents=True, exist_ok=True)
+    with _locked(parent / f".{final.name}.lock"):
+        _remove_leftovers(parent, final.name)
+        if not force and (found := _reusable(final, _identity(spec))) is not None:
+            return found
+        source = registry.create("dataset", spec.dataset, spec.root, download=spec.download)
+        tmp = parent / f".{final.name}.tmp-{os.getpid()}"
+        tmp.mkdir()
+        try:
+            _build(source, tmp, spec, progress)
+            _install(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return PreparedData.open(final)
+
+
+# -- reporting ---------------------------------------------------------------------------------
+def summary_table(prepared: PreparedData, examples: int = 3) -> Table:
+    """Kept and rejected counts per reason, with a few example files, and the split sizes."""
+    from rich.table import Table
+
+    m = prepared.manifest
+    table = Table(title=f"{m['dataset']} {m['size']}x{m['size']}x{m['channels']}  ({prepared.path})")
+    table.add_column("images")
+    table.add_column("count", justify="right")
+    table.add_column("files / meaning", overflow="fold")
+    table.add_row("source", f"{m['source_items']:,}", str(m.get("source_root") or "-"))
+    table.add_row("[green]kept[/]", f"{m['kept']:,}", ", ".join(f"{s} {c:,}" for s, c in m["split_sizes"].items()))
+    for reason, count in m["rejected_counts"].items():
+        names = [r["item"] for r in m["rejected"] if r["reason"] == reason][:examples]
+        more = " ..." if count > len(names) else ""
+        table.add_row(f"[red]rejected: {reason}[/]", f"{count:,}", ", ".join(names) + more)
+    return table
