@@ -180,3 +180,12 @@ def test_ray_executor_runs_the_smoke_grid_on_a_local_instance(tmp_path: Path, sm
     local_rows, _ = build_rows(Store(smoke_results / DB_NAME), "smoke")
     # same specs, same seeds, same threads: the same scores wherever the cell ran
     assert [r.mean("fid") for r in ray_rows] == pytest.approx([r.mean("fid") for r in local_rows], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_two_local_jobs_give_the_same_results_as_one(tmp_path: Path, smoke_results: Path) -> None:
+    outcome = run_grid(load_grid(SMOKE), tmp_path, executor=LocalExecutor(jobs=2, threads=1), progress=False)
+    assert (outcome.ran, outcome.failed) == (3, 0)
+    parallel, _ = build_rows(Store(tmp_path / DB_NAME), "smoke")
+    serial, _ = build_rows(Store(smoke_results / DB_NAME), "smoke")
+    assert [r.mean("fid") for r in parallel] == pytest.approx([r.mean("fid") for r in serial], rel=1e-4)

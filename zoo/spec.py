@@ -9,6 +9,7 @@ eps objective, 40 epochs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -196,24 +197,14 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, bool):
             raise UserError(f"{where} must be true or false, got {value!r}")
         return value
-    if tp is int:
+    if tp in (int, float):
         if isinstance(value, str):
-            try:
-                value = int(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise UserError(f"{where} must be a whole number, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UserError(f"{where} must be a number, got {value!r}")
-        return float(value)
+            with contextlib.suppress(ValueError):
+                value = tp(value)
+        allowed = (int,) if tp is int else (int, float)
+        if isinstance(value, bool) or not isinstance(value, allowed):
+            raise UserError(f"{where} must be {'a whole number' if tp is int else 'a number'}, got {value!r}")
+        return tp(value)
     if tp is str:
         if not isinstance(value, str):
             raise UserError(f"{where} must be a string, got {value!r}")

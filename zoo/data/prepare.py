@@ -24,7 +24,6 @@ the dataset grows, and training reads the result through ``np.load(mmap_mode="r"
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import io
 import itertools
@@ -44,7 +43,7 @@ import numpy as np
 import zoo
 from zoo.data.sources import EmptyImageError
 from zoo.errors import UserError, did_you_mean
-from zoo.io import atomic_write_text
+from zoo.io import atomic_write_text, file_lock
 from zoo.spec import DataSpec
 
 if TYPE_CHECKING:
@@ -422,17 +421,6 @@ def _build(source: Source, folder: Path, spec: DataSpec, progress: bool) -> dict
     return manifest
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock: two processes preparing the same copy take turns (the second reuses it)."""
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def _remove_leftovers(parent: Path, name: str) -> None:
     """Temporary folders of a crashed run (safe: we hold the lock, so nobody else is writing them)."""
     for pattern in (f".{name}.tmp-*", f".{name}.old-*"):
@@ -476,7 +464,7 @@ def prepare(spec: DataSpec, *, force: bool = False, progress: bool = False) -> P
     parent = Path(spec.prepared)
     final = parent / folder_name(spec)
     parent.mkdir(parents=True, exist_ok=True)
-    with _locked(parent / f".{final.name}.lock"):
+    with file_lock(parent / f".{final.name}.lock"):
         _remove_leftovers(parent, final.name)
         if not force and (found := _reusable(final, _identity(spec))) is not None:
             return found

@@ -21,7 +21,6 @@ the network runs once per image set. A third party may register any ``nn.Module`
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -29,7 +28,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,7 +42,7 @@ from zoo.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from zoo.registry import Registry
-from zoo.io import atomic_path, atomic_write_text
+from zoo.io import atomic_path, atomic_write_text, file_lock
 
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_WEIGHTS}"
@@ -58,23 +56,6 @@ def cache_dir() -> Path:
         return Path(os.environ[CACHE_ENV]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base).expanduser() / "zoo"
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive inter-process lock on ``path`` (so two processes never train the same network twice)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: atomic writes alone still keep the files whole
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def to_float_images(images: Tensor, *, size: int | None, channels: int) -> Tensor:
