@@ -48,10 +48,14 @@ def make_celeba(root: Path, n: int = 5) -> None:
     names = [f"{k:06d}.jpg" for k in range(1, n + 1)]
     for k, name in enumerate(names, 1):
         solid(base / "img_align_celeba" / name, colour_of(k), (18, 22))
-    rows = lambda values: "\n".join(f"{name} {values(k)}" for k, name in enumerate(names, 1)) + "\n"
+    def rows(values):  # noqa: ANN001, ANN202
+        return "\n".join(f"{name} {values(k)}" for k, name in enumerate(names, 1)) + "\n"
+
     (base / "list_eval_partition.txt").write_text(rows(lambda k: k % 3))
     (base / "identity_CelebA.txt").write_text(rows(lambda k: 100 + k))
-    header = lambda cols: f"{n}\n{' '.join(cols)}\n"
+    def header(cols):  # noqa: ANN001, ANN202
+        return f"{n}\n{' '.join(cols)}\n"
+
     (base / "list_bbox_celeba.txt").write_text(header(["image_id", "x_1", "y_1", "width", "height"]) + rows(lambda k: "1 2 3 4"))
     (base / "list_landmarks_align_celeba.txt").write_text(header([f"p{j}" for j in range(10)]) + rows(lambda k: " ".join(["5"] * 10)))
     (base / "list_attr_celeba.txt").write_text(header(["Smiling", "Young"]) + rows(lambda k: f"{(-1) ** k}  1"))

@@ -18,8 +18,9 @@ import zoo.checkpoint
 from zoo.checkpoint import find_checkpoint, load_weights
 from zoo.cli import main
 from zoo.errors import UserError
+from zoo.io import read_log
 from zoo.spec import load_spec
-from zoo.train import TrainingDiverged, read_log, train
+from zoo.train import TrainingDiverged, train
 
 
 @pytest.fixture(scope="session")

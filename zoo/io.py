@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -61,3 +63,20 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_log(path: str | Path) -> list[dict[str, Any]]:
+    """The lines of a JSON-lines log; a torn last line (a kill mid-write) is skipped."""
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def append_log(path: str | Path, row: dict[str, Any]) -> None:
+    """One JSON line, flushed: a crash loses at most the line being written (which read_log skips)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")

@@ -34,7 +34,7 @@ from torch import nn
 from zoo.checkpoint import find_checkpoint, load_state, load_weights, optimizer_from_tensors, save_checkpoint
 from zoo.ema import EMA
 from zoo.errors import UserError
-from zoo.io import atomic_write_text
+from zoo.io import append_log, atomic_write_text, read_log
 from zoo.modelinfo import count_parameters, forward_flops
 from zoo.run import build, pick_device
 from zoo.spec import RunSpec
@@ -296,7 +296,7 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
                     now = time.perf_counter()
                     ips = interval_steps * t.batch_size * world_size / max(now - interval_start, 1e-9)
                     if writer:
-                        _append_log(run_dir / "log.jsonl", {"step": step, "epoch": epoch, "loss": interval_loss / interval_steps,
+                        append_log(run_dir / "log.jsonl", {"step": step, "epoch": epoch, "loss": interval_loss / interval_steps,
                                                             "lr": optimizer.param_groups[0]["lr"], "images_per_s": ips,
                                                             "elapsed": elapsed})
                     bar.update(task, completed=step, info=f"loss {interval_loss / interval_steps:.4f}  {ips:.0f} img/s")
@@ -353,22 +353,6 @@ def _throughput(run_dir: Path, samples: int, elapsed: float) -> float:
         rates.sort()
         return rates[len(rates) // 2]
     return samples / max(elapsed, 1e-9)
-
-
-def read_log(path: str | Path) -> list[dict[str, Any]]:
-    """The lines of a log.jsonl; a torn last line (a kill mid-write) is skipped."""
-    rows = []
-    for line in Path(path).read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
-def _append_log(path: Path, row: dict[str, Any]) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(row) + "\n")
 
 
 def _trim_log(path: Path, step: int) -> None:

@@ -88,12 +88,14 @@ def build_rows(store: Store, grid: str) -> tuple[list[Row], list[Row]]:
     rows: dict[str, Row] = {}
     refs: list[Row] = []
     ref_keys = set()
+    statuses: dict[str, list[str]] = {}
     for c in cells:
         source = by_label[c["duplicate_of"]] if c["duplicate_of"] else c
         row = rows.setdefault(c["name"], Row(c["name"], c["overrides"], [], "pending"))
         row.seeds.append(c["seed"])
         status = source["status"] or "pending"
-        row.status = f"same as {c['duplicate_of']}" if c["duplicate_of"] and status == "done" else status
+        statuses.setdefault(c["name"], []).append(status)
+        row.status = _row_status(statuses[c["name"]], c["duplicate_of"], len(row.seeds))
         if status == "failed":
             row.error = source["error"]
         record = source["record"]
@@ -105,8 +107,8 @@ def build_rows(store: Store, grid: str) -> tuple[list[Row], list[Row]]:
             if f"{key}_std" in record["eval"]["rows"][0]["values"]:
                 row.own_std[key] = record["eval"]["rows"][0]["values"][f"{key}_std"]
         row.n = record["eval"]["rows"][0]["n_fake"]
-        row.samples_png = f"{source['run_dir']}/samples.png"
-        row.log = f"{source['run_dir']}/log.jsonl"
+        row.samples_png = row.samples_png or f"{source['run_dir']}/samples.png"  # the first seed's
+        row.log = row.log or f"{source['run_dir']}/log.jsonl"
         e, ev = source["spec"]["eval"], record["eval"]
         ref_keys.add(reference_key(ev["data_hash"], ev["feature"], e["n"], e["metrics"], e["seed"]))
     for key in sorted(ref_keys):
@@ -117,6 +119,17 @@ def build_rows(store: Store, grid: str) -> tuple[list[Row], list[Row]]:
                     r.values[k] = [v]
             refs.append(r)
     return list(rows.values()), refs
+
+
+def _row_status(statuses: list[str], duplicate_of: str | None, seeds: int) -> str:
+    """One status for a row's seeds: done only when every seed is; a failure wins over pending."""
+    if all(s == "done" for s in statuses):
+        if duplicate_of:
+            return f"same as {duplicate_of.split(' [seed')[0]}"
+        return "done"
+    if "failed" in statuses:
+        return "failed" if seeds == 1 else f"failed ({statuses.count('failed')} of {seeds} seeds)"
+    return "pending"
 
 
 def best(rows: list[Row], column: Column) -> float | None:
@@ -162,6 +175,17 @@ def overrides_text(overrides: dict[str, Any]) -> str:
     return ", ".join(f"{k.split('.', 1)[-1]}={v}" for k, v in overrides.items()) or "(base)"
 
 
+def cell_text(row: Row, column: Column, bests: dict[str, float | None]) -> tuple[str, str, bool]:
+    """(text, note, is best) of one table cell, shared by the terminal table and the report."""
+    value = row.mean(column.key)
+    text = fmt(value, row.std(column.key) if column.key in METRIC_KEYS else None, column.digits)
+    note = ""
+    if column.key == "diversity" and row.mean("diversity_real") is not None and row.status != "reference":
+        note = f"real {fmt(row.mean('diversity_real'))}"
+    is_best = row.status != "reference" and value is not None and value == bests[column.key]
+    return text, note, is_best
+
+
 def render(rows: list[Row], refs: list[Row], title: str):  # noqa: ANN201
     """A rich Table."""
     from rich.table import Table
@@ -176,13 +200,9 @@ def render(rows: list[Row], refs: list[Row], title: str):  # noqa: ANN201
     for row in [*rows, *refs]:
         cells = []
         for c in COLUMNS:
-            value = row.mean(c.key)
-            text = fmt(value, row.std(c.key) if c.key in METRIC_KEYS else None, c.digits)
-            if c.key == "diversity" and row.mean("diversity_real") is not None and row.status != "reference":
-                text += f" (real {fmt(row.mean('diversity_real'))})"
-            if row.status != "reference" and value is not None and bests[c.key] is not None and value == bests[c.key]:
-                text = f"[bold green]{text}[/]"
-            cells.append(text)
+            text, note, is_best = cell_text(row, c, bests)
+            text += f" ({note})" if note else ""
+            cells.append(f"[bold green]{text}[/]" if is_best else text)
         status = row.status
         style = {"done": "green", "failed": "red", "pending": "yellow", "reference": "cyan"}.get(status.split()[0], "")
         if row.error:
