@@ -63,7 +63,8 @@ def load_run(run_dir: str | Path, *, weights: str = "ema", device: torch.device 
     which = "ema" if weights == "ema" and (checkpoint / "ema.safetensors").is_file() else "model"
     model.load_state_dict(load_weights(checkpoint, which))
     device = device or pick_device()
-    model.to(device).eval()
+    memory_format = torch.channels_last if spec.train.channels_last else torch.contiguous_format
+    model.to(device, memory_format=memory_format).eval()  # sample in the layout the run trained in
     if diffusion is not None:
         diffusion.to(device)
     return LoadedRun(spec, model, diffusion, load_state(checkpoint)["step"], "ema" if which == "ema" else "raw")
