@@ -1,14 +1,39 @@
 """Attention layers over the pixels of a feature map. Factory ``(dim, *, heads, dim_head)``,
-``forward(x)`` keeps the shape (B, C, H, W)."""
+``forward(x)`` keeps the shape (B, C, H, W).
+
+Both layers compute in the token layout (B, H*W, C), which is exactly the memory of a channels_last
+feature map: the 1x1 projections become one matmul each on a view of ``x``, the softmaxes run over
+contiguous or cleanly strided dimensions, and the result is handed back as a channels_last view.
+On CPU this avoids the NCHW <-> per-head reshuffles (each a full copy of a (B, 3*heads*dim_head, H, W)
+tensor, forward and backward) that dominated the time of the textbook formulation; the parameters
+(``to_qkv`` and ``to_out`` 1x1 convolutions) and the numbers computed are those of the textbook
+version, to float rounding (pinned by tests/test_unet_equivalence.py).
+"""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 
 from zoo.hookspecs import hookimpl
+
+
+def _tokens(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, H*W, C); a free view when ``x`` is channels_last."""
+    return x.permute(0, 2, 3, 1).flatten(1, 2)
+
+
+def _feature_map(tokens: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(B, H*W, C) -> (B, C, H, W) in the memory format of ``like`` (a view for channels_last)."""
+    b, _, h, w = like.shape
+    out = tokens.unflatten(1, (h, w)).permute(0, 3, 1, 2)
+    return out if like.is_contiguous(memory_format=torch.channels_last) else out.contiguous()
+
+
+def _matrix(conv: nn.Conv2d) -> torch.Tensor:
+    """The (out, in) matrix of a 1x1 convolution."""
+    return conv.weight.flatten(1)
 
 
 class FullAttention(nn.Module):
@@ -23,10 +48,10 @@ class FullAttention(nn.Module):
         self.to_out = nn.Conv2d(hidden, dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, _, h, w = x.shape
-        q, k, v = rearrange(self.to_qkv(x), "b (qkv h d) x y -> qkv b h (x y) d", qkv=3, h=self.heads)
-        out = F.scaled_dot_product_attention(q, k, v)
-        return self.to_out(rearrange(out, "b h (x y) d -> b (h d) x y", x=h, y=w))
+        # (B, N, 3, heads, d) -> three (B, heads, N, d) strided views; SDPA takes them without copies
+        q, k, v = F.linear(_tokens(x), _matrix(self.to_qkv)).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)
+        return _feature_map(F.linear(out, _matrix(self.to_out), self.to_out.bias), x)
 
 
 class LinearAttention(nn.Module):
@@ -43,13 +68,18 @@ class LinearAttention(nn.Module):
         self.to_out = nn.Sequential(nn.Conv2d(hidden, dim, 1), nn.GroupNorm(1, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, _, h, w = x.shape
-        q, k, v = rearrange(self.to_qkv(x), "b (qkv h d) x y -> qkv b h d (x y)", qkv=3, h=self.heads)
-        q = q.softmax(dim=-2) * self.scale
-        k = k.softmax(dim=-1)
-        context = torch.einsum("bhdn,bhen->bhde", k, v)
-        out = torch.einsum("bhde,bhdn->bhen", context, q)
-        return self.to_out(rearrange(out, "b h e (x y) -> b (h e) x y", x=h, y=w))
+        tokens = _tokens(x)
+        # q, k, v from three matmuls on slices of the one weight: each output is contiguous
+        # (B, N, heads, d), so no split/cat of a 3x wider tensor is needed forward or backward
+        w_q, w_k, w_v = _matrix(self.to_qkv).chunk(3)
+        q = F.linear(tokens, w_q).unflatten(-1, (self.heads, -1)).softmax(dim=-1)  # over features
+        k = F.linear(tokens, w_k).unflatten(-1, (self.heads, -1)).softmax(dim=1)  # over positions
+        v = F.linear(tokens, w_v).unflatten(-1, (self.heads, -1))
+        # the query scale is applied to the tiny (d x d) context instead of the (N x d) queries
+        context = torch.einsum("bnhd,bnhe->bhde", k, v) * self.scale
+        out = torch.einsum("bnhd,bhde->bnhe", q, context).flatten(2)
+        conv, norm = self.to_out
+        return norm(_feature_map(F.linear(out, _matrix(conv), conv.bias), x))
 
 
 def no_attention(dim: int, *, heads: int = 4, dim_head: int = 32) -> nn.Module:

@@ -11,6 +11,7 @@ knows which block, attention or norm is inside: the registry builds them.
 from __future__ import annotations
 
 import dataclasses
+import math
 from functools import partial
 
 import torch
@@ -80,6 +81,27 @@ def canonical(spec: ModelSpec) -> ModelSpec:
 
 
 TIME_MLP_ACTIVATION = "gelu"  # the time MLP's own activation, as in the Annotated Diffusion Model
+
+
+#: Without autograd (sampling, evaluation), a CPU batch runs through the network in equal chunks of
+#: at most max(INFERENCE_CHUNK_IMAGES, INFERENCE_CHUNK_PIXELS / (H x W)) images, so that a chunk's
+#: activations stay in the CPU caches between layers. On a 2-core Xeon this made 100- and 250-image
+#: batches up to 13% faster with 2 threads and 13-30% faster with 1 (docs/performance.md); much
+#: smaller chunks leave the cores short of parallel work. Every image is computed on its own
+#: (GroupNorm and attention never mix images), so the output is the same up to float rounding.
+#: Training batches are never split.
+INFERENCE_CHUNK_IMAGES = 32
+INFERENCE_CHUNK_PIXELS = 8192
+
+
+def inference_chunks(x: torch.Tensor, t: torch.Tensor) -> int:
+    """Into how many equal chunks to split the batch ``x`` (1: run it whole). A chunk holds at most
+    the budget above; 100 images with a budget of 32 run as 4 x 25, not 32 + 32 + 32 + 4."""
+    n = x.shape[0]
+    if torch.is_grad_enabled() or x.device.type != "cpu" or t.ndim != 1 or t.shape[0] != n:
+        return 1
+    budget = max(INFERENCE_CHUNK_IMAGES, INFERENCE_CHUNK_PIXELS // (x.shape[-2] * x.shape[-1]))
+    return math.ceil(n / budget)
 
 
 class Downsample(nn.Conv2d):
@@ -166,6 +188,12 @@ class Unet(nn.Module):
         self.final_conv = nn.Conv2d(dim, spec.channels, 1)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        chunks = inference_chunks(x, t)
+        if chunks > 1:
+            return torch.cat([self._forward(xs, ts) for xs, ts in zip(x.tensor_split(chunks), t.tensor_split(chunks))])
+        return self._forward(x, t)
+
+    def _forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         t_emb = self.time_mlp(t) if self.time_mlp is not None else None
         x = self.init_conv(x)
         r = x
