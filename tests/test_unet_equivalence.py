@@ -78,6 +78,18 @@ def test_attention_matches_the_textbook_formulation(cls, dim: int, size: int, me
         assert_close(g, r, rel=1e-4)  # gradients through GroupNorm/softmax: a few float32 ulps more
 
 
+@pytest.mark.parametrize("memory_format", FORMATS, ids=["nchw", "channels_last"])
+@pytest.mark.parametrize("cls", [LinearAttention, FullAttention])
+def test_attention_without_autograd_matches_too(cls, memory_format) -> None:
+    """Sampling runs under inference_mode, where the linear attention takes its per-head path."""
+    layer = cls(32, heads=4, dim_head=32).to(memory_format=memory_format)
+    x = torch.randn(3, 32, 16, 16).contiguous(memory_format=memory_format)
+    with torch.inference_mode():
+        out, ref = layer(x), REFERENCES[cls](layer, x)
+    assert out.is_contiguous(memory_format=memory_format)
+    assert_close(out, ref)
+
+
 @pytest.mark.parametrize("with_time", [True, False])
 def test_convnext_block_matches_the_bias_inside_the_convolution(with_time: bool) -> None:
     block = ConvNextBlock(16, 24, time_emb_dim=32 if with_time else None, groups=8).to(memory_format=torch.channels_last)

@@ -7,7 +7,9 @@ contiguous or cleanly strided dimensions, and the result is handed back as a cha
 On CPU this avoids the NCHW <-> per-head reshuffles (each a full copy of a (B, 3*heads*dim_head, H, W)
 tensor, forward and backward) that dominated the time of the textbook formulation; the parameters
 (``to_qkv`` and ``to_out`` 1x1 convolutions) and the numbers computed are those of the textbook
-version, to float rounding (pinned by tests/test_unet_equivalence.py).
+version, to float rounding (pinned by tests/test_unet_equivalence.py). Measurements and the
+alternatives that lost (per-head autograd function, head-major projections, block-diagonal context,
+NCHW 1x1 convolutions): docs/performance.md.
 """
 
 from __future__ import annotations
@@ -76,8 +78,12 @@ class LinearAttention(nn.Module):
         k = F.linear(tokens, w_k).unflatten(-1, (self.heads, -1)).softmax(dim=1)  # over positions
         v = F.linear(tokens, w_v).unflatten(-1, (self.heads, -1))
         # the query scale is applied to the tiny (d x d) context instead of the (N x d) queries
-        context = torch.einsum("bnhd,bnhe->bhde", k, v) * self.scale
-        out = torch.einsum("bnhd,bhde->bnhe", q, context).flatten(2)
+        if torch.is_grad_enabled():
+            context = torch.einsum("bnhd,bnhe->bhde", k, v) * self.scale
+            out = torch.einsum("bnhd,bhde->bnhe", q, context).flatten(2)
+        else:  # sampling: per-head matmuls on strided views skip einsum's two head-major copies
+            heads = range(self.heads)
+            out = torch.cat([q[:, :, i] @ (k[:, :, i].transpose(1, 2) @ v[:, :, i] * self.scale) for i in heads], dim=-1)
         conv, norm = self.to_out
         return norm(_feature_map(F.linear(out, _matrix(conv), conv.bias), x))
 
