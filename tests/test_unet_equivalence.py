@@ -65,8 +65,14 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, rel: float = 1e-5
 
 
 @pytest.mark.parametrize("memory_format", FORMATS, ids=["nchw", "channels_last"])
-@pytest.mark.parametrize(("cls", "dim", "size"), [(LinearAttention, 32, 16), (FullAttention, 64, 8), (LinearAttention, 24, 5)])
+@pytest.mark.parametrize(
+    ("cls", "dim", "size"),
+    [(LinearAttention, 32, 16), (LinearAttention, 24, 5), (LinearAttention, 64, 4), (FullAttention, 64, 8)],
+    ids=["linear-folded", "linear-folded-odd", "linear-per-head", "full"],
+)
 def test_attention_matches_the_textbook_formulation(cls, dim: int, size: int, memory_format) -> None:
+    """Linear attention reassociates its products on maps with at least as many pixels as channels
+    ("folded") and keeps the textbook order on small, wide maps ("per-head"): both are checked."""
     layer = cls(dim, heads=4, dim_head=32).to(memory_format=memory_format)
     x = torch.randn(3, dim, size, size).contiguous(memory_format=memory_format)
     out, grads = _outputs_and_grads(layer, layer, x)
@@ -79,11 +85,15 @@ def test_attention_matches_the_textbook_formulation(cls, dim: int, size: int, me
 
 
 @pytest.mark.parametrize("memory_format", FORMATS, ids=["nchw", "channels_last"])
-@pytest.mark.parametrize("cls", [LinearAttention, FullAttention])
-def test_attention_without_autograd_matches_too(cls, memory_format) -> None:
-    """Sampling runs under inference_mode, where the linear attention takes its per-head path."""
-    layer = cls(32, heads=4, dim_head=32).to(memory_format=memory_format)
-    x = torch.randn(3, 32, 16, 16).contiguous(memory_format=memory_format)
+@pytest.mark.parametrize(
+    ("cls", "dim", "size"),
+    [(LinearAttention, 32, 16), (LinearAttention, 64, 4), (FullAttention, 32, 16)],
+    ids=["linear-folded", "linear-per-head", "full"],
+)
+def test_attention_without_autograd_matches_too(cls, dim: int, size: int, memory_format) -> None:
+    """Sampling runs under inference_mode, where the per-head linear attention takes strided views."""
+    layer = cls(dim, heads=4, dim_head=32).to(memory_format=memory_format)
+    x = torch.randn(3, dim, size, size).contiguous(memory_format=memory_format)
     with torch.inference_mode():
         out, ref = layer(x), REFERENCES[cls](layer, x)
     assert out.is_contiguous(memory_format=memory_format)

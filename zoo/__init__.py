@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from zoo.allocator import tune_allocator
 from zoo.errors import UserError
 from zoo.hookspecs import hookimpl
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from zoo.registry import Component, Registry
 
 __version__ = "0.1.0"
-__all__ = ["UserError", "create_model", "get_registry", "hookimpl", "list_components"]
+__all__ = ["UserError", "create_model", "get_registry", "hookimpl", "list_components", "tune_allocator"]
 
 
 def get_registry() -> Registry:

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 import zoo.commands
+from zoo.allocator import tune_allocator
 from zoo.errors import UserError
 
 err_console = Console(stderr=True, highlight=False)
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     warnings.showwarning = _show_warning
+    tune_allocator()  # before any tensor: zoo/allocator.py
     try:
         return int(args.run(args) or 0)
     except UserError as err:

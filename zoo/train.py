@@ -89,6 +89,16 @@ def _barrier(world_size: int) -> None:
         dist.barrier()
 
 
+def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give restored optimizer moments their parameter's memory layout. Checkpoints store them
+    contiguous, and fused Adam walks a parameter and its moments as flat arrays: a channels_last
+    weight with NCHW moments would be updated with the wrong moments (torch 2.14, measured)."""
+    for param, state in optimizer.state.items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                state[key] = torch.empty_like(param).copy_(value)
+
+
 def _bf16_supported(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
@@ -210,7 +220,9 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
     if diffusion is not None:
         diffusion.to(device)
     ema = EMA(model, max_decay=t.ema_max_decay, power=t.ema_power) if t.ema else None
-    optimizer = torch.optim.Adam(model.parameters(), lr=t.lr)
+    # fused: one kernel over all parameters instead of a Python loop of small ops; 2-6% of a CPU
+    # step, the same updates to float rounding (docs/performance.md)
+    optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, fused=device.type in ("cpu", "cuda"))
     generator = torch.Generator().manual_seed(t.seed * 1_000_003 + rank)
     step = epoch = batch_in_epoch = 0
     elapsed = 0.0
@@ -221,6 +233,7 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
         if ema is not None:
             ema.load_state_dict(load_weights(checkpoint, "ema"), state["ema_updates"])
         optimizer.load_state_dict(optimizer_from_tensors(load_weights(checkpoint, "optimizer"), state["optimizer"]))
+        _match_parameter_layouts(optimizer)
         if str(rank) not in state["generator"] or state.get("world_size", 1) != world_size:
             raise UserError(f"this run was trained with {state.get('world_size', 1)} process(es); resume it with as many")
         generator.set_state(_decode_rng(state["generator"][str(rank)]))

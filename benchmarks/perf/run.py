@@ -12,14 +12,20 @@ alternating the models round-robin within each repetition so that machine drift 
   NCHW), and with ``--ref-channels-last`` also in channels_last. Every network gets the same loss
   (zoo's ``GaussianDiffusion.training_loss``, eps objective, MSE) and the same data;
 - inference (one forward pass under ``torch.inference_mode``) at the same batch;
-- DDIM sampling, 50 steps, of ``--sample-images`` images: zoo's registered ``ddim`` sampler,
-  lucidrains' own ``ddim_sample`` and diffusers' ``DDIMScheduler``; extrapolated linearly to 1,000;
+- DDIM sampling, 50 steps, of ``--sample-images`` images (per size: ``16:1000,32:100``) drawn in
+  batches of ``--sample-batch`` by every model: zoo's registered ``ddim`` sampler, lucidrains' own
+  ``ddim_sample`` and diffusers' ``DDIMScheduler``; fewer than 1,000 are extrapolated linearly;
 - the machine's peaks in the same run: a 3x3 convolution at 64 channels (this size and batch,
   channels_last) and a 1024^2 matmul, in fp32 and bf16.
 
 FLOPs per step come from ``torch.utils.flop_counter`` over forward + backward (matmuls, convolutions
 and attention; elementwise work is not counted). Step, inference and peak timings are medians over
-the repetitions, DDIM runs the best of theirs; ratios are taken within this one run. Results go to ``benchmarks/results/perf.json`` (and ``--json``).
+the repetitions, DDIM runs the best of theirs; ratios are taken within this one run.
+
+The whole process runs with zoo's allocator setting (``zoo.tune_allocator``, which zoo's commands
+apply), so the references get it too: it speeds them up as much as zoo, and a comparison without it
+would credit zoo with a process setting. ``--default-allocator`` keeps glibc's defaults for everyone.
+Results go to ``benchmarks/results/perf.json``, or to ``--json`` instead.
 """
 
 from __future__ import annotations
@@ -83,7 +89,8 @@ def make_candidate(
     zero_grad(set_to_none), backward, clip_grad_norm_, Adam) and a forward pass for inference."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model.to(memory_format=fmt)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    # zoo/train.py's fused Adam for zoo; the references' own training scripts use the default one
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=family == "zoo")
     generator = torch.Generator().manual_seed(0)
     t_infer = torch.full((x0.shape[0],), diffusion.num_timesteps // 2, dtype=torch.long)
 
@@ -119,22 +126,36 @@ def make_candidate(
     return c
 
 
-def zoo_sampler(diffusion: nn.Module, image_size: int, channels: int, steps: int, batch: int):
-    """zoo's registered ``ddim`` sampler, drawing ``n`` images in batches of ``batch`` (zoo's eval default 250)."""
+def zoo_sampler(diffusion: nn.Module, image_size: int, channels: int, steps: int):
+    """zoo's registered ``ddim`` sampler: ``build(model) -> sample(n)``, one batch of ``n`` images."""
     from zoo.plugins import get_registry
 
     ddim = get_registry().get("sampler", "ddim").factory
 
     def build(model: nn.Module) -> Callable[[int], torch.Tensor]:
+        generator = torch.Generator().manual_seed(0)
+
         def sample(n: int) -> torch.Tensor:
             model.eval()
-            generator = torch.Generator().manual_seed(0)
-            out = [ddim(model, diffusion, (min(batch, n - i), channels, image_size, image_size), steps=steps,
-                        generator=generator) for i in range(0, n, batch)]
-            return torch.cat(out)
+            return ddim(model, diffusion, (n, channels, image_size, image_size), steps=steps, generator=generator)
         return sample
 
     return build
+
+
+def in_batches(sample: Callable[[int], torch.Tensor], batch: int) -> Callable[[int], torch.Tensor]:
+    """``sample(n)`` for any ``n``, drawn in batches of at most ``batch``: every model samples the same way."""
+    return lambda n: torch.cat([sample(min(batch, n - i)) for i in range(0, n, batch)])
+
+
+def sample_images(spec: str, size: int) -> int:
+    """``--sample-images``: one number for every size, or ``SIZE:N`` pairs (``16:1000,32:100``)."""
+    if ":" not in spec:
+        return int(spec)
+    pairs = dict(item.split(":") for item in spec.split(","))
+    if str(size) not in pairs:
+        raise SystemExit(f"--sample-images {spec!r} names no count for size {size}")
+    return int(pairs[str(size)])
 
 
 def build_candidates(args: argparse.Namespace, size: int) -> list[Candidate]:
@@ -147,8 +168,7 @@ def build_candidates(args: argparse.Namespace, size: int) -> list[Candidate]:
     betas = get_registry().create("schedule", "linear", 1000)
     diffusion = GaussianDiffusion(betas, objective="eps", loss="mse")
     x0 = torch.rand(args.batch, channels, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    sample_batch = min(args.sample_images, 250)
-    zoo_ddim = zoo_sampler(diffusion, size, channels, args.sample_steps, sample_batch)
+    zoo_ddim = zoo_sampler(diffusion, size, channels, args.sample_steps)
     lucid_ddim = lambda m: references.lucidrains_ddim(m, image_size=size, steps=args.sample_steps)  # noqa: E731
     diff_ddim = lambda m: references.diffusers_ddim(m, image_size=size, steps=args.sample_steps)  # noqa: E731
 
@@ -174,8 +194,9 @@ def build_candidates(args: argparse.Namespace, size: int) -> list[Candidate]:
         if only and name not in only:
             continue
         torch.manual_seed(0)
+        batched = None if args.no_sample else (lambda m, sampler=sampler: in_batches(sampler(m), args.sample_batch))
         out.append(make_candidate(name, family, build(), diffusion, x0, channels_last=channels_last, bf16=bf16,
-                                  sampler=None if args.no_sample else sampler))
+                                  sampler=batched if sampler else None))
     return out
 
 
@@ -231,12 +252,13 @@ def run_size(args: argparse.Namespace, size: int, log: Callable[[str], None]) ->
     log(f"[{size}x{size}] inference, {args.reps} round-robin repetitions")
     times.update(round_robin({f"infer:{c.name}": c.infer for c in candidates}, args.reps, warmup=1))
     samplers = {f"sample:{c.name}": c for c in candidates if c.sample is not None}
+    n_sample = sample_images(args.sample_images, size)
     if samplers:
-        log(f"[{size}x{size}] DDIM {args.sample_steps} steps of {args.sample_images} images, "
+        log(f"[{size}x{size}] DDIM {args.sample_steps} steps of {n_sample} images in batches of {args.sample_batch}, "
             f"{args.sample_reps} round-robin repetitions")
         for c in samplers.values():  # a small warm-up draw
             c.sample(2)
-        times.update(round_robin({k: (lambda c=c: c.sample(args.sample_images)) for k, c in samplers.items()},
+        times.update(round_robin({k: (lambda c=c: c.sample(n_sample)) for k, c in samplers.items()},
                                  args.sample_reps, warmup=0))
 
     peaks = {name: flops / median(times[f"peak:{name}"]) / 1e9 for name, (_, flops) in probes.items()}
@@ -260,9 +282,9 @@ def run_size(args: argparse.Namespace, size: int, log: Callable[[str], None]) ->
         if f"sample:{c.name}" in times:
             s = min(times[f"sample:{c.name}"])  # best of the runs: one takes tens of seconds, and a
             # busy neighbour during a single run would otherwise decide the result
-            row.update(sample_s=s, sample_images=args.sample_images, sample_steps=args.sample_steps,
-                       sample_s_per_1000_extrapolated=s * 1000 / args.sample_images,
-                       sample_s_all=times[f"sample:{c.name}"])
+            row.update(sample_s=s, sample_images=n_sample, sample_batch=args.sample_batch,
+                       sample_steps=args.sample_steps, sample_s_per_1000=s * 1000 / n_sample,
+                       sample_extrapolated=n_sample != 1000, sample_s_all=times[f"sample:{c.name}"])
         rows[c.name] = row
     return {"image_size": size, "batch": args.batch, "peaks_gflops_per_s": peaks, "conv_peak_spread": spread,
             "peak_s_all": {k: times[f"peak:{k}"] for k in probes}, "models": rows, "targets": targets(rows)}
@@ -321,7 +343,8 @@ def print_report(result: dict[str, Any]) -> None:
     console = Console(width=None if sys.stdout.isatty() else 170)
     m = result["machine"]
     console.print(f"[bold]{m['cpu']}[/], {m['logical_cpus']} logical CPUs, {m['threads']} torch threads, "
-                  f"torch {m['torch']} ({m['cpu_capability']}); load average {result['load_before']} -> {result['load_after']}")
+                  f"torch {m['torch']} ({m['cpu_capability']}); allocator: {result.get('allocator', '?')}; "
+                  f"load average {result['load_before']} -> {result['load_after']}")
     for size in result["sizes"]:
         s = result["sizes"][size]
         peaks = ", ".join(f"{k} {v:.0f}" for k, v in s["peaks_gflops_per_s"].items())
@@ -331,7 +354,7 @@ def print_report(result: dict[str, Any]) -> None:
                     "% conv pk", "% mm pk", "infer img/s", "DDIM s/1k img"):
             table.add_column(col, justify="left" if col == "model" else "right")
         for name, r in s["models"].items():
-            ddim = f"{r['sample_s_per_1000_extrapolated']:.0f}" if "sample_s" in r else "-"
+            ddim = f"{r['sample_s_per_1000']:.0f}{' (x)' if r['sample_extrapolated'] else ''}" if "sample_s" in r else "-"
             table.add_row(name, r["precision"], "y" if r["channels_last"] else "n", f"{r['params'] / 1e6:.2f}",
                           f"{r['train_gflop_per_step']:.1f}", f"{r['train_step_ms']:.0f}", f"{r['train_images_per_s']:.1f}",
                           f"{r['train_gflops_per_s']:.0f}", f"{100 * r['conv_peak_fraction']:.0f}",
@@ -345,6 +368,8 @@ def print_report(result: dict[str, Any]) -> None:
             met = {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[t["met"]]
             goals.add_row(t["target"], t["zoo"], measured, f">= {t['need']}", met)
         console.print(goals)
+        if any(r.get("sample_extrapolated") for r in s["models"].values()):
+            console.print("(x): DDIM time extrapolated linearly to 1,000 images from the number drawn")
         if s["conv_peak_spread"] > 1.5:
             console.print(f"[red]warning[/]: the conv3x3 probe varied {s['conv_peak_spread']:.1f}x between repetitions: "
                           "another process was competing for the cores; re-run when `uptime` shows a load below ~0.5")
@@ -356,22 +381,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=32, help="training and inference batch (default 32)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--reps", type=int, default=10, help="round-robin repetitions of steps and peaks (default 10)")
-    p.add_argument("--sample-images", type=int, default=100, help="images per DDIM run, extrapolated to 1000 (default 100)")
+    p.add_argument("--sample-images", default="16:1000,32:100",
+                   help="images per DDIM run, one count or SIZE:N pairs; below 1000 extrapolated (default 16:1000,32:100)")
+    p.add_argument("--sample-batch", type=int, default=100, help="DDIM batch, the same for every model (default 100)")
     p.add_argument("--sample-steps", type=int, default=50, help="DDIM steps (default 50)")
     p.add_argument("--sample-reps", type=int, default=2, help="round-robin repetitions of the DDIM runs (default 2)")
     p.add_argument("--no-sample", action="store_true", help="skip DDIM sampling")
     p.add_argument("--no-bf16", dest="bf16", action="store_false", help="skip zoo's opt-in bf16 rows")
     p.add_argument("--ref-channels-last", action="store_true", help="also time the references in channels_last")
+    p.add_argument("--default-allocator", action="store_true", help="keep glibc's malloc defaults (see above)")
     p.add_argument("--only", default="", help="comma-separated row names to keep (e.g. 'zoo resnet,lucidrains')")
-    p.add_argument("--json", type=Path, help=f"also write the results here (always written to {RESULTS.relative_to(ROOT)})")
+    p.add_argument("--json", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS.relative_to(ROOT)})")
     args = p.parse_args(argv)
 
     torch.set_num_threads(args.threads)
+    from zoo.allocator import tune_allocator
+
+    allocator = "glibc defaults" if args.default_allocator else ("zoo.tune_allocator" if tune_allocator() else "unchanged")
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     result: dict[str, Any] = {
         "command": "python benchmarks/perf/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": machine(), "load_before": [round(x, 2) for x in os.getloadavg()],
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "targets_needed": TARGETS, "sizes": {},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "allocator": allocator, "targets_needed": TARGETS, "sizes": {},
     }
     for size in (int(s) for s in args.sizes.split(",")):
         result["sizes"][str(size)] = run_size(args, size, log)
@@ -380,9 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     from zoo.io import atomic_write_text
 
     text = json.dumps(result, indent=1) + "\n"
-    for path in {RESULTS, *([args.json] if args.json else [])}:
-        atomic_write_text(path, text)
-        log(f"wrote {path}")
+    atomic_write_text(args.json, text)
+    log(f"wrote {args.json}")
     return 0
 
 

@@ -7,7 +7,7 @@ Each (model, image size, batch) cell runs in a fresh subprocess, so its peak res
 (``ru_maxrss``) is its own: the figure reported is the growth of the peak over the process's
 resident size just before the first step (weights, optimiser state, activations, autograd buffers,
 allocator slack). A step is the benchmark's training step (``run.py``: channels_last, fp32, Adam,
-clipping). Attention layers are timed alone (forward + backward, 64 channels, 4 heads of 32,
+clipping), with zoo's allocator setting as a ``zoo train`` process has it. Attention layers are timed alone (forward + backward, 64 channels, 4 heads of 32,
 batch 8) for 8x8 .. 64x64 pixels and the exponent of time ~ pixels^k is fitted on log-log axes over
 the three largest sizes, where fixed per-call costs no longer dominate.
 
@@ -42,11 +42,13 @@ def cell(block: str, size: int, batch: int, steps: int, threads: int) -> dict[st
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from run import make_candidate
 
+    from zoo.allocator import tune_allocator
     from zoo.diffusion.gaussian import GaussianDiffusion
     from zoo.nn.unet import Unet
     from zoo.plugins import get_registry
     from zoo.spec import ModelSpec
 
+    tune_allocator()  # as a `zoo train` process runs
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     diffusion = GaussianDiffusion(get_registry().create("schedule", "linear", 1000), objective="eps", loss="mse")
@@ -83,8 +85,10 @@ def attention_times(sizes: list[int], threads: int, reps: int) -> list[dict[str,
     the U-Net) on (8, 64, s, s) channels_last inputs, interleaved per repetition."""
     import torch
 
+    from zoo.allocator import tune_allocator
     from zoo.plugins import get_registry
 
+    tune_allocator()
     torch.set_num_threads(threads)
     registry = get_registry()
     rows = []

@@ -33,9 +33,11 @@ def _run(spec_dict: dict[str, Any], run_dir: Path, threads: int | None, progress
     from zoo.metrics.evaluate import evaluate
     from zoo.run import load_run
     from zoo.sample import generate, save_grid, save_npz
+    from zoo.allocator import tune_allocator
     from zoo.spec import from_dict
     from zoo.train import train
 
+    tune_allocator()  # a pool or Ray worker is a fresh process: zoo's allocator setting there too
     if threads:
         torch.set_num_threads(threads)
     spec = from_dict(spec_dict)

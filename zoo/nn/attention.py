@@ -71,21 +71,45 @@ class LinearAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tokens = _tokens(x)
-        # q, k, v from three matmuls on slices of the one weight: each output is contiguous
+        # q and k from two matmuls on slices of the one weight: each output is contiguous
         # (B, N, heads, d), so no split/cat of a 3x wider tensor is needed forward or backward
         w_q, w_k, w_v = _matrix(self.to_qkv).chunk(3)
         q = F.linear(tokens, w_q).unflatten(-1, (self.heads, -1)).softmax(dim=-1)  # over features
         k = F.linear(tokens, w_k).unflatten(-1, (self.heads, -1)).softmax(dim=1)  # over positions
+        conv, norm = self.to_out
+        if tokens.shape[1] >= tokens.shape[2]:  # at least as many pixels as channels
+            y = self._folded(tokens, q, k, w_v, conv)
+        else:
+            y = F.linear(self._per_head(tokens, q, k, w_v), _matrix(conv), conv.bias)
+        return norm(_feature_map(y, x))
+
+    def _folded(self, tokens: torch.Tensor, q: torch.Tensor, k: torch.Tensor, w_v: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+        """The same products, associated so that no (pixels x heads*d) tensor but q is ever made.
+
+        The context k^T v = (k^T x) W_v^T needs no values, and the output projection of q (context)
+        is q (context W_o^T): the keys are summed against the input itself, the value and output
+        weights fold into one (heads*d x C_out) matrix per image, and a single matmul of the queries
+        with it gives the result, bias included, already in token layout. Fewer FLOPs than the textbook
+        order whenever the map has more pixels than channels (the folds cost heads*d*C*(d + C_out) per
+        image; they save 2 N heads*d^2 and the values' projection), and far less memory traffic:
+        the v and head-output tensors and their gradients are never materialised.
+        """
+        h = self.heads
+        summary = (k.flatten(2).transpose(1, 2) @ tokens).unflatten(1, (h, -1))  # (B, h, d, C)
+        w_v = w_v.unflatten(0, (h, -1)).transpose(1, 2) * self.scale  # (h, C, e)
+        w_o = _matrix(conv).unflatten(1, (h, -1)).permute(1, 2, 0)  # (h, e, C_out)
+        return torch.baddbmm(conv.bias, q.flatten(2), (summary @ w_v @ w_o).flatten(1, 2))
+
+    def _per_head(self, tokens: torch.Tensor, q: torch.Tensor, k: torch.Tensor, w_v: torch.Tensor) -> torch.Tensor:
+        """q (k^T v) in the textbook order: cheaper on small maps with many channels (4x4 x 128)."""
         v = F.linear(tokens, w_v).unflatten(-1, (self.heads, -1))
         # the query scale is applied to the tiny (d x d) context instead of the (N x d) queries
         if torch.is_grad_enabled():
             context = torch.einsum("bnhd,bnhe->bhde", k, v) * self.scale
-            out = torch.einsum("bnhd,bhde->bnhe", q, context).flatten(2)
-        else:  # sampling: per-head matmuls on strided views skip einsum's two head-major copies
-            heads = range(self.heads)
-            out = torch.cat([q[:, :, i] @ (k[:, :, i].transpose(1, 2) @ v[:, :, i] * self.scale) for i in heads], dim=-1)
-        conv, norm = self.to_out
-        return norm(_feature_map(F.linear(out, _matrix(conv), conv.bias), x))
+            return torch.einsum("bnhd,bhde->bnhe", q, context).flatten(2)
+        # sampling: per-head matmuls on strided views skip einsum's two head-major copies
+        heads = range(self.heads)
+        return torch.cat([q[:, :, i] @ (k[:, :, i].transpose(1, 2) @ v[:, :, i] * self.scale) for i in heads], dim=-1)
 
 
 def no_attention(dim: int, *, heads: int = 4, dim_head: int = 32) -> nn.Module:

@@ -84,14 +84,16 @@ TIME_MLP_ACTIVATION = "gelu"  # the time MLP's own activation, as in the Annotat
 
 
 #: Without autograd (sampling, evaluation), a CPU batch runs through the network in equal chunks of
-#: at most max(INFERENCE_CHUNK_IMAGES, INFERENCE_CHUNK_PIXELS / (H x W)) images, so that a chunk's
-#: activations stay in the CPU caches between layers. On a 2-core Xeon this made 100- and 250-image
-#: batches up to 13% faster with 2 threads and 13-30% faster with 1 (docs/performance.md); much
-#: smaller chunks leave the cores short of parallel work. Every image is computed on its own
-#: (GroupNorm and attention never mix images), so the output is the same up to float rounding.
-#: Training batches are never split.
+#: at most max(INFERENCE_CHUNK_IMAGES, INFERENCE_CHUNK_PIXELS / (H x W)) images: 128 at 16x16, 32 at
+#: 32x32 and above. That keeps the largest activation of a chunk (the attention's 128 hidden
+#: channels) near 16 MB, under the 32 MiB above which glibc hands out fresh, page-faulting memory
+#: even with zoo's allocator setting (zoo/allocator.py). On a 2-core Xeon, with that setting, this
+#: is as fast as the whole batch at 16x16 and 1.1-1.2x faster at 32x32 for 100 and 250 images, and
+#: 1.2x faster at 16x16 than the 8192-pixel chunks that had won under glibc's defaults
+#: (docs/performance.md). Every image is computed on its own (GroupNorm and attention never mix
+#: images), so the output is the same up to float rounding. Training batches are never split.
 INFERENCE_CHUNK_IMAGES = 32
-INFERENCE_CHUNK_PIXELS = 8192
+INFERENCE_CHUNK_PIXELS = 32768
 
 
 def inference_chunks(x: torch.Tensor, t: torch.Tensor) -> int:
