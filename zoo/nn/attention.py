@@ -89,10 +89,11 @@ class LinearAttention(nn.Module):
         The context k^T v = (k^T x) W_v^T needs no values, and the output projection of q (context)
         is q (context W_o^T): the keys are summed against the input itself, the value and output
         weights fold into one (heads*d x C_out) matrix per image, and a single matmul of the queries
-        with it gives the result, bias included, already in token layout. Fewer FLOPs than the textbook
-        order whenever the map has more pixels than channels (the folds cost heads*d*C*(d + C_out) per
-        image; they save 2 N heads*d^2 and the values' projection), and far less memory traffic:
-        the v and head-output tensors and their gradients are never materialised.
+        with it gives the result, bias included, already in token layout. The big products keep their
+        sizes (k^T x costs what the value projection did, q M what the output projection did); the
+        folds add heads*d^2*(C + C_out) per image and save the two per-head products, 2 N heads*d^2,
+        so this order wins whenever the map has more pixels N than channels. It also moves far less
+        memory: the values and the per-head outputs, and their gradients, are never materialised.
         """
         h = self.heads
         summary = (k.flatten(2).transpose(1, 2) @ tokens).unflatten(1, (h, -1))  # (B, h, d, C)
