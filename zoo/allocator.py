@@ -5,8 +5,8 @@ above its mmap threshold (128 KB, raised on the fly only up to the sizes it has 
 fresh ``mmap`` pages and gives freed heap tops back to the kernel, so the next step pays a page
 fault and a page of zeroing for every 4 KB it writes. On the 2-core Xeon of docs/performance.md
 that made a 16x16 DDIM step 1.2-1.3x slower (zoo and the reference packages alike) and a linear
-attention layer 2.5x slower than with the memory kept, and it was the only reason splitting
-sampling batches into small chunks had looked faster.
+attention layer 2.5x slower than with the memory kept; it was also why splitting 16x16 sampling
+batches into small chunks had looked faster.
 
 :func:`tune_allocator` raises the mmap threshold to glibc's maximum (32 MiB on 64-bit) and the
 trim threshold to 1 GiB: freed activation memory stays in the process for the next step. The

@@ -27,13 +27,13 @@ def run_cell(spec_dict: dict[str, Any], run_dir: str, *, threads: int | None = N
 def _run(spec_dict: dict[str, Any], run_dir: Path, threads: int | None, progress: Any) -> dict[str, Any]:
     import torch
 
+    from zoo.allocator import tune_allocator
     from zoo.checkpoint import find_checkpoint
     from zoo.data.prepare import prepare
     from zoo.io import atomic_write_text
     from zoo.metrics.evaluate import evaluate
     from zoo.run import load_run
     from zoo.sample import generate, save_grid, save_npz
-    from zoo.allocator import tune_allocator
     from zoo.spec import from_dict
     from zoo.train import train
 

@@ -88,7 +88,7 @@ TIME_MLP_ACTIVATION = "gelu"  # the time MLP's own activation, as in the Annotat
 #: 32x32 and above. That keeps the largest activation of a chunk (the attention's 128 hidden
 #: channels) near 16 MB, under the 32 MiB above which glibc hands out fresh, page-faulting memory
 #: even with zoo's allocator setting (zoo/allocator.py). On a 2-core Xeon, with that setting, this
-#: is as fast as the whole batch at 16x16 and 1.1-1.2x faster at 32x32 for 100 and 250 images, and
+#: is as fast as the whole batch at 16x16 and 1.0-1.2x faster at 32x32 for 100 and 250 images, and
 #: 1.2x faster at 16x16 than the 8192-pixel chunks that had won under glibc's defaults
 #: (docs/performance.md). Every image is computed on its own (GroupNorm and attention never mix
 #: images), so the output is the same up to float rounding. Training batches are never split.
