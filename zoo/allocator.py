@@ -19,7 +19,6 @@ jemalloc/tcmalloc, as PyTorch's CPU launcher suggests).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import sys
 
@@ -46,6 +45,8 @@ def _apply() -> bool:
         return False
     if any(name.startswith("MALLOC_") for name in os.environ):
         return False
+    import ctypes  # when the setting is applied, not at every `import zoo`
+
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.gnu_get_libc_version  # noqa: B018 -- glibc only: musl's mallopt is a stub

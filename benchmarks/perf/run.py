@@ -194,9 +194,12 @@ def build_candidates(args: argparse.Namespace, size: int) -> list[Candidate]:
         if only and name not in only:
             continue
         torch.manual_seed(0)
-        batched = None if args.no_sample else (lambda m, sampler=sampler: in_batches(sampler(m), args.sample_batch))
+        if args.no_sample or sampler is None:
+            sampler = None
+        else:  # every model draws in batches of the same size
+            sampler = lambda m, draw=sampler: in_batches(draw(m), args.sample_batch)  # noqa: E731
         out.append(make_candidate(name, family, build(), diffusion, x0, channels_last=channels_last, bf16=bf16,
-                                  sampler=batched if sampler else None))
+                                  sampler=sampler))
     return out
 
 
