@@ -51,7 +51,8 @@ A registered name keeps its meaning forever: components may be added, never chan
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 import pluggy
 
@@ -67,3 +68,27 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 @hookspec
 def zoo_register(registry: Registry) -> None:
     """Add components to ``registry`` with ``registry.add(kind, name, factory, help="one line")``."""
+
+
+# -- how a metric describes itself -------------------------------------------------------------------
+@dataclass(frozen=True)
+class MetricColumn:
+    """One value a metric reports (``compute`` returns it under ``key``) and how tables show and rank it.
+
+    A metric object lists its values in a ``columns`` attribute (a tuple of these): FID has one, KID
+    one with its spread over subsets, precision/recall are two metrics of one column each. Without
+    ``columns`` a metric is shown as one unranked column named after it. zoo's table, ``--sort``, the
+    report and ``--json`` read only these descriptions, so a plugin metric appears like a built-in one.
+    """
+
+    key: str  # the name of the value in compute()'s dict
+    title: str = ""  # table header (default: the key); the direction mark is added by zoo
+    better: Literal["low", "high", "real", ""] = ""  # "real": closest to the real data's value; "": not ranked
+    digits: int = 3  # significant digits shown; 0: a whole number
+    spread: str | None = None  # key of the value's own spread within one run (KID over subsets), if any
+    real: str | None = None  # better="real": key of the same quantity measured on the real images
+
+    @property
+    def header(self) -> str:
+        mark = {"low": " ↓", "high": " ↑", "real": " (≈ real)"}.get(self.better, "")
+        return (self.title or self.key) + mark
