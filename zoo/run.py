@@ -21,6 +21,7 @@ from torch import nn
 
 from zoo.checkpoint import find_checkpoint, load_state, load_weights
 from zoo.errors import UserError
+from zoo.hookspecs import owns_sampling
 from zoo.spec import RunSpec
 
 
@@ -45,8 +46,7 @@ def build(spec: RunSpec) -> tuple[nn.Module, nn.Module | None]:
     from zoo.plugins import get_registry
 
     model = get_registry().create("model", spec.model.name, spec.model)
-    owns_sampling = hasattr(model, "training_loss") and hasattr(model, "sample")
-    return model, None if owns_sampling else GaussianDiffusion.from_spec(spec.diffusion)
+    return model, None if owns_sampling(model) else GaussianDiffusion.from_spec(spec.diffusion)
 
 
 def load_run(run_dir: str | Path, *, weights: str = "ema", device: torch.device | None = None) -> LoadedRun:
