@@ -104,7 +104,8 @@ def build_rows(store: Store, grid: str, at: At | None = None) -> tuple[list[Row]
         record, spec = source["record"], source["spec"]
         if at_points is not None:
             record, spec = rewind(record, spec, at_points[c["label"]])
-        row.metrics = list(dict.fromkeys([*row.metrics, *spec["eval"]["metrics"]]))
+        if spec is not None:  # None: the cell has not run yet
+            row.metrics = list(dict.fromkeys([*row.metrics, *spec["eval"]["metrics"]]))
         row.seeds.append(c["seed"])
         status = source["status"] or "pending"
         statuses.setdefault(c["name"], []).append(status)
