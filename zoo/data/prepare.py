@@ -30,7 +30,6 @@ import itertools
 import json
 import math
 import os
-import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -44,7 +43,8 @@ import zoo
 from zoo.data.sources import EmptyImageError
 from zoo.errors import UserError, did_you_mean
 from zoo.hookspecs import DatasetSource, optional
-from zoo.io import atomic_write_text, file_lock
+from zoo.io import atomic_folder, atomic_write_text, file_lock, remove_leftovers
+from zoo.progress import progress_bar
 from zoo.spec import DataSpec
 
 if TYPE_CHECKING:
@@ -308,30 +308,14 @@ class _NpyWriter:
 
 
 # -- building ----------------------------------------------------------------------------------
-def _progress(enabled: bool) -> Any:
-    """A rich progress bar with images/s on stderr, or a stand-in that does nothing."""
-    if not enabled:
-        return contextlib.nullcontext(None)
-    from rich import progress as rp
-    from rich.console import Console
-    from rich.text import Text
-
-    class Rate(rp.ProgressColumn):
-        def render(self, task: Any) -> Text:
-            return Text(f"{task.speed:,.0f} img/s" if task.speed else "- img/s", style="progress.data.speed")
-
-    columns = (rp.TextColumn("{task.description}"), rp.BarColumn(), rp.MofNCompleteColumn(), Rate())
-    return rp.Progress(*columns, rp.TimeElapsedColumn(), console=Console(stderr=True))
-
-
 def _decode_all(source: DatasetSource, staging: Path, spec: DataSpec, progress: bool) -> tuple[np.ndarray, list[dict]]:
     """Decode every item once, appending kept images to ``staging`` (raw uint8); labels and rejects."""
     n, shape = len(source), (spec.channels, spec.size, spec.size)
     buffer = np.empty((CHUNK, *shape), dtype=np.uint8)
     labels = np.full(n, -1, dtype=np.int64)
     kept, filled, rejected = 0, 0, []
-    with open(staging, "wb") as out, strict_decoding(), _progress(progress) as bar:
-        task = bar.add_task(f"preparing {spec.dataset}", total=n) if bar else None
+    with open(staging, "wb") as out, strict_decoding(), progress_bar(progress) as bar:
+        task = bar.add_task(f"preparing {spec.dataset}", total=n, unit="img")
         for i in range(n):
             try:
                 image, label = source.load(i)
@@ -346,7 +330,7 @@ def _decode_all(source: DatasetSource, staging: Path, spec: DataSpec, progress: 
             if filled == CHUNK or (filled and i == n - 1):
                 out.write(memoryview(buffer[:filled]).cast("B"))
                 filled = 0
-            if bar is not None and (i % 64 == 63 or i == n - 1):
+            if i % 64 == 63 or i == n - 1:
                 bar.update(task, completed=i + 1)
     return labels[:kept], rejected
 
@@ -421,22 +405,6 @@ def _build(source: DatasetSource, folder: Path, spec: DataSpec, progress: bool) 
     return manifest
 
 
-def _remove_leftovers(parent: Path, name: str) -> None:
-    """Temporary folders of a crashed run (safe: we hold the lock, so nobody else is writing them)."""
-    for pattern in (f".{name}.tmp-*", f".{name}.old-*"):
-        for leftover in parent.glob(pattern):
-            shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _install(tmp: Path, final: Path) -> None:
-    """Move the finished ``tmp`` folder onto ``final``, moving an older copy aside first."""
-    old = final.with_name(f".{final.name}.old-{os.getpid()}")
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _reusable(final: Path, identity: dict[str, Any]) -> PreparedData | None:
     """The existing copy if it matches ``identity``; None if it must be (re)built; UserError if foreign."""
     if not final.exists():
@@ -465,17 +433,12 @@ def prepare(spec: DataSpec, *, force: bool = False, progress: bool = False) -> P
     final = parent / folder_name(spec)
     parent.mkdir(parents=True, exist_ok=True)
     with file_lock(parent / f".{final.name}.lock"):
-        _remove_leftovers(parent, final.name)
+        remove_leftovers(final)
         if not force and (found := _reusable(final, _identity(spec))) is not None:
             return found
         source = registry.create("dataset", spec.dataset, spec.root, download=spec.download)
-        tmp = parent / f".{final.name}.tmp-{os.getpid()}"
-        tmp.mkdir()
-        try:
+        with atomic_folder(final) as tmp:
             _build(source, tmp, spec, progress)
-            _install(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return PreparedData.open(final)
 
 
