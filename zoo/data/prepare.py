@@ -11,7 +11,7 @@ the dataset grows, and training reads the result through ``np.load(mmap_mode="r"
   ``(N, C, H, W)``. Scaling to [-1, 1] and flips happen when batches are drawn (``zoo.data.loader``),
   so one prepared copy serves every run.
 - Cleaning: a file that is empty, undecodable, truncated or holds NaN/inf is rejected with a short
-  reason code (see ``REASONS``) and its error text; one bad file never aborts the run.
+  reason code (``zoo.data.images.REASONS``) and its error text; one bad file never aborts the run.
 - Split: a seeded ``numpy`` permutation of the kept images; each split keeps source order.
 - Output: ``<prepared>/<dataset>-<size>-<channels>[-seed<S>][-split<a>_<b>_<c>]/`` holding
   ``{train,val,test}_{images,labels}.npy`` and ``manifest.json``. The seed and split fractions join
@@ -23,7 +23,6 @@ the dataset grows, and training reads the result through ``np.load(mmap_mode="r"
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import itertools
@@ -32,7 +31,6 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import zoo
-from zoo.data.sources import EmptyImageError
+from zoo.data.images import reject_reason, strict_decoding, to_array
 from zoo.errors import UserError, did_you_mean
 from zoo.hookspecs import DatasetSource, optional
 from zoo.io import atomic_folder, atomic_write_text, file_lock, remove_leftovers
@@ -48,109 +46,13 @@ from zoo.progress import progress_bar
 from zoo.spec import DataSpec
 
 if TYPE_CHECKING:
-    from PIL import Image
     from rich.table import Table
 
 
 FORMAT = 1  # version of the prepared folder layout; a copy of another version is rebuilt
 SPLITS = ("train", "val", "test")
 CHUNK = 512  # images per disk write / read while splitting
-BACKGROUND = (255, 255, 255)  # what transparent pixels become
-REASONS = {
-    "empty": "the file has zero bytes",
-    "undecodable": "not an image PIL can decode (wrong extension, corrupt header or data)",
-    "truncated": "the image data ends early",
-    "non-finite": "float pixels that are NaN or infinite",
-    "too-large": "more pixels than PIL's decompression-bomb limit",
-    "missing": "the file listed by the dataset is not there",
-    "unreadable": "the file cannot be opened (permissions, a folder, an I/O error)",
-    "error": "any other error while reading (see the manifest for the text)",
-}
-
-
-class NonFiniteImageError(ValueError):
-    """A float image holding NaN or infinite values (the study's cleaning criterion)."""
-
-
-# -- one image ---------------------------------------------------------------------------------
-def reject_reason(err: BaseException) -> str:
-    """The short, stable reason code recorded for a rejected file."""
-    from PIL import Image, UnidentifiedImageError
-
-    if isinstance(err, EmptyImageError):
-        return "empty"
-    if isinstance(err, NonFiniteImageError):
-        return "non-finite"
-    if isinstance(err, FileNotFoundError):
-        return "missing"
-    if isinstance(err, Image.DecompressionBombError):
-        return "too-large"
-    if isinstance(err, UnidentifiedImageError):  # before the text check: its message holds the file name
-        return "undecodable"
-    if isinstance(err, OSError) and err.filename is not None:  # the OS refused (permissions, a folder)
-        return "unreadable"
-    if "truncated" in str(err).lower():  # PIL's messages: "image file is truncated", "truncated PNG file"
-        return "truncated"
-    if isinstance(err, (OSError, SyntaxError, ValueError, EOFError)):
-        return "undecodable"
-    return "error"
-
-
-def _to_8bit(img: Image.Image) -> Image.Image:
-    """Float images are checked for NaN/inf; 16-bit greyscale is scaled (PIL's convert would clip it)."""
-    from PIL import Image
-
-    if img.mode == "F":
-        values = np.asarray(img)
-        bad = int((~np.isfinite(values)).sum())
-        if bad:
-            raise NonFiniteImageError(f"{bad} of {values.size} pixel values are NaN or infinite")
-    if img.mode.startswith("I;16"):
-        return Image.fromarray(np.round(np.asarray(img, dtype=np.float32) / 257).astype(np.uint8), mode="L")
-    return img
-
-
-def to_array(img: Image.Image, size: int, channels: int) -> np.ndarray:
-    """Decode ``img`` and return it as uint8 ``(channels, size, size)``: composite, convert, fit."""
-    from PIL import Image, ImageOps
-
-    img.load()  # force decoding: truncated data raises here
-    img = _to_8bit(img)
-    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        img = Image.alpha_composite(Image.new("RGBA", rgba.size, (*BACKGROUND, 255)), rgba)
-    img = img.convert("L" if channels == 1 else "RGB")
-    img = ImageOps.fit(img, (size, size), method=Image.Resampling.BICUBIC)
-    return np.asarray(img, dtype=np.uint8).reshape(size, size, channels).transpose(2, 0, 1)
-
-
-@contextlib.contextmanager
-def strict_decoding() -> Iterator[None]:
-    """Make PIL raise on truncated files for the duration (a library may have relaxed it globally)."""
-    from PIL import ImageFile
-
-    before = ImageFile.LOAD_TRUNCATED_IMAGES
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
-    try:
-        yield
-    finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = before
-
-
 # -- identity ----------------------------------------------------------------------------------
-def check_data_spec(spec: DataSpec) -> None:
-    """Refuse a data spec that cannot be prepared, saying which setting to change."""
-    if spec.channels not in (1, 3):
-        raise UserError(f"channels (data.channels, --channels) must be 1 or 3, got {spec.channels}")
-    if spec.size < 4:
-        raise UserError(f"size (data.size, --size) must be at least 4, got {spec.size}")
-    if len(spec.split) != 3 or any(f < 0 for f in spec.split) or abs(sum(spec.split) - 1) > 1e-6:
-        raise UserError(
-            f"split (data.split, --split) must be three non-negative fractions train,val,test summing "
-            f"to 1 (e.g. 0.8,0.1,0.1), got {','.join(f'{f:g}' for f in spec.split)}"
-        )
-
-
 def folder_name(spec: DataSpec) -> str:
     """``<dataset>-<size>-<channels>``, plus the seed and split when they are not the defaults."""
     name = f"{spec.dataset}-{spec.size}-{spec.channels}"
@@ -426,7 +328,7 @@ def prepare(spec: DataSpec, *, force: bool = False, progress: bool = False) -> P
     """Prepare ``spec.dataset`` under ``spec.prepared`` (or reuse a matching copy) and open it."""
     from zoo.plugins import get_registry
 
-    check_data_spec(spec)
+    spec.check()
     registry = get_registry()
     registry.get("dataset", spec.dataset)  # an unknown name fails before anything is written
     parent = Path(spec.prepared)
