@@ -45,7 +45,8 @@ A registered name keeps its meaning forever: components may be added, never chan
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import pluggy
 
@@ -276,13 +277,38 @@ class FeatureExtractor(Protocol):
     def forward(self, images: Tensor) -> Tensor: ...
 
 
+# -- how a metric describes itself -------------------------------------------------------------------
+@dataclass(frozen=True)
+class MetricColumn:
+    """One value a metric reports (``compute`` returns it under ``key``) and how tables show and rank it.
+
+    A metric object lists its values in a ``columns`` attribute (a tuple of these): FID has one, KID
+    one with its spread over subsets, precision/recall are two metrics of one column each. Without
+    ``columns`` a metric is shown as one unranked column named after it. zoo's table, ``--sort``, the
+    report and ``--json`` read only these descriptions, so a plugin metric appears like a built-in one.
+    """
+
+    key: str  # the name of the value in compute()'s dict
+    title: str = ""  # table header (default: the key); the direction mark is added by zoo
+    better: Literal["low", "high", "real", ""] = ""  # "real": closest to the real data's value; "": not ranked
+    digits: int = 3  # significant digits shown; 0: a whole number
+    spread: str | None = None  # key of the value's own spread within one run (KID over subsets), if any
+    real: str | None = None  # better="real": key of the same quantity measured on the real images
+
+    @property
+    def header(self) -> str:
+        mark = {"low": " ↓", "high": " ↑", "real": " (≈ real)"}.get(self.better, "")
+        return (self.title or self.key) + mark
+
+
 @runtime_checkable
 class Metric(Protocol):
     """Scores generated images against real ones from their features, extracted once per set.
 
     Factory ``(**options)``. ``compute(real, fake)`` takes :class:`zoo.metrics.scores.Features`
     (``.features`` (N, D) float64, ``.logits`` (N, K) or None) and returns named floats, e.g.
-    ``{"kid": ..., "kid_std": ...}``. Optional: ``needs_real``, ``needs_logits``, ``min_samples``
+    ``{"kid": ..., "kid_std": ...}``. Optional: ``columns`` (a tuple of :class:`MetricColumn`: how
+    tables show and rank the values), ``needs_real``, ``needs_logits``, ``min_samples``
     (zoo skips the metric, saying why, when a set is too small or logits are missing).
     Subclassing ``zoo.metrics.scores.Metric`` provides these.
     """
@@ -297,7 +323,7 @@ OPTIONAL: dict[str, dict[str, Any]] = {
     "model": {"validate": None, "canonical": None},  # see ModelFactory
     "dataset": {"num_classes": None, "default_feature": "inception", "root": None},
     "feature": {"num_classes": None, "logits": None},
-    "metric": {"needs_real": True, "needs_logits": False, "min_samples": 2},
+    "metric": {"columns": None, "needs_real": True, "needs_logits": False, "min_samples": 2},
 }
 
 

@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, default=1, help="cells run in parallel processes, splitting the cores")
     p.add_argument("--executor", choices=("local", "ray"), default="local", help="where cells run")
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local instance)")
-    p.add_argument("--sort", default=None, help="sort the table by a column (fid, kid, is, diversity, ...)")
+    p.add_argument("--sort", default=None, help="sort the table by a column: a metric value the grid reports (fid, kid, ...) or a cost")
     p.add_argument("--json", action="store_true", help="print the table as JSON (progress goes to stderr)")
     p.add_argument("--table", action="store_true", help="only show the table of what the database holds")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.bench.grid import default_grid_path, load_grid
     from zoo.bench.runner import DB_NAME, run_grid
     from zoo.bench.store import Store
-    from zoo.bench.table import build_rows, render, sort_rows
+    from zoo.bench.table import build_rows, render, sort_rows, table_columns
 
     err = Console(stderr=True)
     grid = load_grid(args.grid or default_grid_path())
@@ -55,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
     rows, refs = build_rows(Store(Path(args.results) / DB_NAME), grid.name)
     rows = sort_rows(rows, args.sort)
     if args.json:
-        print(json.dumps({"grid": grid.name, "rows": [r.to_dict() for r in rows], "references": [r.to_dict() for r in refs]},
+        columns = table_columns(rows)
+        print(json.dumps({"grid": grid.name, "columns": [c.__dict__ for c in columns],
+                          "rows": [r.to_dict(columns) for r in rows], "references": [r.to_dict(columns) for r in refs]},
                          indent=2))
     else:
         out = Console()

@@ -30,6 +30,7 @@ import numpy as np
 
 from zoo.errors import UserError
 from zoo.io import atomic_path, atomic_write_text
+from zoo.spec import EvalSpec
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from zoo.metrics.features import FeatureExtractor
     from zoo.metrics.scores import Features
 
-DEFAULT_METRICS: tuple[str, ...] = ("fid", "kid", "is", "diversity", "precision", "recall")
+DEFAULT_METRICS: tuple[str, ...] = EvalSpec.metrics  # one list of the default metrics, in the run spec
 SAMPLES = "samples"
 FLOOR = "floor: real train vs real test"
 CEILING = "ceiling: uniform noise"

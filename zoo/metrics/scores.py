@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from zoo.hookspecs import hookimpl, optional
+from zoo.hookspecs import MetricColumn, hookimpl, optional
 
 if TYPE_CHECKING:
     from zoo.registry import Registry
@@ -71,9 +71,11 @@ class Precomputed(nn.Module):
 
 
 class Metric:
-    """What every metric shares. ``compute`` returns ``{name: value, ...}`` (e.g. ``kid`` and ``kid_std``)."""
+    """What every metric shares. ``compute`` returns ``{name: value, ...}`` (e.g. ``kid`` and ``kid_std``);
+    ``columns`` says which of those values tables show and which way each is better."""
 
     name: ClassVar[str]
+    columns: ClassVar[tuple[MetricColumn, ...]]
     needs_real: ClassVar[bool] = True  # False: a function of the fakes alone (IS)
     needs_logits: ClassVar[bool] = False  # True: the extractor must classify
     min_samples: ClassVar[int] = 2  # per image set
@@ -107,6 +109,7 @@ class FID(Metric):
     """Fréchet distance ||mu_r - mu_f||^2 + Tr(S_r + S_f - 2 (S_r S_f)^1/2), in float64."""
 
     name = "fid"
+    columns = (MetricColumn("fid", "FID", "low"),)
 
     def compute(self, real: Features | None, fake: Features) -> dict[str, float]:
         from torchmetrics.image.fid import FrechetInceptionDistance
@@ -127,6 +130,7 @@ class KID(Metric):
     """
 
     name = "kid"
+    columns = (MetricColumn("kid", "KID", "low", spread="kid_std"),)
 
     def __init__(
         self,
@@ -173,6 +177,7 @@ class InceptionScore(Metric):
     """exp(E KL(p(y|x) || p(y))) per split, mean and std over splits: in [1, number of classes]."""
 
     name = "is"
+    columns = (MetricColumn("is", "IS", "high", spread="is_std"),)
     needs_real = False
     needs_logits = True
 
@@ -208,6 +213,7 @@ class Diversity(Metric):
     """
 
     name = "diversity"
+    columns = (MetricColumn("diversity", "diversity", "real", real="diversity_real"),)
 
     def __init__(self, max_samples: int = 5000, seed: int = 0) -> None:
         self.max_samples, self.seed = max_samples, seed  # the mean over pairs needs no more to be precise
@@ -226,6 +232,7 @@ class PrecisionRecall(Metric):
     def __init__(self, which: str, k: int = 3, batch_size: int = 2000) -> None:
         self.which, self.k, self.batch_size = which, k, batch_size
         self.min_samples = k + 1  # the k-th neighbour other than the point itself
+        self.columns = (MetricColumn(which, which, "high"),)  # type: ignore[misc]
 
     @property
     def name(self) -> str:  # type: ignore[override]
