@@ -1,5 +1,5 @@
 """One component of every zoo kind, written from zoo/hookspecs.py alone (nothing else of zoo is used
-but ``zoo.hookimpl`` and ``zoo.errors.UserError``). Small and deliberately plain: they exist to show
+but ``zoo.hookimpl``, ``zoo.errors.UserError`` and ``zoo.hookspecs.MetricColumn``). Small and deliberately plain: they exist to show
 that a plugin of each kind runs through ``zoo benchmark`` exactly like a built-in."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from torch import nn
 
 import zoo
 from zoo.errors import UserError
+from zoo.hookspecs import MetricColumn
 
 
 # -- network parts -------------------------------------------------------------------------------
@@ -149,6 +150,8 @@ class PixelStats(nn.Module):
 
 class MeanDistance:
     """Distance between the feature means of real and generated images (lower is better)."""
+
+    columns = (MetricColumn("meandist", "mean distance", "low"),)
 
     def compute(self, real, fake):  # noqa: ANN001, ANN201
         return {"meandist": float(np.linalg.norm(real.features.mean(0) - fake.features.mean(0)))}
