@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import UserError, did_you_mean
+from zoo.hookspecs import optional
 
 
 @dataclass
@@ -124,7 +125,7 @@ class RunSpec:
         from zoo.plugins import get_registry
 
         model = dataclasses.replace(self.model, channels=self.data.channels, image_size=self.data.size)
-        canonical = getattr(get_registry().get("model", model.name).factory, "canonical", None)
+        canonical = optional("model", get_registry().get("model", model.name).factory, "canonical")
         return dataclasses.replace(self, model=canonical(model) if canonical else model)
 
     def to_dict(self) -> dict[str, Any]:
@@ -341,6 +342,6 @@ def validate_model(m: ModelSpec) -> None:
     from zoo.plugins import get_registry
 
     registry = get_registry()
-    check = getattr(registry.get("model", m.name).factory, "validate", None)
+    check = optional("model", registry.get("model", m.name).factory, "validate")
     if check is not None:
         check(m)
