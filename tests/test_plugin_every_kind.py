@@ -125,6 +125,9 @@ def test_a_grid_of_plugin_components_runs_and_scores_with_the_plugin_metric(outp
     assert all("meandist" in (run / "metrics.json").read_text() for run in runs.iterdir())
     assert all('"dataset": "stripes"' in (run / "spec.json").read_text() for run in runs.iterdir())
     assert set(outputs["report"]) == {".md", ".html"}
+    (manifest,) = (outputs["folder"] / "data" / "prepared").glob("*/manifest.json")
+    described = json.loads(manifest.read_text())  # the source has neither: the contract's defaults
+    assert (described["num_classes"], described["default_feature"]) == (None, "inception")
 
 
 @pytest.mark.slow
