@@ -5,6 +5,7 @@ Layout of a run folder::
     spec.json       the resolved RunSpec that produced everything below
     checkpoint/     model/ema/optimizer .safetensors + state.json (see zoo.checkpoint)
     log.jsonl       one line per logging interval: step, loss, lr, images_per_s, elapsed
+    curve.jsonl     learning-curve points when eval.curve_every is set (zoo.curve)
     train.json      summary of the training (steps, images/s, parameters, FLOPs)
     samples.npz     uint8 images (N, C, H, W) under key "images"; samples.png, a grid of them
     metrics.json    scores (zoo evaluate)
