@@ -9,6 +9,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from zoo.bench.curves import At, points_at, rewind
 from zoo.bench.runner import reference_key
 from zoo.bench.store import Store
 from zoo.errors import UserError, did_you_mean
@@ -98,8 +99,9 @@ def _values_of(record: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def build_rows(store: Store, grid: str) -> tuple[list[Row], list[Row]]:
-    """(cell rows, reference rows) of ``grid``."""
+def build_rows(store: Store, grid: str, at: At | None = None) -> tuple[list[Row], list[Row]]:
+    """(cell rows, reference rows) of ``grid``: the final scores, or the learning-curve points ``at``
+    a training time or step (:mod:`zoo.bench.curves`)."""
     cells = store.grid_cells(grid)
     if not cells:
         known = [g["grid"] for g in store.grids()]
@@ -109,17 +111,21 @@ def build_rows(store: Store, grid: str) -> tuple[list[Row], list[Row]]:
     refs: list[Row] = []
     ref_keys = set()
     statuses: dict[str, list[str]] = {}
+    at_points = points_at(store, grid, at) if at is not None else None
     for c in cells:
         source = by_label[c["duplicate_of"]] if c["duplicate_of"] else c
         row = rows.setdefault(c["name"], Row(c["name"], c["overrides"], [], "pending"))
-        row.metrics = list(dict.fromkeys([*row.metrics, *c["spec"]["eval"]["metrics"]]))
+        record, spec = source["record"], source["spec"]
+        if at_points is not None:
+            record, spec = rewind(record, spec, at_points[c["label"]])
+        if spec is not None:  # None: the cell has not run yet
+            row.metrics = list(dict.fromkeys([*row.metrics, *spec["eval"]["metrics"]]))
         row.seeds.append(c["seed"])
         status = source["status"] or "pending"
         statuses.setdefault(c["name"], []).append(status)
         row.status = _row_status(statuses[c["name"]], c["duplicate_of"], len(row.seeds))
         if status == "failed":
             row.error = source["error"]
-        record = source["record"]
         if status != "done" or not record:
             continue
         for key, value in _values_of(record).items():
@@ -128,7 +134,7 @@ def build_rows(store: Store, grid: str) -> tuple[list[Row], list[Row]]:
         row.n, row.n_real = record["eval"]["rows"][0]["n_fake"], record["eval"]["rows"][0].get("n_real")
         row.samples_png = row.samples_png or f"{source['run_dir']}/samples.png"  # the first seed's
         row.log = row.log or f"{source['run_dir']}/log.jsonl"
-        e, ev = source["spec"]["eval"], record["eval"]
+        e, ev = spec["eval"], record["eval"]
         row.ref_key = reference_key(ev["data_hash"], ev["feature"], e["n"], e["metrics"], e["seed"])
         ref_keys.add(row.ref_key)
     for key in sorted(ref_keys):

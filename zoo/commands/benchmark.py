@@ -20,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--executor", choices=("local", "ray"), default="local", help="where cells run")
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local instance)")
     p.add_argument("--sort", default=None, help="sort the table by a column: a metric value the grid reports (fid, kid, ...) or a cost")
+    p.add_argument("--at", default=None, metavar="minutes=M",
+                   help="rank at equal training time (minutes=M) or steps (steps=N) on the learning curves "
+                        "(eval.curve_every) instead of the final scores")
     p.add_argument("--json", action="store_true", help="print the table as JSON (progress goes to stderr)")
     p.add_argument("--table", action="store_true", help="only show the table of what the database holds")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
@@ -32,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from zoo.bench.curves import parse_at
     from zoo.bench.executors import LocalExecutor, RayExecutor, cpu_count
     from zoo.bench.grid import default_grid_path, load_grid
     from zoo.bench.runner import DB_NAME, run_grid
@@ -40,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.bench.verdicts import comparison_of
 
     err = Console(stderr=True)
+    at = parse_at(args.at)  # a mistake fails before anything runs
     grid = load_grid(args.grid or default_grid_path())
     if not args.table:
         if args.executor == "ray":
@@ -54,17 +59,18 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"ran {outcome.ran}, skipped {outcome.skipped} (done before or identical), failed {outcome.failed} "
                   f"in {outcome.seconds:.0f} s")
     store = Store(Path(args.results) / DB_NAME)
-    rows, refs = build_rows(store, grid.name)
+    rows, refs = build_rows(store, grid.name, at)
     rows = sort_rows(rows, args.sort)
     comparison = comparison_of(store, grid.name, rows, table_columns(rows))
     if args.json:
         columns = table_columns(rows)
-        print(json.dumps({"grid": grid.name, "columns": [c.__dict__ for c in columns], "comparison": comparison.to_dict(),
+        print(json.dumps({"grid": grid.name, "at": {at.unit: at.value} if at else None, "columns": [c.__dict__ for c in columns],
+                          "comparison": comparison.to_dict(),
                           "rows": [r.to_dict(columns) for r in rows], "references": [r.to_dict(columns) for r in refs]},
                          indent=2))
     else:
         out = Console()
         if not out.is_terminal:  # piped or CI: do not squeeze the table into 80 columns
             out = Console(width=max(out.width, 180))
-        out.print(render(rows, refs, f"zoo benchmark: {grid.name}", comparison))
+        out.print(render(rows, refs, f"zoo benchmark: {grid.name}" + (f" ({at.label})" if at else ""), comparison))
     return 1 if any(r.status == "failed" for r in rows) else 0

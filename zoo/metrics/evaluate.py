@@ -295,11 +295,11 @@ def score(
     skipped: dict[str, str],
 ) -> EvalRow:  # fmt: skip
     """One row: every metric on (real, fake); a metric that cannot run records why in ``skipped``."""
-    from zoo.metrics.scores import class_histogram
+    from zoo.metrics.scores import class_histogram, skip_reason
 
     row = EvalRow(name, n_fake=len(fake), n_real=len(real))
     for metric_name, metric in metrics.items():
-        reason = metric.skip_reason(real, fake)
+        reason = skip_reason(metric, metric_name, real, fake)
         if reason is not None:
             skipped.setdefault(metric_name, reason)
             continue

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from zoo.hookspecs import MetricColumn, hookimpl
+from zoo.hookspecs import MetricColumn, hookimpl, optional
 
 if TYPE_CHECKING:
     from zoo.registry import Registry
@@ -85,15 +85,24 @@ class Metric:
 
     def skip_reason(self, real: Features | None, fake: Features) -> str | None:
         """Why this metric cannot be computed on these sets, or None."""
-        if self.needs_logits and fake.logits is None:
-            return f"{self.name} needs class logits; this feature extractor does not classify"
-        sets = [("generated", fake)] + ([("real", real)] if self.needs_real and real is not None else [])
-        if self.needs_real and real is None:
-            return f"{self.name} needs real images"
-        for what, f in sets:
-            if len(f) < self.min_samples:
-                return f"{self.name} needs at least {self.min_samples} {what} images, got {len(f)}"
-        return None
+        return skip_reason(self, self.name, real, fake)
+
+
+def skip_reason(metric: object, name: str, real: Features | None, fake: Features) -> str | None:
+    """Why ``metric`` (any :class:`zoo.hookspecs.Metric`) cannot be computed on these sets, or None.
+
+    Reads only the contract's optional ``needs_logits``, ``needs_real`` and ``min_samples``.
+    """
+    needs_real, min_samples = optional("metric", metric, "needs_real"), optional("metric", metric, "min_samples")
+    if optional("metric", metric, "needs_logits") and fake.logits is None:
+        return f"{name} needs class logits; this feature extractor does not classify"
+    if needs_real and real is None:
+        return f"{name} needs real images"
+    sets = [("generated", fake)] + ([("real", real)] if needs_real and real is not None else [])
+    for what, f in sets:
+        if len(f) < min_samples:
+            return f"{name} needs at least {min_samples} {what} images, got {len(f)}"
+    return None
 
 
 class FID(Metric):
