@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.io import append_log, atomic_write_text, read_log
+from zoo.progress import progress_bar
 from zoo.train.hooks import Hook
 from zoo.train.setup import Run
 from zoo.train.state import TrainState
@@ -24,7 +25,7 @@ class Logger(Hook):
 
     def __init__(self, run: Run, progress: bool | Any) -> None:
         self.external = not isinstance(progress, bool)
-        self.bar = progress if self.external else _progress(progress and run.writer)
+        self.bar = progress if self.external else progress_bar(progress and run.writer)
         self.task: Any = None
         self.loss, self.steps, self.start, self.paused = 0.0, 0, 0.0, 0.0
 
@@ -79,19 +80,3 @@ def _trim_log(path: Path, step: int) -> None:
         keep = [r for r in read_log(path) if r["step"] <= step]
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in keep))
 
-
-def _progress(enabled: bool):  # noqa: ANN202
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled, transient=False,
-    )
