@@ -212,3 +212,17 @@ def test_at_on_a_grid_without_curves_says_what_to_set(tmp_path: Path, straight: 
         build_rows(store, "flat", At("minutes", 1))
     assert main(["benchmark", "--grid", str(path), "--results", str(tmp_path), "--table", "--at", "minutes=1"]) == 2
     assert main(["benchmark", "--grid", str(path), "--results", str(tmp_path), "--table", "--at", "hours=1"]) == 2
+
+
+def test_the_report_draws_the_curves_and_ranks_at_a_time(straight: Path, tmp_path: Path) -> None:
+    from zoo.bench.report import build_report, write_report
+
+    report = build_report(straight, grid="curvy")
+    assert [c.file for c in report.curves] == ["curve-kid.png"]
+    write_report(report, tmp_path / "report")
+    markdown, html = (tmp_path / "report" / "report.md").read_text(), (tmp_path / "report" / "report.html").read_text()
+    assert "## Learning curves" in markdown and "](img/curve-kid.png)" in markdown
+    assert (tmp_path / "report" / "img" / "curve-kid.png").read_bytes()[:4] == b"\x89PNG"
+    assert "<h2>Learning curves</h2>" in html and 'alt="kid learning curve"' in html
+    assert main(["report", "--results", str(straight), "--out", str(tmp_path / "at"), "--at", "steps=5"]) == 0
+    assert "learning-curve points at 5 steps of training" in (tmp_path / "at" / "report.md").read_text()
