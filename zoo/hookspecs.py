@@ -46,6 +46,10 @@ A model factory may carry two optional attributes: ``validate(spec)`` raising
 ``canonical(spec) -> spec`` mapping equivalent specs to one (so a grid trains them once).
 A time_embedding factory may return None: the network then has no time embedding.
 
+A dataset factory may carry ``flip_invariant: bool`` (default True when absent): False declares that
+a mirrored image is not an image of the dataset (digits, text), so ``data.flip`` defaults to off for
+it; the user's ``data.flip`` still wins. Read by ``zoo.spec.RunSpec.resolved``.
+
 A registered name keeps its meaning forever: components may be added, never changed or removed.
 """
 
