@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 DECAYS = ("none", "cosine", "linear")
+WARMUP_SHARE = 0.05  # the warm-up never takes more than this fraction of the budget
 
 
 def progress(step: int, limit: int | None, elapsed: float, deadline: float | None) -> float:
@@ -32,10 +33,12 @@ def progress(step: int, limit: int | None, elapsed: float, deadline: float | Non
 def lr_factor(step: int, done: float, *, warmup: int, decay: str) -> float:
     """Multiplier of the base rate at optimisation step ``step`` (0-based) with ``done`` of the budget behind.
 
-    Warm-up: (step + 1) / warmup over the first ``warmup`` steps. Decay: 1 -> 0 over the budget,
-    ``cosine`` as (1 + cos(pi done)) / 2, ``linear`` as 1 - done; ``none`` keeps the rate.
+    Warm-up: (step + 1) / warmup over the first ``warmup`` steps, or over the first
+    ``WARMUP_SHARE`` of the budget when that ends sooner (a 50-step test run is not all warm-up).
+    Decay: 1 -> 0 over the budget, ``cosine`` as (1 + cos(pi done)) / 2, ``linear`` as 1 - done;
+    ``none`` keeps the rate.
     """
-    factor = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+    factor = min(1.0, max((step + 1) / warmup, done / WARMUP_SHARE)) if warmup > 0 else 1.0
     if decay == "cosine":
         factor *= 0.5 * (1.0 + math.cos(math.pi * done))
     elif decay == "linear":
