@@ -115,3 +115,18 @@ def test_default_spec_is_the_fast_recipe():
     spec = RunSpec()
     assert (spec.model.block, spec.model.attention, spec.diffusion.objective) == ("resnet", "none", "v")
     assert (spec.eval.sampler, spec.eval.steps) == ("dpmpp_2m", 20)
+
+
+def test_grids_take_a_preset_per_file_and_per_variant(tmp_path):
+    from zoo.bench.grid import load_grid
+
+    grid = tmp_path / "g.toml"
+    grid.write_text('name = "g"\npreset = "study"\n[budget]\nsteps = 2\n[base.data]\nsize = 8\n'
+                    '[variants]\nbase = {}\nnew = { preset = "none" }\n')
+    with pytest.raises(UserError, match="unknown preset 'none'"):
+        load_grid(grid)
+    grid.write_text('name = "g"\npreset = "study"\n[budget]\nsteps = 2\n[base.data]\nsize = 8\n'
+                    '[variants]\nbase = {}\nsmall = { "model.dim" = 16 }\n')
+    cells = {c.name: c for c in load_grid(grid).cells}
+    assert cells["base"].spec.model.block == "convnext" and cells["small"].spec.model.dim == 16
+    assert cells["small"].spec.eval.sampler == "ddim"
