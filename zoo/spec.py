@@ -24,10 +24,10 @@ from typing import Any
 
 from zoo import resolve
 from zoo.errors import UserError, did_you_mean
-from zoo.lr import DECAYS
-from zoo.recipe import PRESETS, model_for
 from zoo.io import atomic_write_text
+from zoo.lr import DECAYS
 from zoo.plugins import get_registry
+from zoo.recipe import PRESETS, model_for
 from zoo.registry import Registry
 
 
