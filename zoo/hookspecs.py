@@ -39,6 +39,10 @@ feature         ``()``                                                   :class:
 metric          ``(**options)``                                          :class:`Metric`
 =============== ======================================================== =====================
 
+A dataset factory may carry ``flip_invariant: bool`` (default True when absent): False declares that
+a mirrored image is not an image of the dataset (digits, text), so ``data.flip`` defaults to off for
+it; the user's ``data.flip`` still wins. Read by ``zoo.spec.RunSpec.resolved``.
+
 A registered name keeps its meaning forever: components may be added, never changed or removed.
 """
 
@@ -331,16 +335,3 @@ def optional(kind: str, component: object, attr: str) -> Any:
     """``component.attr``, or the default :data:`OPTIONAL` documents for ``kind``."""
     return getattr(component, attr, OPTIONAL[kind][attr])
 
-
-#: The Protocol the object built by each kind's factory satisfies (None: the factory returns a tensor).
-PROTOCOLS: dict[str, tuple[type, ...]] = {
-    "block": (Block,),
-    "attention": (Attention,),
-    "norm": (Norm,),
-    "activation": (Activation,),
-    "time_embedding": (TimeEmbedding,),
-    "model": (DenoisingModel, SelfSamplingModel),
-    "dataset": (DatasetSource,),
-    "feature": (FeatureExtractor,),
-    "metric": (Metric,),
-}

@@ -11,6 +11,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from zoo.errors import UserError, did_you_mean
+from zoo.hookspecs import optional
 from zoo.registry import Registry
 
 if TYPE_CHECKING:
@@ -24,13 +25,17 @@ def resolve(spec: RunSpec, registry: Registry) -> RunSpec:
     """A copy whose model matches the data (channels, image size), in the model's canonical form
     (two specs that build the same network resolve to the same spec, hence the same hash)."""
     model = dataclasses.replace(spec.model, channels=spec.data.channels, image_size=spec.data.size)
-    canonical = getattr(registry.get("model", model.name).factory, "canonical", None)
-    return dataclasses.replace(spec, model=canonical(model) if canonical else model)
+    canonical = optional("model", registry.get("model", model.name).factory, "canonical")
+    data = spec.data
+    if data.flip is None:  # the dataset factory's declaration (zoo.hookspecs: flip_invariant), default True
+        flip = bool(getattr(registry.get("dataset", data.dataset).factory, "flip_invariant", True))
+        data = dataclasses.replace(data, flip=flip)
+    return dataclasses.replace(spec, model=canonical(model) if canonical else model, data=data)
 
 
 def validate_model(m: ModelSpec, registry: Registry) -> None:
     """Component names of a model spec; the model factory checks the shapes itself."""
-    check = getattr(registry.get("model", m.name).factory, "validate", None)
+    check = optional("model", registry.get("model", m.name).factory, "validate")
     if check is not None:
         check(m)
 

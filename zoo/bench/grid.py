@@ -4,6 +4,7 @@ A grid (TOML)::
 
     name = "study"
     seeds = [0]                       # or a count: seeds = 3  ->  [0, 1, 2]
+    preset = "study"                  # optional: cells sit on a named preset (zoo.recipe), not the data's recipe
     [budget]                          # per cell: steps and/or minutes (whichever ends first)
     steps = 600
     [base.data]                       # any run-spec section: model, diffusion, data, train, eval
@@ -11,8 +12,12 @@ A grid (TOML)::
     [variants]                        # name -> overrides ("section.key" = value); {} is the base itself
     base = {}
     resnet = { "model.block" = "resnet" }
+    study = { preset = "study" }      # a variant may name its own preset
     [axes]                            # optional: every variant is crossed with every combination
     "diffusion.schedule" = ["linear", "cosine"]
+    [compare]                         # optional: how the table judges the variants (docs/benchmark.md)
+    reference = "base"                # every variant is compared with this one, paired by seed
+    primary = "kid"                   # the metric of the verdicts; default KID below 2,000 images, else FID
 
 A cell is (variant, axis values, seed). Cells whose resolved specs are identical (the study's
 GELU-only ConvNeXt, whose activations already are GELU) share one hash and are run once.
@@ -26,9 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import UserError, did_you_mean
-from zoo.spec import RunSpec, from_dict, merge, read_toml, validate
+from zoo.spec import RunSpec, from_dict, merge, read_toml, validate, with_recipe
 
-GRID_KEYS = ("name", "description", "seeds", "budget", "base", "variants", "axes")
+GRID_KEYS = ("name", "description", "seeds", "budget", "base", "variants", "axes", "compare", "preset")
+COMPARE_KEYS = ("reference", "primary")
 
 
 @dataclass
@@ -49,6 +55,7 @@ class Grid:
     description: str
     path: str
     cells: list[Cell] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)  # [compare]: reference, primary
 
     def unique(self) -> list[Cell]:
         """One cell per distinct spec: the cells to actually run."""
@@ -91,7 +98,8 @@ def load_grid(path: str | Path) -> Grid:
         if not isinstance(values, list) or not values:
             raise UserError(f"{path}: axis '{key}' must be a non-empty list of values")
     base = merge(data.get("base", {}), {"train": dict(budget)} if budget else {})
-    grid = Grid(name=str(data.get("name", path.stem)), description=str(data.get("description", "")), path=str(path))
+    grid = Grid(name=str(data.get("name", path.stem)), description=str(data.get("description", "")), path=str(path),
+                settings=_compare_settings(data.get("compare", {}), path))
     first_by_hash: dict[str, str] = {}
     for variant, overrides in variants.items():
         if not isinstance(overrides, dict):
@@ -100,11 +108,13 @@ def load_grid(path: str | Path) -> Grid:
             axis_overrides = dict(zip(axes, combo))
             name = " ".join([variant, *(_axis_label(k, v) for k, v in axis_overrides.items())])
             all_overrides = {**overrides, **axis_overrides}
+            preset = all_overrides.get("preset", data.get("preset"))
+            dotted = {k: v for k, v in all_overrides.items() if k != "preset"}
             for seed in seeds:
-                spec_dict = merge(base, _dotted(all_overrides, f"{path}: variant '{variant}'"))
+                spec_dict = merge(base, _dotted(dotted, f"{path}: variant '{variant}'"))
                 spec_dict = merge(spec_dict, {"train": {"seed": seed}})
                 try:
-                    spec = from_dict(spec_dict)
+                    spec = from_dict(with_recipe(spec_dict, preset))
                     validate(spec)
                 except UserError as err:
                     raise UserError(f"{path}: cell '{name}': {err}") from None
@@ -115,7 +125,19 @@ def load_grid(path: str | Path) -> Grid:
                     Cell(name, variant, all_overrides, seed, label, spec, cell_hash, first_by_hash.get(cell_hash))
                 )
                 first_by_hash.setdefault(cell_hash, label)
+    reference = grid.settings.get("reference")
+    if reference is not None and reference not in {c.name for c in grid.cells}:
+        names = list(dict.fromkeys(c.name for c in grid.cells))
+        raise UserError(f"{path}: compare.reference '{reference}' is not a cell of this grid{did_you_mean(reference, names)}; "
+                        f"cells: {', '.join(names)}")
     return grid
+
+
+def _compare_settings(compare: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(compare, dict) or set(compare) - set(COMPARE_KEYS):
+        unknown = sorted(set(compare) - set(COMPARE_KEYS)) if isinstance(compare, dict) else [str(compare)]
+        raise UserError(f"{path}: [compare] takes {' and '.join(COMPARE_KEYS)}, not {', '.join(unknown)}")
+    return {k: str(v) for k, v in compare.items()}
 
 
 def default_grid_path() -> Path:

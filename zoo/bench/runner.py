@@ -31,11 +31,18 @@ def reference_key(data_hash: str, feature: str, n: int, metrics: list[str] | tup
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def noise_key(key: str) -> str:
+    """Where the metric-noise estimate of the references under ``key`` is stored."""
+    return f"noise-{key}"
+
+
 def compute_references(store: Store, grid: Grid) -> None:
-    """The floor (real train vs real test) and ceiling (uniform noise) rows, with the same extractor,
-    metrics and n as the cells, once per distinct (data, extractor, n)."""
+    """The floor (real train vs real test) and ceiling (uniform noise) rows and the metrics' own noise
+    (zoo.metrics.noise), with the same extractor, metrics and n as the cells, once per distinct
+    (data, extractor, n)."""
     from zoo.data.prepare import prepare
     from zoo.metrics.evaluate import reference_rows
+    from zoo.metrics.noise import metric_noise
 
     for cell in grid.unique():
         e, data = cell.spec.eval, prepare(cell.spec.data)
@@ -46,6 +53,10 @@ def compute_references(store: Store, grid: Grid) -> None:
             if store.references(key) is None:
                 result = reference_rows(data, n, feature=feature, metrics=metrics, seed=e.seed)
                 store.save_references(key, grid.name, [row.to_dict() for row in result.rows])
+        key = reference_key(data.hash, feature, e.n, e.metrics, e.seed)
+        if store.references(noise_key(key)) is None:  # the final scores' instrument noise
+            noise = metric_noise(data, e.n, feature=feature, metrics=e.metrics)
+            store.save_references(noise_key(key), grid.name, [noise])
 
 
 def run_grid(

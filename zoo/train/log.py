@@ -27,7 +27,7 @@ class Logger(Hook):
         self.external = not isinstance(progress, bool)
         self.bar = progress if self.external else progress_bar(progress and run.writer)
         self.task: Any = None
-        self.loss, self.steps, self.start = 0.0, 0, 0.0
+        self.loss, self.steps, self.start, self.paused = 0.0, 0, 0.0, 0.0
 
     @contextlib.contextmanager
     def shown(self) -> Iterator[None]:
@@ -39,7 +39,7 @@ class Logger(Hook):
         if run.writer:
             _trim_log(run.run_dir / "log.jsonl", state.step)
         self.task = self.bar.add_task("train", total=run.limit, completed=state.step, info="")
-        self.start = time.perf_counter()
+        self.start, self.paused = time.perf_counter(), state.paused
 
     def after_step(self, run: Run, state: TrainState, loss: float) -> None:
         self.loss += loss
@@ -47,14 +47,15 @@ class Logger(Hook):
         if state.step % run.spec.train.log_every != 0 and state.step != run.limit:
             return
         now = time.perf_counter()
-        ips = self.steps * run.images_per_step / max(now - self.start, 1e-9)
+        busy = now - self.start - (state.paused - self.paused)  # learning-curve scoring is not training
+        ips = self.steps * run.images_per_step / max(busy, 1e-9)
         mean = self.loss / self.steps
         if run.writer:
             append_log(run.run_dir / "log.jsonl", {"step": state.step, "epoch": state.epoch, "loss": mean,
                                                     "lr": state.optimizer.param_groups[0]["lr"], "images_per_s": ips,
                                                     "elapsed": state.elapsed})
         self.bar.update(self.task, completed=state.step, info=f"loss {mean:.4f}  {ips:.0f} img/s")
-        self.loss, self.steps, self.start = 0.0, 0, now
+        self.loss, self.steps, self.start, self.paused = 0.0, 0, now, state.paused
 
     def on_end(self, run: Run, state: TrainState) -> None:
         if self.external:

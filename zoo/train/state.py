@@ -40,6 +40,7 @@ class TrainState:
     batch_in_epoch: int = 0  # batches of ``epoch`` already trained on
     elapsed: float = 0.0  # seconds spent in training steps (this process and the runs it resumed)
     last_loss: float = math.nan  # not checkpointed: the loss of this process's last step
+    paused: float = 0.0  # not checkpointed: seconds this process spent between steps on measuring (curves)
 
     def save(self, run: Run) -> None:
         """Checkpoint (a collective under DDP: every rank's generator is gathered; rank 0 writes)."""
@@ -85,7 +86,7 @@ def build_state(run: Run) -> TrainState:
     model.to(run.device, memory_format=memory_format(run))
     if diffusion is not None:
         diffusion.to(run.device)
-    ema = EMA(model, max_decay=t.ema_max_decay, power=t.ema_power) if t.ema else None
+    ema = EMA(model, max_decay=t.ema_max_decay, power=t.ema_power, std=t.ema_std) if t.ema else None
     # fused: one kernel over all parameters instead of a Python loop of small ops; 2-6% of a CPU
     # step, the same updates to float rounding (docs/performance.md)
     optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, fused=run.device.type in ("cpu", "cuda"))

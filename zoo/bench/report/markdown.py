@@ -38,6 +38,9 @@ def to_markdown(report: Report) -> str:
         out += [f"![{c.title}](img/{c.file})" for c in report.charts] + [""]
     if report.loss:
         out += ["## Loss curves", "", f"![loss curves](img/{report.loss.file})", ""]
+    if report.curves:
+        out += ["## Learning curves", "", report.curves[0].caption + ".", ""]
+        out += [f"![{c.title}](img/{c.file})" for c in report.curves] + [""]
     if report.samples:
         out += ["## Samples", ""]
         for s in report.samples:
