@@ -17,9 +17,6 @@ from zoo import cli
 from zoo.errors import UserError
 from zoo.metrics.evaluate import extract_features
 from zoo.metrics.features import (
-    INCEPTION_ENV,
-    INCEPTION_URL,
-    INCEPTION_WEIGHTS,
     DigitsExtractor,
     DigitsRecipe,
     as_extractor,
@@ -28,6 +25,7 @@ from zoo.metrics.features import (
     load_or_train_digits,
     to_float_images,
 )
+from zoo.metrics.inception import INCEPTION_ENV, INCEPTION_URL, INCEPTION_WEIGHTS
 from zoo.metrics.scores import FID, InceptionScore
 
 

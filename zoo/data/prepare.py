@@ -43,7 +43,7 @@ import numpy as np
 import zoo
 from zoo.data.sources import EmptyImageError
 from zoo.errors import UserError, did_you_mean
-from zoo.io import atomic_write_text, file_lock
+from zoo.io import atomic_write_text, disk_guard, file_lock
 from zoo.spec import DataSpec
 
 if TYPE_CHECKING:
@@ -260,11 +260,25 @@ class PreparedData:
 
     def images(self, split: str) -> np.ndarray:
         """uint8 ``(N, C, H, W)``, memory-mapped read-only: pages are read when touched."""
-        return np.load(self._file(split, "images"), mmap_mode="r")
+        return self._load(self._file(split, "images"), np.uint8, 4, mmap_mode="r")
 
     def labels(self, split: str) -> np.ndarray:
         """int64 ``(N,)``; -1 where the dataset has no label."""
-        return np.load(self._file(split, "labels"))
+        return self._load(self._file(split, "labels"), np.int64, 1)
+
+    def _load(self, path: Path, dtype: type, ndim: int, mmap_mode: str | None = None) -> np.ndarray:
+        """One array of the copy, refused in one line when it is not what ``zoo prepare`` writes (never unpickled)."""
+        fix = f"rebuild the copy with `zoo prepare {self.manifest.get('dataset', 'DATASET')} --force` (same options)"
+        try:
+            array = np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+        except FileNotFoundError:
+            raise UserError(f"'{path}' is missing from the prepared dataset; {fix}") from None
+        except (ValueError, OSError, EOFError) as err:  # object arrays, truncated or foreign files
+            raise UserError(f"'{path}' is damaged ({str(err).splitlines()[0][:200]}); {fix}") from None
+        if array.dtype != dtype or array.ndim != ndim:
+            raise UserError(f"'{path}' holds {array.dtype} {array.shape}, not the {np.dtype(dtype)} array with {ndim} "
+                            f"dimension(s) zoo prepares; {fix}")
+        return array
 
     def verify(self) -> bool:
         """Recompute the content hash from the files (slow for big datasets; prepare never does it)."""
@@ -470,10 +484,11 @@ def prepare(spec: DataSpec, *, force: bool = False, progress: bool = False) -> P
             return found
         source = registry.create("dataset", spec.dataset, spec.root, download=spec.download)
         tmp = parent / f".{final.name}.tmp-{os.getpid()}"
-        tmp.mkdir()
         try:
-            _build(source, tmp, spec, progress)
-            _install(tmp, final)
+            with disk_guard(final):  # a full disk: one line naming the copy, and no half-built folder left
+                tmp.mkdir()
+                _build(source, tmp, spec, progress)
+                _install(tmp, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return PreparedData.open(final)

@@ -3,10 +3,8 @@
 FID, KID and precision/recall compare distributions of *features*, and the Inception Score reads the
 *class predictions* of a classifier, so an extractor provides both from one forward pass:
 
-* ``inception`` -- the Inception-v3 of the original FID paper (Heusel et al. 2017, "GANs trained by
-  a two time-scale update rule converge to a local Nash equilibrium"), TF-compatible port of
-  torch-fidelity: 2048-d pool3 features and 1008 unbiased logits (Salimans et al. 2016, the IS).
-  Loaded from a local file only; zoo never downloads.
+* ``inception`` -- the Inception-v3 of the original FID paper (Heusel et al. 2017), TF-compatible
+  port of torch-fidelity: 2048-d pool3 features and 1008 unbiased logits; see ``zoo.metrics.inception``.
 * ``digits`` -- a small CNN that zoo trains itself on the sklearn digits (a minute at most on one CPU
   thread), because ImageNet features say little about 8x8 digits. Its weights are cached under a
   hash of its recipe (architecture, hyperparameters, data), so a changed recipe retrains.
@@ -44,9 +42,6 @@ if TYPE_CHECKING:
     from zoo.registry import Registry
 from zoo.io import atomic_path, atomic_write_text, file_lock
 
-INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
-INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_WEIGHTS}"
-INCEPTION_ENV = "ZOO_INCEPTION_WEIGHTS"
 CACHE_ENV = "ZOO_CACHE"
 
 
@@ -168,61 +163,6 @@ def as_extractor(module: nn.Module, name: str) -> FeatureExtractor:
     """``module`` as a :class:`FeatureExtractor` in eval mode."""
     out = module if isinstance(module, FeatureExtractor) else ModuleExtractor(module, name)
     return out.eval()
-
-
-# -- inception ---------------------------------------------------------------------------------
-def inception_weights_path() -> Path:
-    """The local FID Inception weights, or a UserError saying where to put them."""
-    env = os.environ.get(INCEPTION_ENV)
-    hub = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS
-    if env and Path(env).expanduser().is_file():
-        return Path(env).expanduser()
-    if not env and hub.is_file():
-        return hub
-    env_text = f"${INCEPTION_ENV}={env} (no such file)" if env else f"${INCEPTION_ENV} (unset)"
-    raise UserError(
-        f"the FID Inception-v3 weights file {INCEPTION_WEIGHTS} was not found; zoo looks at {env_text} and then at "
-        f"{hub} (the torch hub cache, $TORCH_HOME/hub/checkpoints); download it once from {INCEPTION_URL} "
-        f"and put it in either place (zoo never downloads), or use another extractor (`zoo features` lists them)"
-    )
-
-
-class InceptionV3(FeatureExtractor):
-    """The standard FID Inception-v3 (torch-fidelity's TF-compatible port, weights of 2015-12-05)."""
-
-    batch_size = 32  # every image becomes 3x299x299 inside
-
-    def __init__(self, weights: str | Path) -> None:
-        super().__init__("inception", num_features=2048, num_classes=1008)
-        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-        self.weights_path = str(weights)
-        try:
-            self.net = FeatureExtractorInceptionV3(
-                "inception-v3-compat", ["2048", "logits_unbiased"], feature_extractor_weights_path=self.weights_path
-            )
-        except Exception as err:  # noqa: BLE001 - a wrong or damaged file is the user's to fix
-            raise UserError(
-                f"{self.weights_path} is not the FID Inception-v3 weights ({type(err).__name__}: {str(err)[:200]}); "
-                f"get {INCEPTION_WEIGHTS} from {INCEPTION_URL}"
-            ) from None
-        self.eval()
-
-    def extract(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
-        # torch-fidelity resizes to 299x299 itself (bilinear as TF 1.x) and wants uint8 RGB.
-        check_images(images)
-        if images.shape[1] == 1:
-            images = images.expand(-1, 3, -1, -1)
-        features, logits = self.net(images.contiguous())
-        return features, logits
-
-    def info(self) -> dict[str, Any]:
-        return {**super().info(), "weights": self.weights_path}
-
-
-def inception() -> InceptionV3:
-    """Factory of the ``inception`` extractor: weights from ``$ZOO_INCEPTION_WEIGHTS`` or the torch hub cache."""
-    return InceptionV3(inception_weights_path())
 
 
 # -- digits ------------------------------------------------------------------------------------
@@ -402,6 +342,8 @@ def digits() -> DigitsExtractor:
 
 @hookimpl
 def zoo_register(registry: Registry) -> None:
+    from zoo.metrics.inception import inception
+
     registry.add(
         "feature", "inception", inception,
         help="FID Inception-v3 (Heusel et al. 2017): 2048-d pool3 + 1008 logits; local weights, never downloads",
