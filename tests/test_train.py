@@ -191,3 +191,34 @@ def test_the_vae_trains_through_the_same_loop_and_samples(tmp_path: Path, prepar
     assert main(["sample", str(run), "--n", "5", "--no-progress"]) == 0
     images = np.load(run / "samples.npz")["images"]
     assert images.shape == (5, 1, 8, 8) and len(np.unique(images)) > 10
+
+
+def test_hooks_see_every_step_set_the_lr_and_can_veto_a_checkpoint(tmp_path: Path, prepared_root: str) -> None:
+    from zoo.train import Hook
+
+    class Recorder(Hook):
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, int]] = []
+
+        def on_start(self, run, state):  # noqa: ANN001, ANN202
+            self.calls.append(("start", state.step))
+
+        def before_step(self, run, state):  # noqa: ANN001, ANN202
+            state.optimizer.param_groups[0]["lr"] = 1e-4 * (state.step + 1)  # a warm-up
+
+        def after_step(self, run, state, loss):  # noqa: ANN001, ANN202
+            self.calls.append(("step", state.step))
+
+        def before_checkpoint(self, run, state):  # noqa: ANN001, ANN202
+            self.calls.append(("checkpoint", state.step))
+            if state.step == 4:
+                raise RuntimeError("weights not saved")
+
+    spec = load_spec(None, tiny(prepared_root, "train.steps=4", "train.checkpoint_every=2"))
+    recorder = Recorder()
+    with pytest.raises(RuntimeError, match="weights not saved"):
+        train(spec, tmp_path / "run", progress=False, hooks=[recorder])
+    assert recorder.calls == [("start", 0), ("step", 1), ("step", 2), ("checkpoint", 2), ("step", 3), ("step", 4),
+                              ("checkpoint", 4)]
+    assert [r["lr"] for r in read_log(tmp_path / "run/log.jsonl")] == pytest.approx([2e-4, 4e-4])
+    assert json.loads((tmp_path / "run/checkpoint/state.json").read_text())["step"] == 2

@@ -5,6 +5,7 @@ Layout of a run folder::
     spec.json       the resolved RunSpec that produced everything below
     checkpoint/     model/ema/optimizer .safetensors + state.json (see zoo.checkpoint)
     log.jsonl       one line per logging interval: step, loss, lr, images_per_s, elapsed
+    curve.jsonl     learning-curve points when eval.curve_every is set (zoo.curve)
     train.json      summary of the training (steps, images/s, parameters, FLOPs)
     samples.npz     uint8 images (N, C, H, W) under key "images"; samples.png, a grid of them
     metrics.json    scores (zoo evaluate)
@@ -20,6 +21,7 @@ from torch import nn
 
 from zoo.checkpoint import find_checkpoint, load_state, load_weights
 from zoo.errors import UserError
+from zoo.hookspecs import owns_sampling
 from zoo.spec import RunSpec
 
 
@@ -44,8 +46,7 @@ def build(spec: RunSpec) -> tuple[nn.Module, nn.Module | None]:
     from zoo.plugins import get_registry
 
     model = get_registry().create("model", spec.model.name, spec.model)
-    owns_sampling = hasattr(model, "training_loss") and hasattr(model, "sample")
-    return model, None if owns_sampling else GaussianDiffusion.from_spec(spec.diffusion)
+    return model, None if owns_sampling(model) else GaussianDiffusion.from_spec(spec.diffusion)
 
 
 def load_run(run_dir: str | Path, *, weights: str = "ema", device: torch.device | None = None) -> LoadedRun:

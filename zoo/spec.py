@@ -106,6 +106,10 @@ class EvalSpec:
     metrics: tuple[str, ...] = ("fid", "kid", "is", "diversity", "precision", "recall")
     seed: int = 0  # sampling noise
     weights: str = "ema"  # "ema" or "raw"
+    curve_every: int | None = None  # steps between learning-curve points (EMA weights scored in training); None: off
+    curve_n: int = 200  # samples per curve point: a cheap budget, the curve's shape matters, not its last digit
+    curve_steps: int = 10  # sampler steps per curve point
+    curve_metrics: tuple[str, ...] = ("kid",)  # KID: unbiased at small n, unlike FID (docs/metrics.md)
 
 
 @dataclass
@@ -131,8 +135,14 @@ class RunSpec:
         return _plain(dataclasses.asdict(self))
 
     def hash(self) -> str:
-        """A short content hash of the resolved spec: the identity of a benchmark cell."""
-        text = json.dumps(self.resolved().to_dict(), sort_keys=True)
+        """A short content hash of the resolved spec: the identity of a benchmark cell. Settings added
+        after cells were first stored (:data:`LATE_DEFAULTS`) count only when changed from their default,
+        so adding a setting does not make every stored result look like a different cell."""
+        data = self.resolved().to_dict()
+        for (section, key), default in LATE_DEFAULTS.items():
+            if data[section].get(key) == _plain(default):
+                del data[section][key]
+        text = json.dumps(data, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def save(self, path: str | Path) -> None:
@@ -166,6 +176,15 @@ SECTIONS: dict[str, type] = {
     "data": DataSpec,
     "train": TrainSpec,
     "eval": EvalSpec,
+}
+
+
+# (section, key) -> default of every setting added after results databases existed (see RunSpec.hash)
+LATE_DEFAULTS: dict[tuple[str, str], Any] = {
+    ("eval", "curve_every"): EvalSpec.curve_every,
+    ("eval", "curve_n"): EvalSpec.curve_n,
+    ("eval", "curve_steps"): EvalSpec.curve_steps,
+    ("eval", "curve_metrics"): EvalSpec.curve_metrics,
 }
 
 
@@ -325,7 +344,7 @@ def validate(spec: RunSpec) -> None:
     registry.get("sampler", e.sampler)
     if e.feature is not None:
         registry.get("feature", e.feature)
-    for metric in e.metrics:
+    for metric in (*e.metrics, *e.curve_metrics):
         registry.get("metric", metric)
     validate_model(spec.resolved().model)
     if d.timesteps < 2:
@@ -349,6 +368,9 @@ def validate(spec: RunSpec) -> None:
         raise UserError(f"eval.weights must be 'ema' or 'raw', got '{e.weights}'")
     if e.n < 2 or e.steps < 1 or e.batch_size < 1:
         raise UserError("eval.n must be at least 2, eval.steps and eval.batch_size at least 1")
+    if (e.curve_every is not None and e.curve_every < 1) or e.curve_n < 2 or e.curve_steps < 1:
+        raise UserError("eval.curve_every and eval.curve_steps must be at least 1, eval.curve_n at least 2 "
+                        "(or leave eval.curve_every unset: no learning curve)")
 
 
 def validate_model(m: ModelSpec) -> None:

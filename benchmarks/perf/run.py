@@ -7,7 +7,7 @@ blocks, the closest match to lucidrains' ``Unet``), the same architecture from
 denoising-diffusion-pytorch and diffusers' ``UNet2DModel`` (see ``references.py``), then measures,
 alternating the models round-robin within each repetition so that machine drift hits all alike:
 
-- a training step (forward + backward + gradient clipping + Adam), mirroring ``zoo/train.py``: zoo in
+- a training step (forward + backward + gradient clipping + Adam), mirroring ``zoo/train/step.py``: zoo in
   channels_last, bf16 autocast only in the rows marked bf16; the references as they ship (fp32,
   NCHW), and with ``--ref-channels-last`` also in channels_last. Every network gets the same loss
   (zoo's ``GaussianDiffusion.training_loss``, eps objective, MSE) and the same data;
@@ -85,11 +85,11 @@ def make_candidate(
     channels_last: bool, bf16: bool, sampler: Callable[[nn.Module], Callable[[int], torch.Tensor]] | None,
     grad_clip: float | None = 1.0, lr: float = 1e-3,
 ) -> Candidate:
-    """The training step of ``zoo/train.py`` (channels_last model and batch, optional bf16 autocast,
+    """The training step of ``zoo/train/step.py`` (channels_last model and batch, optional bf16 autocast,
     zero_grad(set_to_none), backward, clip_grad_norm_, Adam) and a forward pass for inference."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model.to(memory_format=fmt)
-    # zoo/train.py's fused Adam for zoo; the references' own training scripts use the default one
+    # zoo/train/state.py's fused Adam for zoo; the references' own training scripts use the default one
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=family == "zoo")
     generator = torch.Generator().manual_seed(0)
     t_infer = torch.full((x0.shape[0],), diffusion.num_timesteps // 2, dtype=torch.long)

@@ -14,20 +14,23 @@ from typing import Any
 
 
 def run_cell(spec_dict: dict[str, Any], run_dir: str, *, threads: int | None = None, progress: Any = False) -> dict[str, Any]:
-    """Returns ``{"status": "done", "record": {...}}`` or ``{"status": "failed", "error": "..."}``; never raises
-    for a failing cell, so one bad cell cannot stop a grid. A full disk is not the cell's fault and would fail
-    every cell after it: it stops the grid (one line, finished cells kept)."""
+    """Returns ``{"status": "done", "record": {...}}`` or ``{"status": "failed", "error": "..."}``, each with
+    the run's learning-curve points under ``curve``; never raises for a failing cell, so one bad cell
+    cannot stop a grid. A full disk is not the cell's fault and would fail every cell after it: it stops
+    the grid (one line, finished cells kept)."""
+    from zoo.curve import read_curve
     from zoo.errors import DiskFullError
     from zoo.io import disk_full_error, is_disk_full
 
     try:
-        return {"status": "done", "record": _run(spec_dict, Path(run_dir), threads, progress)}
+        outcome = {"status": "done", "record": _run(spec_dict, Path(run_dir), threads, progress)}
     except (KeyboardInterrupt, DiskFullError):
         raise
     except Exception as err:  # noqa: BLE001 - recorded with the cell, the grid goes on
         if is_disk_full(err):
             raise disk_full_error(getattr(err, "filename", None) or run_dir) from None
-        return {"status": "failed", "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+        outcome = {"status": "failed", "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+    return {**outcome, "curve": read_curve(run_dir)}
 
 
 def _run(spec_dict: dict[str, Any], run_dir: Path, threads: int | None, progress: Any) -> dict[str, Any]:
@@ -35,6 +38,7 @@ def _run(spec_dict: dict[str, Any], run_dir: Path, threads: int | None, progress
 
     from zoo.allocator import tune_allocator
     from zoo.checkpoint import find_checkpoint
+    from zoo.curve import read_curve
     from zoo.data.prepare import prepare
     from zoo.io import atomic_write_text
     from zoo.metrics.evaluate import evaluate
@@ -53,6 +57,7 @@ def _run(spec_dict: dict[str, Any], run_dir: Path, threads: int | None, progress
     summary = train(spec, run_dir, resume=find_checkpoint(run_dir) is not None, progress=progress)
     timings["train"] = time.perf_counter() - start
     timings["train_steps"] = summary.elapsed  # time inside optimisation steps, for the overhead figure
+    timings["curve"] = sum(p["score_seconds"] for p in read_curve(run_dir))  # inside "train", not "train_steps"
 
     start = time.perf_counter()
     run = load_run(run_dir, weights=spec.eval.weights)

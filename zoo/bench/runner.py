@@ -48,10 +48,12 @@ def compute_references(store: Store, grid: Grid) -> None:
     for cell in grid.unique():
         e, data = cell.spec.eval, prepare(cell.spec.data)
         feature = e.feature or data.default_feature
-        key = reference_key(data.hash, feature, e.n, e.metrics, e.seed)
-        if store.references(key) is None:
-            result = reference_rows(data, e.n, feature=feature, metrics=e.metrics, seed=e.seed)
-            store.save_references(key, grid.name, [row.to_dict() for row in result.rows])
+        scored = [(e.n, e.metrics)] + ([(e.curve_n, e.curve_metrics)] if e.curve_every is not None else [])
+        for n, metrics in scored:  # the final scores, and the learning-curve points (zoo.curve)
+            key = reference_key(data.hash, feature, n, metrics, e.seed)
+            if store.references(key) is None:
+                result = reference_rows(data, n, feature=feature, metrics=metrics, seed=e.seed)
+                store.save_references(key, grid.name, [row.to_dict() for row in result.rows])
 
 
 def run_grid(
@@ -97,7 +99,7 @@ def _run_locked(grid: Grid, results: Path, *, executor: Executor | None, progres
     jobs = [(c.hash, c.spec.to_dict(), str(results / "runs" / c.hash)) for c in pending]
     by_hash = {c.hash: c for c in pending}
     failed = 0
-    cell_times = {"train": 0.0, "train_steps": 0.0, "sample": 0.0, "evaluate": 0.0}
+    cell_times = {"train": 0.0, "train_steps": 0.0, "curve": 0.0, "sample": 0.0, "evaluate": 0.0}
     bar = Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), disable=not progress, console=console)
     with bar:
@@ -115,6 +117,7 @@ def _run_locked(grid: Grid, results: Path, *, executor: Executor | None, progres
                 bar.console.print(f"[red]cell '{cell.label}' failed:[/] {outcome['error']}")
             store.save_result(key, cell.spec.to_dict(), status=outcome["status"], run_dir=str(results / "runs" / key),
                               record=outcome.get("record"), error=outcome.get("error"))
+            store.save_curve(key, outcome.get("curve", []))
             bar.update(overall, advance=1 + sum(1 for c in grid.cells if c.duplicate_of == cell.label),
                        info=f"{cell.label}: {outcome['status']}")
         tick = time.perf_counter()

@@ -1,5 +1,8 @@
 """The results database: one SQLite file per results folder (default ``results/zoo.db``).
 
+The schema only grows: tables are created when missing, so a database written by an older zoo opens
+(and gains the new tables) and an older zoo ignores the tables it does not know.
+
 A cell's result is keyed by the hash of its resolved spec, so running a grid again skips what is
 done, an interrupted grid resumes, and a changed spec is a new cell. Grids map their cell labels to
 those hashes (two labels may share one hash: the duplicates a grid runs once). Only the process
@@ -45,6 +48,15 @@ CREATE TABLE IF NOT EXISTS refs (
     grid TEXT NOT NULL,
     rows TEXT NOT NULL,
     updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS curve_points (  -- learning curves (zoo.curve); added in schema 2
+    hash TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    train_seconds REAL NOT NULL,       -- optimisation time up to the step, scoring excluded
+    score_seconds REAL NOT NULL,       -- time the point took to score
+    n INTEGER NOT NULL,                -- samples scored
+    "values" TEXT NOT NULL,            -- JSON: metric -> value
+    PRIMARY KEY (hash, step)
 );
 CREATE TABLE IF NOT EXISTS grid_runs (
     grid TEXT PRIMARY KEY,
@@ -137,3 +149,22 @@ class Store:
     def save_references(self, key: str, grid: str, rows: list[dict[str, Any]]) -> None:
         with self._connect() as db:
             db.execute("INSERT OR REPLACE INTO refs VALUES (?, ?, ?, ?)", (key, grid, json.dumps(rows), time.time()))
+
+    # -- learning curves --------------------------------------------------------------------------
+    def save_curve(self, cell_hash: str, points: list[dict[str, Any]]) -> None:
+        """Replace the cell's points by ``points`` (the run folder's ``curve.jsonl``, already trimmed
+        to what its checkpoint reached): a rerun never duplicates a step nor keeps a stale one."""
+        with self._connect() as db:
+            db.execute("DELETE FROM curve_points WHERE hash = ?", (cell_hash,))
+            db.executemany(
+                'INSERT INTO curve_points (hash, step, train_seconds, score_seconds, n, "values") VALUES (?, ?, ?, ?, ?, ?)',
+                [(cell_hash, p["step"], p["train_seconds"], p["score_seconds"], p["n"], json.dumps(p["values"]))
+                 for p in points],
+            )
+
+    def curve(self, cell_hash: str) -> list[dict[str, Any]]:
+        """The cell's points in step order, as ``zoo.curve`` wrote them (empty without a curve)."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM curve_points WHERE hash = ? ORDER BY step", (cell_hash,)).fetchall()
+        return [{**{k: r[k] for k in ("step", "train_seconds", "score_seconds", "n")}, "values": json.loads(r["values"])}
+                for r in rows]

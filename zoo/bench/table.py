@@ -9,32 +9,29 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoo.bench.curves import At, points_at, rewind
 from zoo.bench.runner import reference_key
 from zoo.bench.store import Store
 from zoo.errors import UserError, did_you_mean
+from zoo.hookspecs import MetricColumn
 
 
-@dataclass(frozen=True)
-class Column:
-    key: str
-    title: str
-    better: str  # "low", "high", "real" (closest to the real data's value) or "" (not ranked)
-    digits: int = 3
+Column = MetricColumn  # cost columns and metric columns are described alike
 
-
-COLUMNS = (
-    Column("params", "params (M)", ""),
-    Column("gflops", "GFLOP/img", ""),
+COST_COLUMNS = (  # what a cell costs, measured by the runner for every cell whatever its metrics
+    Column("params", "params (M)"),
+    Column("gflops", "GFLOP/img"),
     Column("train_ips", "train img/s", "high", 0),
     Column("sample_spi", "sample s/img", "low"),
-    Column("fid", "FID ↓", "low"),
-    Column("kid", "KID ↓", "low"),
-    Column("is", "IS ↑", "high"),
-    Column("diversity", "diversity (≈ real)", "real"),
-    Column("precision", "precision ↑", "high"),
-    Column("recall", "recall ↑", "high"),
 )
-METRIC_KEYS = ("fid", "kid", "is", "diversity", "precision", "recall")
+
+
+def table_columns(rows: list[Row]) -> tuple[Column, ...]:
+    """The cost columns, then the columns of every metric the rows' grid asks for, as each metric
+    describes itself (built-in or plugin)."""
+    from zoo.metrics.columns import metric_columns
+
+    return COST_COLUMNS + metric_columns(m for r in rows for m in r.metrics)
 
 
 @dataclass
@@ -43,8 +40,8 @@ class Row:
     overrides: dict[str, Any]
     seeds: list[int]
     status: str  # done | failed | pending | "same as X"
+    metrics: list[str] = field(default_factory=list)  # the metrics the cells' specs ask for
     values: dict[str, list[float]] = field(default_factory=dict)  # key -> one value per seed
-    own_std: dict[str, float] = field(default_factory=dict)  # kid/is std within a single run
     n: int | None = None
     error: str | None = None
     samples_png: str | None = None
@@ -54,17 +51,27 @@ class Row:
         vals = [v for v in self.values.get(key, []) if v is not None and not math.isnan(v)]
         return statistics.fmean(vals) if vals else None
 
-    def std(self, key: str) -> float | None:
+    def std(self, key: str, spread: str | None = None) -> float | None:
+        """Over seeds; for a single seed, the metric's own spread within the run (the key ``spread``)."""
         vals = [v for v in self.values.get(key, []) if v is not None and not math.isnan(v)]
         if len(vals) > 1:
             return statistics.stdev(vals)
-        return self.own_std.get(key)
+        return self.mean(spread) if spread else None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "overrides": self.overrides, "seeds": self.seeds, "status": self.status,
-                "n": self.n, "error": self.error, "samples_png": self.samples_png, "log": self.log,
-                **{c.key: self.mean(c.key) for c in COLUMNS}, **{f"{k}_std": self.std(k) for k in METRIC_KEYS},
-                "diversity_real": self.mean("diversity_real")}
+    def target(self, column: Column) -> float | None:
+        """What a ``better="real"`` column is compared with: the real data's value, else None."""
+        return self.mean(column.real) if column.real else None
+
+    def to_dict(self, columns: tuple[Column, ...]) -> dict[str, Any]:
+        out = {"name": self.name, "overrides": self.overrides, "seeds": self.seeds, "status": self.status,
+               "n": self.n, "error": self.error, "samples_png": self.samples_png, "log": self.log}
+        for c in columns:
+            out[c.key] = self.mean(c.key)
+            if c.key not in {k.key for k in COST_COLUMNS}:
+                out[f"{c.key}_std"] = self.std(c.key, c.spread)
+            if c.real:
+                out[c.real] = self.mean(c.real)
+        return out
 
 
 def _values_of(record: dict[str, Any]) -> dict[str, float]:
@@ -78,8 +85,9 @@ def _values_of(record: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def build_rows(store: Store, grid: str) -> tuple[list[Row], list[Row]]:
-    """(cell rows, reference rows) of ``grid``."""
+def build_rows(store: Store, grid: str, at: At | None = None) -> tuple[list[Row], list[Row]]:
+    """(cell rows, reference rows) of ``grid``: the final scores, or the learning-curve points ``at``
+    a training time or step (:mod:`zoo.bench.curves`)."""
     cells = store.grid_cells(grid)
     if not cells:
         known = [g["grid"] for g in store.grids()]
@@ -89,27 +97,29 @@ def build_rows(store: Store, grid: str) -> tuple[list[Row], list[Row]]:
     refs: list[Row] = []
     ref_keys = set()
     statuses: dict[str, list[str]] = {}
+    at_points = points_at(store, grid, at) if at is not None else None
     for c in cells:
         source = by_label[c["duplicate_of"]] if c["duplicate_of"] else c
         row = rows.setdefault(c["name"], Row(c["name"], c["overrides"], [], "pending"))
+        record, spec = source["record"], source["spec"]
+        if at_points is not None:
+            record, spec = rewind(record, spec, at_points[c["label"]])
+        if spec is not None:  # None: the cell has not run yet
+            row.metrics = list(dict.fromkeys([*row.metrics, *spec["eval"]["metrics"]]))
         row.seeds.append(c["seed"])
         status = source["status"] or "pending"
         statuses.setdefault(c["name"], []).append(status)
         row.status = _row_status(statuses[c["name"]], c["duplicate_of"], len(row.seeds))
         if status == "failed":
             row.error = source["error"]
-        record = source["record"]
         if status != "done" or not record:
             continue
         for key, value in _values_of(record).items():
             row.values.setdefault(key, []).append(value)
-        for key in ("kid", "is"):
-            if f"{key}_std" in record["eval"]["rows"][0]["values"]:
-                row.own_std[key] = record["eval"]["rows"][0]["values"][f"{key}_std"]
         row.n = record["eval"]["rows"][0]["n_fake"]
         row.samples_png = row.samples_png or f"{source['run_dir']}/samples.png"  # the first seed's
         row.log = row.log or f"{source['run_dir']}/log.jsonl"
-        e, ev = source["spec"]["eval"], record["eval"]
+        e, ev = spec["eval"], record["eval"]
         ref_keys.add(reference_key(ev["data_hash"], ev["feature"], e["n"], e["metrics"], e["seed"]))
     for key in sorted(ref_keys):
         for ref in store.references(key) or []:
@@ -140,13 +150,14 @@ def best(rows: list[Row], column: Column) -> float | None:
         return min(v for v, _ in values)
     if column.better == "high":
         return max(v for v, _ in values)
-    return min(values, key=lambda vr: abs(vr[0] - (vr[1].mean("diversity_real") or vr[0])))[0]
+    return min(values, key=lambda vr: abs(vr[0] - (vr[1].target(column) or vr[0])))[0]
 
 
 def sort_rows(rows: list[Row], key: str | None) -> list[Row]:
+    """Best first by the column ``key`` (its metric says which way is better); rows without a value last."""
     if key is None:
         return rows
-    columns = {c.key: c for c in COLUMNS}
+    columns = {c.key: c for c in table_columns(rows)}
     if key not in columns:
         raise UserError(f"cannot sort by '{key}'{did_you_mean(key, columns)}; columns: {', '.join(columns)}")
     column = columns[key]
@@ -156,7 +167,7 @@ def sort_rows(rows: list[Row], key: str | None) -> list[Row]:
         if value is None:
             return (1, 0.0)
         if column.better == "real":
-            return (0, abs(value - (row.mean("diversity_real") or value)))
+            return (0, abs(value - (row.target(column) or value)))
         return (0, -value if column.better == "high" else value)
 
     return sorted(rows, key=order)
@@ -178,10 +189,10 @@ def overrides_text(overrides: dict[str, Any]) -> str:
 def cell_text(row: Row, column: Column, bests: dict[str, float | None]) -> tuple[str, str, bool]:
     """(text, note, is best) of one table cell, shared by the terminal table and the report."""
     value = row.mean(column.key)
-    text = fmt(value, row.std(column.key) if column.key in METRIC_KEYS else None, column.digits)
+    text = fmt(value, row.std(column.key, column.spread), column.digits)
     note = ""
-    if column.key == "diversity" and row.mean("diversity_real") is not None and row.status != "reference":
-        note = f"real {fmt(row.mean('diversity_real'))}"
+    if row.target(column) is not None and row.status != "reference":
+        note = f"real {fmt(row.target(column))}"
     is_best = row.status != "reference" and value is not None and value == bests[column.key]
     return text, note, is_best
 
@@ -190,16 +201,17 @@ def render(rows: list[Row], refs: list[Row], title: str):  # noqa: ANN201
     """A rich Table."""
     from rich.table import Table
 
+    columns = table_columns(rows)
     table = Table(title=title, show_lines=False, header_style="bold")
     table.add_column("cell")
     table.add_column("overrides", style="dim", max_width=34)
-    for c in COLUMNS:
-        table.add_column(c.title, justify="right")
+    for c in columns:
+        table.add_column(c.header, justify="right")
     table.add_column("status")
-    bests = {c.key: best(rows, c) for c in COLUMNS}
+    bests = {c.key: best(rows, c) for c in columns}
     for row in [*rows, *refs]:
         cells = []
-        for c in COLUMNS:
+        for c in columns:
             text, note, is_best = cell_text(row, c, bests)
             text += f" ({note})" if note else ""
             cells.append(f"[bold green]{text}[/]" if is_best else text)
@@ -211,6 +223,18 @@ def render(rows: list[Row], refs: list[Row], title: str):  # noqa: ANN201
         table.add_row(name, overrides_text(row.overrides) if row.status != "reference" else "",
                       *cells, f"[{style}]{status}[/]" if style else status, end_section=row is rows[-1] and bool(refs))
     n = next((r.n for r in [*rows, *refs] if r.n), None)
-    table.caption = (f"n = {n} samples per score; best value per column in green; diversity is best closest to real. "
+    table.caption = (f"n = {n} samples per score; best value per column in green; (≈ real): best closest to the real data's value. "
                      "Floor and ceiling rows: what a perfect model and pure noise score with the same extractor and n.")
     return table
+
+
+def __getattr__(name: str) -> Any:
+    """Transitional: ``COLUMNS``/``METRIC_KEYS`` for zoo/bench/report.py until its split reads
+    :func:`table_columns` (issue 14); the built-in metrics' own descriptions, not a list."""
+    if name in ("COLUMNS", "METRIC_KEYS"):
+        from zoo.metrics.columns import metric_columns
+        from zoo.spec import EvalSpec
+
+        metrics = metric_columns(EvalSpec.metrics)
+        return COST_COLUMNS + metrics if name == "COLUMNS" else tuple(c.key for c in metrics)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,7 +19,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, default=1, help="cells run in parallel processes, splitting the cores")
     p.add_argument("--executor", choices=("local", "ray"), default="local", help="where cells run")
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local instance)")
-    p.add_argument("--sort", default=None, help="sort the table by a column (fid, kid, is, diversity, ...)")
+    p.add_argument("--sort", default=None, help="sort the table by a column: a metric value the grid reports (fid, kid, ...) or a cost")
+    p.add_argument("--at", default=None, metavar="minutes=M",
+                   help="rank at equal training time (minutes=M) or steps (steps=N) on the learning curves "
+                        "(eval.curve_every) instead of the final scores")
     p.add_argument("--json", action="store_true", help="print the table as JSON (progress goes to stderr)")
     p.add_argument("--table", action="store_true", help="only show the table of what the database holds")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
@@ -32,13 +35,15 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from zoo.bench.curves import parse_at
     from zoo.bench.executors import LocalExecutor, RayExecutor, cpu_count
     from zoo.bench.grid import default_grid_path, load_grid
     from zoo.bench.runner import DB_NAME, run_grid
     from zoo.bench.store import Store
-    from zoo.bench.table import build_rows, render, sort_rows
+    from zoo.bench.table import build_rows, render, sort_rows, table_columns
 
     err = Console(stderr=True)
+    at = parse_at(args.at)  # a mistake fails before anything runs
     grid = load_grid(args.grid or default_grid_path())
     if not args.table:
         if args.executor == "ray":
@@ -52,14 +57,16 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_grid(grid, args.results, executor=executor, progress=args.progress, console=err)
         err.print(f"ran {outcome.ran}, skipped {outcome.skipped} (done before or identical), failed {outcome.failed} "
                   f"in {outcome.seconds:.0f} s")
-    rows, refs = build_rows(Store(Path(args.results) / DB_NAME), grid.name)
+    rows, refs = build_rows(Store(Path(args.results) / DB_NAME), grid.name, at)
     rows = sort_rows(rows, args.sort)
     if args.json:
-        print(json.dumps({"grid": grid.name, "rows": [r.to_dict() for r in rows], "references": [r.to_dict() for r in refs]},
+        columns = table_columns(rows)
+        print(json.dumps({"grid": grid.name, "at": {at.unit: at.value} if at else None, "columns": [c.__dict__ for c in columns],
+                          "rows": [r.to_dict(columns) for r in rows], "references": [r.to_dict(columns) for r in refs]},
                          indent=2))
     else:
         out = Console()
         if not out.is_terminal:  # piped or CI: do not squeeze the table into 80 columns
             out = Console(width=max(out.width, 180))
-        out.print(render(rows, refs, f"zoo benchmark: {grid.name}"))
+        out.print(render(rows, refs, f"zoo benchmark: {grid.name}" + (f" ({at.label})" if at else "")))
     return 1 if any(r.status == "failed" for r in rows) else 0

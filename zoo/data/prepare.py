@@ -43,6 +43,7 @@ import numpy as np
 import zoo
 from zoo.data.sources import EmptyImageError
 from zoo.errors import UserError, did_you_mean
+from zoo.hookspecs import DatasetSource, optional
 from zoo.io import atomic_write_text, disk_guard, file_lock
 from zoo.spec import DataSpec
 
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
     from PIL import Image
     from rich.table import Table
 
-    from zoo.data.sources import Source
 
 FORMAT = 1  # version of the prepared folder layout; a copy of another version is rebuilt
 SPLITS = ("train", "val", "test")
@@ -338,21 +338,21 @@ def _progress(enabled: bool) -> Any:
     return rp.Progress(*columns, rp.TimeElapsedColumn(), console=Console(stderr=True))
 
 
-def _decode_all(source: Source, staging: Path, spec: DataSpec, progress: bool) -> tuple[np.ndarray, list[dict]]:
+def _decode_all(source: DatasetSource, staging: Path, spec: DataSpec, progress: bool) -> tuple[np.ndarray, list[dict]]:
     """Decode every item once, appending kept images to ``staging`` (raw uint8); labels and rejects."""
     n, shape = len(source), (spec.channels, spec.size, spec.size)
     buffer = np.empty((CHUNK, *shape), dtype=np.uint8)
     labels = np.full(n, -1, dtype=np.int64)
     kept, filled, rejected = 0, 0, []
     with open(staging, "wb") as out, strict_decoding(), _progress(progress) as bar:
-        task = bar.add_task(f"preparing {source.name}", total=n) if bar else None
+        task = bar.add_task(f"preparing {spec.dataset}", total=n) if bar else None
         for i in range(n):
             try:
                 image, label = source.load(i)
                 with image:
                     buffer[filled] = to_array(image, spec.size, spec.channels)
             except Exception as err:  # noqa: BLE001 - a bad file is recorded, never fatal
-                name = _item_name(source, i)
+                name = _item_name(source, spec.dataset, i)
                 rejected.append({"index": i, "item": name, "reason": reject_reason(err), "error": _text(err)})
             else:
                 labels[kept] = -1 if label is None else int(label)
@@ -365,11 +365,11 @@ def _decode_all(source: Source, staging: Path, spec: DataSpec, progress: bool) -
     return labels[:kept], rejected
 
 
-def _item_name(source: Source, i: int) -> str:
+def _item_name(source: DatasetSource, dataset: str, i: int) -> str:
     try:
         return source.item_name(i)
     except Exception:  # noqa: BLE001 - a name is only for the report
-        return f"{source.name}[{i}]"
+        return f"{dataset}[{i}]"
 
 
 def _text(err: BaseException) -> str:
@@ -398,7 +398,7 @@ def _write_splits(staging: Path, folder: Path, labels: np.ndarray, spec: DataSpe
     return files
 
 
-def _build(source: Source, folder: Path, spec: DataSpec, progress: bool) -> dict[str, Any]:
+def _build(source: DatasetSource, folder: Path, spec: DataSpec, progress: bool) -> dict[str, Any]:
     """Fill ``folder`` with the split arrays and the manifest; returns the manifest."""
     started = time.perf_counter()
     staging = folder / "staging.u8"
@@ -415,14 +415,14 @@ def _build(source: Source, folder: Path, spec: DataSpec, progress: bool) -> dict
     counts = split_sizes(len(labels), spec.split)
     manifest = {
         **_identity(spec),
-        "source_root": getattr(source, "root", None),
+        "source_root": optional("dataset", source, "root"),
         "source_items": len(source),
         "kept": len(labels),
         "split_sizes": dict(zip(SPLITS, counts, strict=True)),
         "rejected_counts": dict(sorted(Counter(r["reason"] for r in rejected).items())),
         "rejected": rejected,
-        "num_classes": source.num_classes,
-        "default_feature": source.default_feature,
+        "num_classes": optional("dataset", source, "num_classes"),
+        "default_feature": optional("dataset", source, "default_feature"),
         "transform": "RGBA/LA/transparent P composited on white; convert to L or RGB; resize shorter side "
         "(bicubic, antialiased) and centre-crop (PIL ImageOps.fit); uint8 (N, C, H, W)",
         "files": files,

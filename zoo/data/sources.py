@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,25 +34,6 @@ if TYPE_CHECKING:
 DEFAULT_ROOT = "data/raw"  # where flowers102 and celeba look when no root is given
 IMAGE_EXTENSIONS = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
 DIGITS_MAX = 16  # load_digits() pixel values run 0..16 (4x4 blocks of a 32x32 bitmap, counted)
-
-
-class Source(Protocol):
-    """What ``zoo prepare`` reads: every image of a dataset, in a fixed order."""
-
-    name: str
-    num_classes: int | None  # None: the dataset has no class labels
-    default_feature: str  # feature extractor the metrics use unless the spec names one
-    root: str | None  # where the files are (None: nothing on disk)
-
-    def __len__(self) -> int: ...
-
-    def load(self, i: int) -> tuple[Image.Image, int | None]:
-        """Image ``i`` and its label (None without labels); may raise on a bad file."""
-        ...
-
-    def item_name(self, i: int) -> str:
-        """A short name of item ``i`` for reports (its file name)."""
-        ...
 
 
 class EmptyImageError(OSError):

@@ -30,6 +30,7 @@ import numpy as np
 
 from zoo.errors import UserError
 from zoo.io import atomic_path, atomic_write_text
+from zoo.spec import EvalSpec
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from zoo.metrics.features import FeatureExtractor
     from zoo.metrics.scores import Features
 
-DEFAULT_METRICS: tuple[str, ...] = ("fid", "kid", "is", "diversity", "precision", "recall")
+DEFAULT_METRICS: tuple[str, ...] = EvalSpec.metrics  # one list of the default metrics, in the run spec
 SAMPLES = "samples"
 FLOOR = "floor: real train vs real test"
 CEILING = "ceiling: uniform noise"
@@ -294,11 +295,11 @@ def score(
     skipped: dict[str, str],
 ) -> EvalRow:  # fmt: skip
     """One row: every metric on (real, fake); a metric that cannot run records why in ``skipped``."""
-    from zoo.metrics.scores import class_histogram
+    from zoo.metrics.scores import class_histogram, skip_reason
 
     row = EvalRow(name, n_fake=len(fake), n_real=len(real))
     for metric_name, metric in metrics.items():
-        reason = metric.skip_reason(real, fake)
+        reason = skip_reason(metric, metric_name, real, fake)
         if reason is not None:
             skipped.setdefault(metric_name, reason)
             continue

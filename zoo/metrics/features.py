@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.errors import UserError
-from zoo.hookspecs import hookimpl
+from zoo.hookspecs import hookimpl, optional
 
 if TYPE_CHECKING:
     from zoo.registry import Registry
@@ -150,12 +150,12 @@ class ModuleExtractor(FeatureExtractor):
         num_features = getattr(module, "num_features", None)
         if not isinstance(num_features, int):
             raise UserError(f"feature extractor '{name}' must have an integer attribute num_features")
-        super().__init__(name, num_features, getattr(module, "num_classes", None))
+        super().__init__(name, num_features, optional("feature", module, "num_classes"))
         self.module = module
         self.module.eval()
 
     def extract(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
-        logits_fn = getattr(self.module, "logits", None)
+        logits_fn = optional("feature", self.module, "logits")
         return self.module(images), (logits_fn(images) if callable(logits_fn) else None)
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from zoo.hookspecs import hookimpl
+from zoo.hookspecs import MetricColumn, hookimpl, optional
 
 if TYPE_CHECKING:
     from zoo.registry import Registry
@@ -71,9 +71,11 @@ class Precomputed(nn.Module):
 
 
 class Metric:
-    """What every metric shares. ``compute`` returns ``{name: value, ...}`` (e.g. ``kid`` and ``kid_std``)."""
+    """What every metric shares. ``compute`` returns ``{name: value, ...}`` (e.g. ``kid`` and ``kid_std``);
+    ``columns`` says which of those values tables show and which way each is better."""
 
     name: ClassVar[str]
+    columns: ClassVar[tuple[MetricColumn, ...]]
     needs_real: ClassVar[bool] = True  # False: a function of the fakes alone (IS)
     needs_logits: ClassVar[bool] = False  # True: the extractor must classify
     min_samples: ClassVar[int] = 2  # per image set
@@ -83,21 +85,31 @@ class Metric:
 
     def skip_reason(self, real: Features | None, fake: Features) -> str | None:
         """Why this metric cannot be computed on these sets, or None."""
-        if self.needs_logits and fake.logits is None:
-            return f"{self.name} needs class logits; this feature extractor does not classify"
-        sets = [("generated", fake)] + ([("real", real)] if self.needs_real and real is not None else [])
-        if self.needs_real and real is None:
-            return f"{self.name} needs real images"
-        for what, f in sets:
-            if len(f) < self.min_samples:
-                return f"{self.name} needs at least {self.min_samples} {what} images, got {len(f)}"
-        return None
+        return skip_reason(self, self.name, real, fake)
+
+
+def skip_reason(metric: object, name: str, real: Features | None, fake: Features) -> str | None:
+    """Why ``metric`` (any :class:`zoo.hookspecs.Metric`) cannot be computed on these sets, or None.
+
+    Reads only the contract's optional ``needs_logits``, ``needs_real`` and ``min_samples``.
+    """
+    needs_real, min_samples = optional("metric", metric, "needs_real"), optional("metric", metric, "min_samples")
+    if optional("metric", metric, "needs_logits") and fake.logits is None:
+        return f"{name} needs class logits; this feature extractor does not classify"
+    if needs_real and real is None:
+        return f"{name} needs real images"
+    sets = [("generated", fake)] + ([("real", real)] if needs_real and real is not None else [])
+    for what, f in sets:
+        if len(f) < min_samples:
+            return f"{name} needs at least {min_samples} {what} images, got {len(f)}"
+    return None
 
 
 class FID(Metric):
     """Fréchet distance ||mu_r - mu_f||^2 + Tr(S_r + S_f - 2 (S_r S_f)^1/2), in float64."""
 
     name = "fid"
+    columns = (MetricColumn("fid", "FID", "low"),)
 
     def compute(self, real: Features | None, fake: Features) -> dict[str, float]:
         from torchmetrics.image.fid import FrechetInceptionDistance
@@ -118,6 +130,7 @@ class KID(Metric):
     """
 
     name = "kid"
+    columns = (MetricColumn("kid", "KID", "low", spread="kid_std"),)
 
     def __init__(
         self,
@@ -164,6 +177,7 @@ class InceptionScore(Metric):
     """exp(E KL(p(y|x) || p(y))) per split, mean and std over splits: in [1, number of classes]."""
 
     name = "is"
+    columns = (MetricColumn("is", "IS", "high", spread="is_std"),)
     needs_real = False
     needs_logits = True
 
@@ -199,6 +213,7 @@ class Diversity(Metric):
     """
 
     name = "diversity"
+    columns = (MetricColumn("diversity", "diversity", "real", real="diversity_real"),)
 
     def __init__(self, max_samples: int = 5000, seed: int = 0) -> None:
         self.max_samples, self.seed = max_samples, seed  # the mean over pairs needs no more to be precise
@@ -217,6 +232,7 @@ class PrecisionRecall(Metric):
     def __init__(self, which: str, k: int = 3, batch_size: int = 2000) -> None:
         self.which, self.k, self.batch_size = which, k, batch_size
         self.min_samples = k + 1  # the k-th neighbour other than the point itself
+        self.columns = (MetricColumn(which, which, "high"),)  # type: ignore[misc]
 
     @property
     def name(self) -> str:  # type: ignore[override]

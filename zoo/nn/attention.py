@@ -113,9 +113,9 @@ class LinearAttention(nn.Module):
         return torch.cat([q[:, :, i] @ (k[:, :, i].transpose(1, 2) @ v[:, :, i] * self.scale) for i in heads], dim=-1)
 
 
-def no_attention(dim: int, *, heads: int = 4, dim_head: int = 32) -> nn.Module:
-    """No attention. The U-Net drops the norm wrapper and residual around it too, so the layer vanishes."""
-    return nn.Identity()
+def no_attention(dim: int, *, heads: int = 4, dim_head: int = 32) -> None:
+    """No attention (returns None): the U-Net drops the norm wrapper and residual too, so the layer vanishes."""
+    return None
 
 
 @hookimpl

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from zoo.errors import UserError
-from zoo.hookspecs import hookimpl
+from zoo.hookspecs import hookimpl, optional
 from zoo.nn.shape_check import ShapeContract
 from zoo.spec import ModelSpec
 
@@ -56,8 +56,29 @@ def validate(spec: ModelSpec) -> None:
                 f"model.groups={spec.groups} does not divide the stage width {width} (dim={spec.dim} x dim_mults); "
                 "choose groups dividing every dim * mult"
             )
-    if spec.time_embedding == "sinusoidal" and spec.dim % 2:
-        raise UserError(f"model.dim must be even for the sinusoidal time embedding, got {spec.dim}")
+    _time_embedding(spec)
+
+
+def _probe(kind: str, name: str, *args: object, **kwargs: object) -> object:
+    """Build a component only to read what it declares (None: absent), leaving torch's RNG untouched."""
+    from zoo.plugins import get_registry
+
+    with torch.random.fork_rng(devices=[]):
+        return get_registry().create(kind, name, *args, **kwargs)
+
+
+def _time_embedding(spec: ModelSpec) -> object:
+    """The spec's time embedding at ``model.dim`` (None: none), or a UserError when it cannot embed there."""
+    try:
+        return _probe("time_embedding", spec.time_embedding, spec.dim)
+    except ValueError as err:
+        raise UserError(f"model.time_embedding '{spec.time_embedding}' does not work with model.dim={spec.dim}: {err}") from None
+
+
+def _has_attention(spec: ModelSpec) -> bool:
+    """Whether any attention factory of the spec builds a layer (returning None means no layer)."""
+    names = dict.fromkeys((spec.attention, spec.mid_attention))
+    return any(_probe("attention", n, spec.dim, heads=spec.heads, dim_head=spec.dim_head) is not None for n in names)
 
 
 def canonical(spec: ModelSpec) -> ModelSpec:
@@ -65,17 +86,20 @@ def canonical(spec: ModelSpec) -> ModelSpec:
 
     An explicit activation equal to what every activation of the network already is becomes
     "default" (GELU-only on ConvNeXt, whose blocks and time MLP already use GELU); with no
-    attention anywhere, the norm placement and head settings mean nothing and are reset.
+    attention anywhere, the norm placement and head settings mean nothing and are reset. Both are
+    read from what the registered factories declare (time embedding or attention returning None),
+    so a plugin's gets the treatment of a built-in.
     """
     from zoo.plugins import get_registry
 
+    validate(spec)
     out = dataclasses.replace(spec)
     block = get_registry().get("block", spec.block).factory
-    uses_time_mlp = spec.time_embedding != "none"
-    own = getattr(block, "default_activation", None)
+    uses_time_mlp = _time_embedding(spec) is not None
+    own = optional("block", block, "default_activation")
     if spec.activation == own and (not uses_time_mlp or own == TIME_MLP_ACTIVATION):
         out.activation = "default"
-    if spec.attention == "none" and spec.mid_attention == "none":
+    if not _has_attention(spec):
         defaults = ModelSpec()
         out.norm, out.heads, out.dim_head = defaults.norm, defaults.heads, defaults.dim_head
     return out
@@ -165,8 +189,8 @@ class Unet(nn.Module):
 
         def attention(name: str, width: int) -> nn.Module:
             fn = registry.create("attention", name, width, heads=spec.heads, dim_head=spec.dim_head)
-            if isinstance(fn, nn.Identity):  # "none": no layer, no norm, no residual
-                return fn
+            if fn is None:  # no layer, no norm, no residual
+                return nn.Identity()
             self._shapes.same_shape(fn, "attention", name)
             return self._shapes.same_shape(registry.create("norm", spec.norm, width, fn), "norm", spec.norm)
 

@@ -1,0 +1,60 @@
+"""A results database as `zoo benchmark` leaves it, with chosen scores and no training: for the table,
+statistics and verdict tests (a real grid run costs minutes)."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from zoo.bench.grid import Grid, load_grid
+from zoo.bench.runner import DB_NAME
+from zoo.bench.store import Store
+
+
+def grid_file(tmp_path: Path, variants: list[str], *, seeds: int, metrics: list[str], extra: str = "") -> Path:
+    """A grid of ``variants`` (each a different activation, so a distinct spec) scored with ``metrics``."""
+    acts = ["gelu", "relu", "silu", "mish", "tanh", "elu", "celu", "selu"]
+    lines = [f'{v} = {{ "model.activation" = "{acts[i]}" }}' if i else f"{v} = {{}}" for i, v in enumerate(variants)]
+    path = tmp_path / "grid.toml"
+    path.write_text(textwrap.dedent(f"""
+        name = "fake"
+        seeds = {seeds}
+        {extra}
+        [budget]
+        steps = 2
+        [base.data]
+        size = 8
+        [base.model]
+        activation = "gelu"
+        [base.eval]
+        metrics = {metrics!r}
+        [variants]
+    """).replace("'", '"') + "\n".join(lines) + "\n")
+    return path
+
+
+def fill(results: Path, grid: Grid, scores: Callable[[str, int], dict[str, float]]) -> Store:
+    """Record every distinct cell of ``grid`` as done with ``scores(variant, seed)``."""
+    store = Store(results / DB_NAME)
+    store.register_grid(grid)
+    for cell in grid.unique():
+        record: dict[str, Any] = {
+            "train": {"parameters": 1000, "flops_per_image": 1e6, "images_per_s": 100.0},
+            "eval": {"data_hash": "d" * 64, "feature": "digits",
+                     "rows": [{"name": "samples", "n_fake": 40, "n_real": 180, "values": scores(cell.variant, cell.seed)}]},
+            "sample_seconds_per_image": 0.01,
+            "timings": {},
+        }
+        store.save_result(cell.hash, cell.spec.to_dict(), status="done", run_dir=str(results / "runs" / cell.hash),
+                          record=record)
+    return store
+
+
+def fake_grid(tmp_path: Path, variants: list[str], scores: Callable[[str, int], dict[str, float]], *, seeds: int = 3,
+              metrics: list[str] | None = None, extra: str = "") -> tuple[Path, Path, Store]:
+    """(grid file, results folder, store) of a filled fake grid."""
+    path = grid_file(tmp_path, variants, seeds=seeds, metrics=metrics or ["fid", "kid"], extra=extra)
+    results = tmp_path / "results"
+    return path, results, fill(results, load_grid(path), scores)

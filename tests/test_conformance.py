@@ -1,0 +1,121 @@
+"""zoo.testing's conformance kit: every registered component (installed plugins included) passes the
+check of its kind, and a component breaking a clause fails with the component and the clause named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import zoo.testing
+from tests.test_data_sources import colour_of, exists_only, make_celeba, make_flowers, solid
+from zoo.errors import UserError
+from zoo.plugins import get_registry
+from zoo.testing import ContractError
+
+COMPONENTS = [(c.kind, c.name) for c in get_registry().list()]
+
+
+def dataset_root(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """A tiny copy of the files a built-in dataset reads (None: it needs none, or it is a plugin's)."""
+    if name == "imagefolder":
+        for k in range(4):
+            solid(tmp_path / f"class{k % 2}" / f"{k}.png", colour_of(k))
+    elif name == "flowers102":
+        monkeypatch.setattr("torchvision.datasets.flowers102.check_integrity", exists_only)
+        make_flowers(tmp_path)
+    elif name == "celeba":
+        monkeypatch.setattr("torchvision.datasets.celeba.check_integrity", exists_only)
+        make_celeba(tmp_path)
+    else:
+        return None
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize(("kind", "name"), COMPONENTS, ids=[f"{k}-{n}" for k, n in COMPONENTS])
+def test_every_registered_component_honours_its_contract(
+    kind: str, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    factory = get_registry().get(kind, name).factory
+    check = zoo.testing.CHECKS[kind]
+    try:
+        if kind == "dataset":
+            check(factory, name=name, root=dataset_root(name, tmp_path, monkeypatch))
+        else:
+            check(factory, name=name)
+    except UserError as err:  # files or weights zoo never downloads, e.g. the Inception weights
+        pytest.skip(f"{kind} '{name}' needs files not on this machine: {err}")
+
+
+# -- the kit catches broken components -----------------------------------------------------------
+class WrongWidthBlock(nn.Module):
+    def __init__(self, dim_in, dim_out, *, time_emb_dim=None, act=None, groups=8):  # noqa: ANN001
+        super().__init__()
+        self.conv = nn.Conv2d(dim_in, dim_in, 3, padding=1)
+        self.act = act() if act else nn.SiLU()
+
+    def forward(self, x, t_emb):  # noqa: ANN001, ANN201
+        return self.act(self.conv(x))
+
+
+def unseeded_sampler(model, diffusion, shape, *, steps, generator=None, progress=False, **options):  # noqa: ANN001, ANN201
+    return torch.rand(shape) * 2 - 1
+
+
+def sampler_reading_internals(model, diffusion, shape, *, steps, generator=None, progress=False, **options):  # noqa: ANN001, ANN201
+    diffusion.loss_type  # noqa: B018 - not part of the Diffusion contract
+    return torch.zeros(shape)
+
+
+class NamelessSource:
+    def __len__(self) -> int:
+        return 1
+
+    def load(self, i: int):  # noqa: ANN201
+        from PIL import Image
+
+        return Image.new("L", (8, 8)), None
+
+
+class IntMetric:
+    def compute(self, real, fake):  # noqa: ANN001, ANN201
+        return {"score": "high"}
+
+
+@pytest.mark.parametrize(
+    ("check", "factory", "message"),
+    [
+        (zoo.testing.check_block, WrongWidthBlock, r"block 'WrongWidthBlock' breaks Block .*output has shape \(2, 8, 8, 6\), expected \(2, 12, 8, 6\)"),
+        (zoo.testing.check_attention, lambda dim, **kw: nn.Conv2d(dim, 1, 1), r"attention '.*' breaks Attention.forward .*shape"),
+        (zoo.testing.check_norm, lambda dim, fn: nn.GroupNorm(1, dim), r"breaks Norm: the wrapped fn must be a sub-module"),
+        (zoo.testing.check_activation, lambda: nn.Softmax(dim=-1), r"breaks Activation.forward: it must act elementwise"),
+        (zoo.testing.check_time_embedding, lambda dim: nn.Linear(1, dim), r"breaks TimeEmbedding.out_dim|breaks TimeEmbedding"),
+        (zoo.testing.check_schedule, lambda t: torch.linspace(1e-4, 0.02, t), r"breaks ScheduleFactory\(50\): betas must be float64"),
+        (zoo.testing.check_sampler, unseeded_sampler, r"breaks SamplerFactory: the same generator seed must give the same images"),
+        (zoo.testing.check_sampler, sampler_reading_internals, r"used diffusion.loss_type, which Diffusion does not offer"),
+        (zoo.testing.check_dataset, lambda root, download: NamelessSource(), r"NamelessSource lacks __len__, load or item_name"),
+        (zoo.testing.check_feature, lambda: nn.Flatten(), r"breaks FeatureExtractor: Flatten lacks a member of FeatureExtractor"),
+        (zoo.testing.check_metric, IntMetric, r"metric 'IntMetric' breaks Metric.compute: must map names to finite floats"),
+    ],
+)
+def test_a_broken_component_fails_naming_component_and_clause(check, factory, message: str) -> None:  # noqa: ANN001
+    with pytest.raises(ContractError, match=message):
+        check(factory)
+
+
+class TwoChannelNet(nn.Module):
+    def __init__(self, spec) -> None:  # noqa: ANN001
+        super().__init__()
+        self.conv = nn.Conv2d(spec.channels, 2, 1)
+
+    def forward(self, x, t):  # noqa: ANN001, ANN201
+        return self.conv(x)
+
+
+def test_a_model_ignoring_its_spec_fails() -> None:
+    with pytest.raises(ContractError, match=r"model 'mine' breaks DenoisingModel.forward\(x, t\): output has shape \(3, 2, 8, 8\)"):
+        zoo.testing.check_model(TwoChannelNet, name="mine")
+    with pytest.raises(ContractError, match=r"model 'conv' breaks DenoisingModel.forward\(x, t\): calling it with .* raised TypeError"):
+        zoo.testing.check_model(lambda spec: nn.Conv2d(spec.channels, 1, 1), name="conv")

@@ -1,0 +1,117 @@
+"""Learning curves: the EMA weights scored every ``eval.curve_every`` steps while a run trains.
+
+A final score says which variant ended ahead; a curve says whether it was still improving, and lets
+variants be compared at equal training time rather than at equal steps (``zoo report --at minutes=M``).
+Each point is cheap on purpose (``eval.curve_n`` samples, ``eval.curve_steps`` sampler steps, KID by
+default, which is unbiased at small n where FID is not; Bińkowski et al. 2018): its job is the shape
+of the curve, the full evaluation at the end gives the last digit.
+
+What the points guarantee, and how:
+
+- Scoring is invisible to training. It runs on a copy of the model holding the EMA weights (the raw
+  weights when the run keeps no EMA), under a forked global RNG, outside the timed part of a step:
+  the trained weights are bit-identical with or without a curve, ``train.minutes`` counts only
+  optimisation, and each point records its scoring time separately.
+- Resume keeps the points. The sampling noise of a point is a pure function of (train.seed,
+  eval.seed, step), so a point scored again after a resume is identical to the one the interrupted run
+  scored; on resume the points past the checkpoint are dropped (they will be scored again) and the
+  ones before it are kept, so a curve never loses or repeats a step.
+
+Points go to ``curve.jsonl`` in the run folder, one JSON line each: ``step``, ``train_seconds``
+(optimisation time up to the step), ``score_seconds``, ``n`` and ``values`` (metric -> value).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from zoo.io import append_log, atomic_write_text, read_log
+
+if TYPE_CHECKING:
+    from zoo.data.prepare import PreparedData
+    from zoo.ema import EMA
+    from zoo.spec import RunSpec
+
+CURVE_FILE = "curve.jsonl"
+
+
+def noise_seed(train_seed: int, eval_seed: int, step: int) -> int:
+    """The sampling-noise seed of the point at ``step``: a pure function of the seeds and the step, so
+    variants with the same seeds share it (paired comparisons) and a rescored point is identical."""
+    return int(np.random.SeedSequence([train_seed, eval_seed, step]).generate_state(1)[0])
+
+
+def read_curve(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The points of a run folder in step order (none when the run has no curve)."""
+    path = Path(run_dir) / CURVE_FILE
+    return sorted(read_log(path), key=lambda p: p["step"]) if path.is_file() else []
+
+
+def trim_curve(run_dir: str | Path, step: int) -> None:
+    """On resume, drop the points past the checkpoint's ``step``: the resumed run scores them again."""
+    path = Path(run_dir) / CURVE_FILE
+    if path.is_file():
+        keep = [p for p in read_curve(run_dir) if p["step"] <= step]
+        atomic_write_text(path, "".join(json.dumps(p) + "\n" for p in keep))
+
+
+class CurveScorer:
+    """Scores a training run's weights at the steps its spec asks for and appends the points.
+
+    Built once per training process: the extractor, the metrics and the real test features are
+    set up here, so a point costs only sampling, extracting ``curve_n`` fakes and the metrics."""
+
+    def __init__(self, spec: RunSpec, run_dir: Path, prepared: PreparedData, model: nn.Module,
+                 diffusion: nn.Module | None, ema: EMA | None) -> None:  # fmt: skip
+        from zoo.metrics.evaluate import build_extractor, build_metrics, reference_features
+
+        self.spec, self.path, self.ema, self.source = spec, Path(run_dir) / CURVE_FILE, ema, model
+        self.every = spec.eval.curve_every or 0
+        self.copy = copy.deepcopy(model).eval()  # the scored weights live here, never in the trained model
+        self.diffusion = diffusion
+        self.metrics = build_metrics(spec.eval.curve_metrics)
+        self.extractor = build_extractor(spec.eval.feature or prepared.default_feature)
+        self.real = reference_features(prepared, self.extractor, "test")
+        self.scored = {p["step"] for p in read_curve(run_dir)}
+
+    def due(self, step: int, done: bool) -> bool:
+        """A point every ``curve_every`` steps and one at the last step; never twice for one step."""
+        return (done or step % self.every == 0) and step not in self.scored
+
+    def score(self, step: int, train_seconds: float) -> dict[str, Any]:
+        """Score the current weights, append the point to ``curve.jsonl`` and return it."""
+        from zoo.metrics.evaluate import extract_features, score
+        from zoo.run import LoadedRun
+        from zoo.sample import generate
+
+        start = time.perf_counter()
+        e, t = self.spec.eval, self.spec.train
+        weights = self.ema.state_dict() if self.ema is not None else self.source.state_dict()
+        self.copy.load_state_dict(weights)
+        run = LoadedRun(self.spec, self.copy, self.diffusion, step, "ema" if self.ema is not None else "raw")
+        with torch.random.fork_rng(devices=[]):  # nothing here may move the global RNG training could read
+            images = generate(run, e.curve_n, sampler=e.sampler, steps=e.curve_steps,
+                              seed=noise_seed(t.seed, e.seed, step), batch_size=e.batch_size)
+            fake = extract_features(self.extractor, images)
+            row = score("samples", self.metrics, self.real, fake, self.extractor.num_classes, {})
+        point = {"step": step, "train_seconds": train_seconds, "score_seconds": time.perf_counter() - start,
+                 "n": e.curve_n, "values": row.to_dict()["values"]}
+        append_log(self.path, point)
+        self.scored.add(step)
+        return point
+
+
+def curve_scorer(spec: RunSpec, run_dir: Path, prepared: PreparedData, model: nn.Module,
+                 diffusion: nn.Module | None, ema: EMA | None, *, writer: bool) -> CurveScorer | None:  # fmt: skip
+    """The run's scorer, or None when its spec asks for no curve or this process writes no files."""
+    if spec.eval.curve_every is None or not writer:
+        return None
+    return CurveScorer(spec, run_dir, prepared, model, diffusion, ema)

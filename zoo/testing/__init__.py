@@ -1,0 +1,51 @@
+"""A conformance kit for plugin authors: does a component honour ``zoo/hookspecs.py``?
+
+Call the check of its kind on your factory from your plugin's own tests::
+
+    import zoo.testing
+
+    def test_my_block_honours_the_contract():
+        zoo.testing.check_block(MyBlock)
+
+Each check builds the component on tiny inputs (8x8 images, a few channels, a few steps; well under
+a second for the built-ins except the feature extractors), exercises every clause of its kind's
+contract, and raises :class:`ContractError` (an ``AssertionError``) naming the component and the
+clause it broke. zoo's own test-suite runs these checks over every registered component,
+installed plugins included.
+"""
+
+from zoo.testing.checks import ContractError
+from zoo.testing.evaluation import check_dataset, check_feature, check_metric
+from zoo.testing.network import check_activation, check_attention, check_block, check_norm, check_time_embedding
+from zoo.testing.process import check_model, check_sampler, check_schedule
+
+#: The check of each kind, for running the kit over a registry.
+CHECKS = {
+    "activation": check_activation,
+    "attention": check_attention,
+    "block": check_block,
+    "dataset": check_dataset,
+    "feature": check_feature,
+    "metric": check_metric,
+    "model": check_model,
+    "norm": check_norm,
+    "sampler": check_sampler,
+    "schedule": check_schedule,
+    "time_embedding": check_time_embedding,
+}
+
+__all__ = [
+    "CHECKS",
+    "ContractError",
+    "check_activation",
+    "check_attention",
+    "check_block",
+    "check_dataset",
+    "check_feature",
+    "check_metric",
+    "check_model",
+    "check_norm",
+    "check_sampler",
+    "check_schedule",
+    "check_time_embedding",
+]

@@ -1,0 +1,96 @@
+"""``log.jsonl`` (one line per ``train.log_every`` steps) and the progress bar: the loop's built-in hook."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from zoo.io import append_log, atomic_write_text, read_log
+from zoo.train.hooks import Hook
+from zoo.train.setup import Run
+from zoo.train.state import TrainState
+
+
+class Logger(Hook):
+    """Mean loss and images/s over each logging interval, to ``log.jsonl`` (rank 0) and the progress bar.
+
+    ``progress``: True for a bar of its own, False for none, or a live ``rich.progress.Progress`` to
+    add the training task to (the benchmark's overall display).
+    """
+
+    def __init__(self, run: Run, progress: bool | Any) -> None:
+        self.external = not isinstance(progress, bool)
+        self.bar = progress if self.external else _progress(progress and run.writer)
+        self.task: Any = None
+        self.loss, self.steps, self.start = 0.0, 0, 0.0
+
+    @contextlib.contextmanager
+    def shown(self) -> Iterator[None]:
+        """The bar on screen while inside (an external bar is its owner's to show)."""
+        with contextlib.nullcontext() if self.external else self.bar:
+            yield
+
+    def on_start(self, run: Run, state: TrainState) -> None:
+        if run.writer:
+            _trim_log(run.run_dir / "log.jsonl", state.step)
+        self.task = self.bar.add_task("train", total=run.limit, completed=state.step, info="")
+        self.start = time.perf_counter()
+
+    def after_step(self, run: Run, state: TrainState, loss: float) -> None:
+        self.loss += loss
+        self.steps += 1
+        if state.step % run.spec.train.log_every != 0 and state.step != run.limit:
+            return
+        now = time.perf_counter()
+        ips = self.steps * run.images_per_step / max(now - self.start, 1e-9)
+        mean = self.loss / self.steps
+        if run.writer:
+            append_log(run.run_dir / "log.jsonl", {"step": state.step, "epoch": state.epoch, "loss": mean,
+                                                    "lr": state.optimizer.param_groups[0]["lr"], "images_per_s": ips,
+                                                    "elapsed": state.elapsed})
+        self.bar.update(self.task, completed=state.step, info=f"loss {mean:.4f}  {ips:.0f} img/s")
+        self.loss, self.steps, self.start = 0.0, 0, now
+
+    def on_end(self, run: Run, state: TrainState) -> None:
+        if self.external:
+            self.bar.remove_task(self.task)
+
+
+def throughput(run_dir: Path, samples: int, elapsed: float) -> float:
+    """Images/s of steady training: the median of the logged intervals (the first one, with warm-up, dropped)."""
+    path = run_dir / "log.jsonl"
+    rates = []
+    if path.is_file():
+        rates = [r["images_per_s"] for r in read_log(path)][1:]
+    if rates:
+        rates.sort()
+        return rates[len(rates) // 2]
+    return samples / max(elapsed, 1e-9)
+
+
+def _trim_log(path: Path, step: int) -> None:
+    """On resume, drop log lines past the checkpoint (they will be logged again)."""
+    if path.is_file():
+        keep = [r for r in read_log(path) if r["step"] <= step]
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in keep))
+
+
+def _progress(enabled: bool):  # noqa: ANN202
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled, transient=False,
+    )

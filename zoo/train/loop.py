@@ -1,0 +1,126 @@
+"""The training loop: set up, restore, then steps until the budget is spent or Ctrl-C, with hook points.
+
+Read top to bottom, :func:`train` is the whole story; each name it calls is one step of it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zoo.checkpoint import find_checkpoint
+from zoo.data import loader
+from zoo.io import atomic_write_text
+from zoo.spec import RunSpec
+from zoo.train.distributed import any_rank
+from zoo.train.hooks import Hook
+from zoo.train.interrupt import StopFlag
+from zoo.train.log import Logger, throughput
+from zoo.train.setup import Run, setup_run
+from zoo.train.state import TrainState, build_state
+from zoo.train.step import Step
+
+
+@dataclass
+class Summary:
+    run_dir: str
+    step: int
+    epoch: int
+    samples_seen: int
+    elapsed: float  # seconds spent in training steps (this process and the runs it resumed)
+    images_per_s: float
+    final_loss: float
+    parameters: int
+    flops_per_image: int  # forward FLOPs of one image
+    interrupted: bool
+    world_size: int
+
+
+def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress: bool | Any = True,
+          hooks: Sequence[Hook] = ()) -> Summary:
+    """Train the model ``spec`` describes into ``run_dir`` (see :mod:`zoo.run` for the files).
+
+    ``progress``: True for a progress bar of its own, or a live ``rich.progress.Progress`` to add the
+    training task to (the benchmark's overall display). ``hooks`` run after the built-in logger
+    (see :mod:`zoo.train.hooks`).
+    """
+    run = setup_run(spec, run_dir, resume=resume, progress=progress is True)
+    state = build_state(run)
+    if resume:
+        state.restore(find_checkpoint(run.run_dir), run)
+    step = Step(run, state)
+    logger = Logger(run, progress)
+    hooks = [logger, *hooks]
+    stop = StopFlag()
+    _open_folder(run)
+    state.model.train()
+    with stop.installed(), logger.shown():
+        _call(hooks, "on_start", run, state)
+        _loop(run, state, step, hooks, stop)
+        _checkpoint(run, state, hooks)
+        _call(hooks, "on_end", run, state)
+    return _summarize(run, state, interrupted=stop.requested)
+
+
+def _loop(run: Run, state: TrainState, step: Step, hooks: Sequence[Hook], stop: StopFlag) -> None:
+    """Steps until :func:`_should_stop`, a checkpoint every ``train.checkpoint_every`` steps."""
+    while not _should_stop(run, state, stop):
+        for images, _labels in _batches(run, state):
+            _call(hooks, "before_step", run, state)
+            loss = step(images)
+            _call(hooks, "after_step", run, state, loss)
+            if _should_stop(run, state, stop):
+                break
+            if state.step % run.spec.train.checkpoint_every == 0:
+                _checkpoint(run, state, hooks)
+        else:
+            state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+
+
+def _should_stop(run: Run, state: TrainState, stop: StopFlag) -> bool:
+    """The budget is spent or Ctrl-C was pressed, on any rank (so all ranks stop at the same step)."""
+    return any_rank(run.budget_spent(state.step, state.elapsed) or stop.requested, run.world_size)
+
+
+def _batches(run: Run, state: TrainState) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    """The rest of the current epoch, from the batch the state has reached (this rank's share)."""
+    t = run.spec.train
+    return loader.make_loader(run.prepared, "train", batch_size=t.batch_size, seed=t.seed, epoch=state.epoch,
+                              start_batch=state.batch_in_epoch, flip=run.spec.data.flip, workers=run.spec.data.workers,
+                              rank=run.rank, world_size=run.world_size)
+
+
+def _checkpoint(run: Run, state: TrainState, hooks: Sequence[Hook]) -> None:
+    _call(hooks, "before_checkpoint", run, state)
+    state.save(run)
+
+
+def _call(hooks: Iterable[Hook], point: str, *args: Any) -> None:
+    for hook in hooks:
+        getattr(hook, point)(*args)
+
+
+def _open_folder(run: Run) -> None:
+    """Create the run folder and save the resolved spec beside everything it will produce (rank 0)."""
+    if run.writer:
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        run.spec.save(run.run_dir / "spec.json")
+
+
+def _summarize(run: Run, state: TrainState, *, interrupted: bool) -> Summary:
+    """The run's summary, also written to ``train.json`` (rank 0)."""
+    samples = state.step * run.images_per_step
+    summary = Summary(
+        run_dir=str(run.run_dir), step=state.step, epoch=state.epoch, samples_seen=samples, elapsed=state.elapsed,
+        images_per_s=throughput(run.run_dir, samples, state.elapsed), final_loss=state.last_loss,
+        parameters=state.parameters, flops_per_image=state.flops_per_image, interrupted=interrupted,
+        world_size=run.world_size,
+    )
+    if run.writer:
+        atomic_write_text(run.run_dir / "train.json", json.dumps(summary.__dict__, indent=2) + "\n")
+    return summary

@@ -1,0 +1,94 @@
+"""One optimisation step: forward (bf16 autocast when asked), a finite-loss check, backward, clip, Adam, EMA."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from zoo.checkpoint import find_checkpoint, load_state
+from zoo.errors import UserError
+from zoo.train.setup import Run
+from zoo.train.state import TrainState, memory_format
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite."""
+
+
+class LossModule(nn.Module):
+    """The loss of one batch as a module, so DDP sees (and synchronises) every model the same way."""
+
+    def __init__(self, model: nn.Module, diffusion: nn.Module | None) -> None:
+        super().__init__()
+        self.model, self.diffusion = model, diffusion
+
+    def forward(self, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.diffusion is None:
+            return self.model.training_loss(x0, generator=generator)
+        return self.diffusion.training_loss(self.model, x0, generator=generator)
+
+
+def loss_module(run: Run, state: TrainState) -> nn.Module:
+    """The module a step calls: the loss, wrapped in DDP when there are several processes."""
+    module: nn.Module = LossModule(state.model, state.diffusion)
+    if run.world_size > 1:
+        device_ids = [run.device.index] if run.device.type == "cuda" else None
+        module = nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
+    return module
+
+
+def _bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def _autocast(run: Run) -> Any:
+    if run.spec.train.bf16 and _bf16_supported(run.device):
+        return torch.autocast(run.device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class Step:
+    """Call with a batch of images to train one step; advances ``state``'s counters and returns the loss."""
+
+    def __init__(self, run: Run, state: TrainState) -> None:
+        self.run, self.state = run, state
+        self.loss_module = loss_module(run, state)
+        self.autocast = _autocast(run)
+        self.memory_format = memory_format(run)
+
+    def __call__(self, images: torch.Tensor) -> float:
+        run, state, t = self.run, self.state, self.run.spec.train
+        tick = time.perf_counter()
+        x0 = images.to(run.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+        with self.autocast:
+            loss = self.loss_module(x0, state.generator)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise _diverged(run, value, state.step + 1)
+        state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if t.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(state.model.parameters(), t.grad_clip)
+        state.optimizer.step()
+        if state.ema is not None:
+            state.ema.update(state.model)
+        state.step += 1
+        state.batch_in_epoch += 1
+        state.elapsed += time.perf_counter() - tick
+        state.last_loss = value
+        return value
+
+
+def _diverged(run: Run, value: float, step: int) -> TrainingDiverged:
+    last = find_checkpoint(run.run_dir) if run.writer else None
+    kept = f"the last good checkpoint (step {load_state(last)['step']}) is kept in {last}" if last else \
+        "no checkpoint had been written yet"
+    return TrainingDiverged(f"the loss became {value} at step {step}; training stopped and {kept}. "
+                            "Try a lower train.lr, train.grad_clip, or check the data")
