@@ -34,7 +34,7 @@ from zoo.io import file_lock, hold
 from zoo.metrics.inception import INCEPTION_ENV
 from zoo.registry import Component
 from zoo.spec import DataSpec, load_spec
-from zoo.train import train
+from zoo.train import Hook, TrainingDiverged, train
 
 
 def tiny(prepared: Path | str, *extra: str) -> list[str]:
@@ -175,6 +175,24 @@ def test_zoo_sample_refuses_weights_that_give_nan(
     assert main(["sample", str(run), "--weights", "raw", "--n", "4", "--no-progress"]) == 2
     one_line_error(capsys, "NaN or infinite", "--weights ema")
     assert not (run / "samples.npz").exists() and not (run / "samples.png").exists()
+
+
+def test_weights_that_went_non_finite_are_never_checkpointed(tmp_path: Path, prepared: Path) -> None:
+    class Overflow(Hook):  # an update that overflowed after a finite loss (as a too-high lr does)
+        def after_step(self, run, state, loss: float) -> None:  # noqa: ANN001
+            if state.step == 4:
+                with torch.no_grad():
+                    next(state.model.parameters()).fill_(float("inf"))
+
+    spec = load_spec(None, tiny(prepared, "train.steps=6", "train.checkpoint_every=2"))
+    with pytest.raises(TrainingDiverged, match=r"the weights became NaN or infinite at step 4; .*"
+                                               r"last good checkpoint \(step 2\)"):
+        train(spec, tmp_path / "run", progress=False, hooks=[Overflow()])
+    checkpoint = find_checkpoint(tmp_path / "run")
+    assert json.loads((checkpoint / "state.json").read_text())["step"] == 2
+    for which in ("model", "ema", "optimizer"):
+        assert all(torch.isfinite(v).all() for v in zoo.checkpoint.load_weights(checkpoint, which).values())
+    assert train(spec, tmp_path / "run", resume=True, progress=False).step == 6  # the kept checkpoint resumes
 
 
 # -- 4. broken files and a full disk are one line ------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from zoo.checkpoint import find_checkpoint
+from zoo.checkpoint import find_checkpoint, remove_stale_temporaries
 from zoo.data import loader
 from zoo.io import atomic_write_text
 from zoo.spec import RunSpec
@@ -23,7 +23,7 @@ from zoo.train.interrupt import StopFlag
 from zoo.train.log import Logger, throughput
 from zoo.train.setup import Run, setup_run
 from zoo.train.state import TrainState, build_state
-from zoo.train.step import Step
+from zoo.train.step import FiniteWeights, Step
 
 
 @dataclass
@@ -55,7 +55,7 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
         state.restore(find_checkpoint(run.run_dir), run)
     step = Step(run, state)
     logger = Logger(run, progress)
-    hooks = [logger, *hooks]
+    hooks = [logger, FiniteWeights(), *hooks]
     stop = StopFlag()
     _open_folder(run)
     state.model.train()
@@ -106,9 +106,11 @@ def _call(hooks: Iterable[Hook], point: str, *args: Any) -> None:
 
 
 def _open_folder(run: Run) -> None:
-    """Create the run folder and save the resolved spec beside everything it will produce (rank 0)."""
+    """Create the run folder, remove what a killed earlier process left half-written, and save the resolved
+    spec beside everything it will produce (rank 0)."""
     if run.writer:
         run.run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(run.run_dir)
         run.spec.save(run.run_dir / "spec.json")
 
 
