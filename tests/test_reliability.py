@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 
 import zoo.bench.store
@@ -220,7 +221,10 @@ def enospc(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201
 def test_a_full_disk_while_training_is_one_line_and_leaves_no_temporary(
     tmp_path: Path, prepared: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(zoo.checkpoint, "save_file", enospc)
+    def full(tensors, path):  # noqa: ANN001, ANN202 - what safetensors raises on a full disk (not an OSError)
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(zoo.checkpoint, "save_file", full)
     run = tmp_path / "run"
     assert main(["train", *sets(prepared, "train.steps=2"), "--out", str(run), "--no-progress"]) == 2
     one_line_error(capsys, "no space left", str(run / "checkpoint"), "free some space")

@@ -19,12 +19,13 @@ NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})  # a full disk, a full quota
 
 
 def is_disk_full(err: BaseException) -> bool:
-    """True for the ways a full disk surfaces: ENOSPC/EDQUOT from the OS, SQLITE_FULL from SQLite."""
-    if isinstance(err, OSError):
+    """True for the ways a full disk surfaces: ENOSPC/EDQUOT from the OS, SQLITE_FULL from SQLite, and the OS
+    message inside a library's own error (safetensors reports "No space left on device (os error 28)")."""
+    if isinstance(err, OSError) and err.errno is not None:
         return err.errno in NO_SPACE
-    if isinstance(err, sqlite3.Error):
-        return getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(err)
-    return False
+    if isinstance(err, sqlite3.Error) and getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return True
+    return any(os.strerror(code) in str(err) for code in NO_SPACE) or "disk is full" in str(err)
 
 
 def disk_full_error(path: str | Path | None) -> DiskFullError:
@@ -38,8 +39,8 @@ def disk_guard(path: str | Path) -> Iterator[None]:
     """Turn a full disk inside the block into a :class:`DiskFullError` naming ``path``."""
     try:
         yield
-    except (OSError, sqlite3.Error) as err:
-        if is_disk_full(err):
+    except Exception as err:
+        if is_disk_full(err) and not isinstance(err, DiskFullError):
             raise disk_full_error(path) from None
         raise
 
