@@ -149,6 +149,16 @@ def test_a_second_benchmark_on_a_busy_results_folder_stops_in_one_line(
     assert not (results / "runs").exists()  # nothing trained twice
 
 
+def test_a_second_train_on_a_busy_run_folder_stops_in_one_line(
+    tmp_path: Path, prepared: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    with file_lock(run / ".train.lock"):  # as a first `zoo train --out run` holds it while it trains
+        assert main(["train", *sets(prepared, "train.steps=1"), "--out", str(run), "--no-progress"]) == 2
+    one_line_error(capsys, "another process is training the run", str(run))
+    assert not (run / "spec.json").exists() and find_checkpoint(run) is None
+
+
 def test_a_lock_dies_with_its_process_and_leaves_no_file(tmp_path: Path) -> None:
     lock = tmp_path / "x.lock"
     code = f"from pathlib import Path; from zoo.io import file_lock\nwith file_lock(Path({str(lock)!r})):\n" \

@@ -9,7 +9,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +177,17 @@ def file_lock(path: Path, *, wait: bool = True) -> Iterator[None]:
         path.unlink(missing_ok=True)  # before unlocking: nobody can lock the removed file and think it current
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
+
+
+@contextmanager
+def exclusive(path: Path, busy: str) -> Iterator[None]:
+    """:func:`file_lock` without waiting: a UserError saying ``busy`` when another process holds ``path``."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(file_lock(path, wait=False))
+        except BlockingIOError:
+            raise UserError(busy) from None
+        yield
 
 
 def _same_file(handle: Any, path: Path) -> bool:

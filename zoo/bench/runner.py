@@ -8,7 +8,6 @@ folder stops at once with a one-line message instead of training the same cells 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import time
@@ -19,8 +18,7 @@ from typing import Any
 from zoo.bench.executors import Executor, LocalExecutor
 from zoo.bench.grid import Grid
 from zoo.bench.store import Store
-from zoo.errors import UserError
-from zoo.io import file_lock
+from zoo.io import exclusive
 
 DB_NAME = "zoo.db"
 LOCK_NAME = ".zoo.lock"
@@ -66,15 +64,10 @@ def run_grid(
 ) -> GridOutcome:
     """Run every cell of ``grid`` not yet done; results go to ``results/zoo.db``, runs to ``results/runs/``."""
     results = Path(results)
-    with contextlib.ExitStack() as stack:
-        try:
-            stack.enter_context(file_lock(results / LOCK_NAME, wait=False))
-        except BlockingIOError:
-            raise UserError(
-                f"another `zoo benchmark` is running on the results folder '{results}' (it holds {results / LOCK_NAME}); "
-                "wait for it to finish or pass another --results (`zoo benchmark --table` and `zoo report` can read "
-                "the folder meanwhile)"
-            ) from None
+    busy = (f"another `zoo benchmark` is running on the results folder '{results}' (it holds {results / LOCK_NAME}); "
+            "wait for it to finish or pass another --results (`zoo benchmark --table` and `zoo report` can read the "
+            "folder meanwhile)")
+    with exclusive(results / LOCK_NAME, busy):
         return _run_locked(grid, results, executor=executor, progress=progress, console=console)
 
 

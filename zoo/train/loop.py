@@ -5,6 +5,7 @@ Read top to bottom, :func:`train` is the whole story; each name it calls is one 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import torch
 
 from zoo.checkpoint import find_checkpoint, remove_stale_temporaries
 from zoo.data import loader
-from zoo.io import atomic_write_text
+from zoo.io import atomic_write_text, exclusive
 from zoo.spec import RunSpec
 from zoo.train.distributed import any_rank
 from zoo.train.hooks import Hook
@@ -57,14 +58,14 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
     logger = Logger(run, progress)
     hooks = [logger, FiniteWeights(), *hooks]
     stop = StopFlag()
-    _open_folder(run)
     state.model.train()
-    with stop.installed(), logger.shown():
+    with _owned(run), stop.installed(), logger.shown():
+        _open_folder(run)
         _call(hooks, "on_start", run, state)
         _loop(run, state, step, hooks, stop)
         _checkpoint(run, state, hooks)
         _call(hooks, "on_end", run, state)
-    return _summarize(run, state, interrupted=stop.requested)
+        return _summarize(run, state, interrupted=stop.requested)
 
 
 def _loop(run: Run, state: TrainState, step: Step, hooks: Sequence[Hook], stop: StopFlag) -> None:
@@ -103,6 +104,15 @@ def _checkpoint(run: Run, state: TrainState, hooks: Sequence[Hook]) -> None:
 def _call(hooks: Iterable[Hook], point: str, *args: Any) -> None:
     for hook in hooks:
         getattr(hook, point)(*args)
+
+
+def _owned(run: Run) -> Any:
+    """One process trains a run folder at a time: a second ``zoo train`` on it stops in one line instead of
+    overwriting the first one's checkpoints (an OS lock on ``.train.lock``: it dies with its process)."""
+    if not run.writer:
+        return contextlib.nullcontext()
+    return exclusive(run.run_dir / ".train.lock", f"another process is training the run '{run.run_dir}' (it holds "
+                     f"{run.run_dir / '.train.lock'}); wait for it to finish, or pass another --out")
 
 
 def _open_folder(run: Run) -> None:
