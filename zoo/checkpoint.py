@@ -12,9 +12,6 @@ while it is written: a kill leaves it behind unlocked, and the next checkpoint o
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from zoo.errors import UserError
-from zoo.io import disk_guard, hold, load_json, remove_stale
+from zoo.io import atomic_folder, load_json, remove_stale
 
 NAME = "checkpoint"
 
@@ -63,34 +60,16 @@ def save_checkpoint(
 ) -> Path:
     """Write a complete checkpoint under ``run_dir/checkpoint`` atomically; return its path."""
     run_dir = Path(run_dir)
-    final, old = run_dir / NAME, run_dir / f"{NAME}.old"
+    final = run_dir / NAME
     remove_stale_temporaries(run_dir)
-    with disk_guard(final):
-        tmp = Path(tempfile.mkdtemp(prefix=f".{NAME}.", dir=run_dir))
-    try:
-        with hold(tmp), disk_guard(final):
-            _write(tmp, model=model, ema=ema, optimizer=optimizer, state=state)
-            if final.exists():
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(final, old)
-            os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_folder(final, old=run_dir / f"{NAME}.old") as tmp:
+        save_file(_contiguous(model), tmp / "model.safetensors")
+        if ema is not None:
+            save_file(_contiguous(ema), tmp / "ema.safetensors")
+        opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
+        save_file(_contiguous(opt_tensors), tmp / "optimizer.safetensors")
+        (tmp / "state.json").write_text(json.dumps({**state, "optimizer": opt_meta}, indent=1))
     return final
-
-
-def _write(folder: Path, *, model: dict[str, torch.Tensor], ema: dict[str, torch.Tensor] | None,
-           optimizer: dict[str, Any], state: dict[str, Any]) -> None:
-    save_file(_contiguous(model), folder / "model.safetensors")
-    if ema is not None:
-        save_file(_contiguous(ema), folder / "ema.safetensors")
-    opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
-    save_file(_contiguous(opt_tensors), folder / "optimizer.safetensors")
-    (folder / "state.json").write_text(json.dumps({**state, "optimizer": opt_meta}, indent=1))
-    for f in folder.iterdir():
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
 
 
 def remove_stale_temporaries(run_dir: str | Path) -> list[Path]:

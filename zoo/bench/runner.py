@@ -19,6 +19,7 @@ from zoo.bench.executors import Executor, LocalExecutor
 from zoo.bench.grid import Grid
 from zoo.bench.store import Store
 from zoo.io import exclusive
+from zoo.progress import progress_bar
 
 DB_NAME = "zoo.db"
 LOCK_NAME = ".zoo.lock"
@@ -37,11 +38,18 @@ def reference_key(data_hash: str, feature: str, n: int, metrics: list[str] | tup
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def noise_key(key: str) -> str:
+    """Where the metric-noise estimate of the references under ``key`` is stored."""
+    return f"noise-{key}"
+
+
 def compute_references(store: Store, grid: Grid) -> None:
-    """The floor (real train vs real test) and ceiling (uniform noise) rows, with the same extractor,
-    metrics and n as the cells, once per distinct (data, extractor, n)."""
+    """The floor (real train vs real test) and ceiling (uniform noise) rows and the metrics' own noise
+    (zoo.metrics.noise), with the same extractor, metrics and n as the cells, once per distinct
+    (data, extractor, n)."""
     from zoo.data.prepare import prepare
     from zoo.metrics.evaluate import reference_rows
+    from zoo.metrics.noise import metric_noise
 
     for cell in grid.unique():
         e, data = cell.spec.eval, prepare(cell.spec.data)
@@ -52,6 +60,10 @@ def compute_references(store: Store, grid: Grid) -> None:
             if store.references(key) is None:
                 result = reference_rows(data, n, feature=feature, metrics=metrics, seed=e.seed)
                 store.save_references(key, grid.name, [row.to_dict() for row in result.rows])
+        key = reference_key(data.hash, feature, e.n, e.metrics, e.seed)
+        if store.references(noise_key(key)) is None:  # the final scores' instrument noise
+            noise = metric_noise(data, e.n, feature=feature, metrics=e.metrics)
+            store.save_references(noise_key(key), grid.name, [noise])
 
 
 def run_grid(
@@ -72,8 +84,6 @@ def run_grid(
 
 
 def _run_locked(grid: Grid, results: Path, *, executor: Executor | None, progress: bool, console: Any) -> GridOutcome:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from zoo.data.prepare import prepare
 
     started = time.perf_counter()
@@ -93,8 +103,7 @@ def _run_locked(grid: Grid, results: Path, *, executor: Executor | None, progres
     by_hash = {c.hash: c for c in pending}
     failed = 0
     cell_times = {"train": 0.0, "train_steps": 0.0, "curve": 0.0, "sample": 0.0, "evaluate": 0.0}
-    bar = Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), disable=not progress, console=console)
+    bar = progress_bar(progress, console=console)
     with bar:
         overall = bar.add_task(f"grid {grid.name}", total=len(grid.cells), completed=skipped, info="")
         per_cell = bar if isinstance(executor, LocalExecutor) and executor.jobs == 1 else None

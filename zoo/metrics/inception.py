@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from zoo.errors import UserError
-from zoo.metrics.features import FeatureExtractor, check_images
+from zoo.metrics.extractor import FeatureExtractor, check_images
 
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_WEIGHTS}"
