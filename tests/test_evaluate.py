@@ -19,7 +19,8 @@ from zoo import cli
 from zoo.data.prepare import PreparedData, prepare
 from zoo.errors import UserError
 from zoo.metrics.evaluate import CEILING, FLOOR, SAMPLES, EvalResult, evaluate, evaluate_run
-from zoo.metrics.features import INCEPTION_ENV, INCEPTION_WEIGHTS, DigitsExtractor
+from zoo.metrics.features import DigitsExtractor
+from zoo.metrics.inception import INCEPTION_ENV, INCEPTION_WEIGHTS
 from zoo.metrics.render import render_result
 from zoo.spec import DataSpec, RunSpec
 

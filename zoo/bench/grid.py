@@ -76,6 +76,13 @@ def _axis_label(key: str, value: Any) -> str:
     return f"{key.split('.')[-1]}={value}"
 
 
+def check_grid_name(name: str, where: str | Path) -> None:
+    """A grid name becomes a report folder (``RESULTS/report/<name>/``): no hidden, parent or nested folder."""
+    if not name.strip() or name[0] in ". " or any(c in name for c in "/\\") or not name.isprintable():
+        raise UserError(f"{where}: grid name {name!r} cannot name a report folder; use letters, digits, '-' and '_', "
+                        "not starting with '.' (e.g. name = \"study\")")
+
+
 def load_grid(path: str | Path) -> Grid:
     """Read, validate and expand a grid file. Every cell is validated before anything runs."""
     path = Path(path)
@@ -100,6 +107,7 @@ def load_grid(path: str | Path) -> Grid:
     base = merge(data.get("base", {}), {"train": dict(budget)} if budget else {})
     grid = Grid(name=str(data.get("name", path.stem)), description=str(data.get("description", "")), path=str(path),
                 settings=_compare_settings(data.get("compare", {}), path))
+    check_grid_name(grid.name, path)
     first_by_hash: dict[str, str] = {}
     for variant, overrides in variants.items():
         if not isinstance(overrides, dict):

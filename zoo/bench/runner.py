@@ -1,5 +1,10 @@
 """Runs a grid: prepares each dataset once, computes the reference rows once, sends the cells that
-are not done to an executor and records every outcome (a failure included) as it arrives."""
+are not done to an executor and records every outcome (a failure included) as it arrives.
+
+One grid at a time per results folder: a run holds an OS lock on ``RESULTS/.zoo.lock`` for its whole
+life (it dies with the process, so a killed run never blocks the next), and a second run on the same
+folder stops at once with a one-line message instead of training the same cells again.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,11 @@ from typing import Any
 from zoo.bench.executors import Executor, LocalExecutor
 from zoo.bench.grid import Grid
 from zoo.bench.store import Store
+from zoo.io import exclusive
 from zoo.progress import progress_bar
 
 DB_NAME = "zoo.db"
+LOCK_NAME = ".zoo.lock"
 
 
 @dataclass
@@ -68,11 +75,18 @@ def run_grid(
     console: Any = None,
 ) -> GridOutcome:
     """Run every cell of ``grid`` not yet done; results go to ``results/zoo.db``, runs to ``results/runs/``."""
+    results = Path(results)
+    busy = (f"another `zoo benchmark` is running on the results folder '{results}' (it holds {results / LOCK_NAME}); "
+            "wait for it to finish or pass another --results (`zoo benchmark --table` and `zoo report` can read the "
+            "folder meanwhile)")
+    with exclusive(results / LOCK_NAME, busy):
+        return _run_locked(grid, results, executor=executor, progress=progress, console=console)
 
+
+def _run_locked(grid: Grid, results: Path, *, executor: Executor | None, progress: bool, console: Any) -> GridOutcome:
     from zoo.data.prepare import prepare
 
     started = time.perf_counter()
-    results = Path(results)
     store = Store(results / DB_NAME)
     store.register_grid(grid)
     executor = executor or LocalExecutor()

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from zoo.io import disk_guard
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     hash TEXT PRIMARY KEY,
@@ -78,13 +80,14 @@ class Store:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
-        db.row_factory = sqlite3.Row
-        try:
-            with db:  # one transaction: committed on success, rolled back on error
-                yield db
-        finally:
-            db.close()
+        with disk_guard(self.path):  # SQLite rolls the transaction back; the error names the database
+            db = sqlite3.connect(self.path, timeout=30)
+            db.row_factory = sqlite3.Row
+            try:
+                with db:  # one transaction: committed on success, rolled back on error
+                    yield db
+            finally:
+                db.close()
 
     # -- grids ------------------------------------------------------------------------------------
     def register_grid(self, grid: Any) -> None:

@@ -162,11 +162,25 @@ class PreparedData:
 
     def images(self, split: str) -> np.ndarray:
         """uint8 ``(N, C, H, W)``, memory-mapped read-only: pages are read when touched."""
-        return np.load(self._file(split, "images"), mmap_mode="r")
+        return self._load(self._file(split, "images"), np.uint8, 4, mmap_mode="r")
 
     def labels(self, split: str) -> np.ndarray:
         """int64 ``(N,)``; -1 where the dataset has no label."""
-        return np.load(self._file(split, "labels"))
+        return self._load(self._file(split, "labels"), np.int64, 1)
+
+    def _load(self, path: Path, dtype: type, ndim: int, mmap_mode: str | None = None) -> np.ndarray:
+        """One array of the copy, refused in one line when it is not what ``zoo prepare`` writes (never unpickled)."""
+        fix = f"rebuild the copy with `zoo prepare {self.manifest.get('dataset', 'DATASET')} --force` (same options)"
+        try:
+            array = np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+        except FileNotFoundError:
+            raise UserError(f"'{path}' is missing from the prepared dataset; {fix}") from None
+        except (ValueError, OSError, EOFError) as err:  # object arrays, truncated or foreign files
+            raise UserError(f"'{path}' is damaged ({str(err).splitlines()[0][:200]}); {fix}") from None
+        if array.dtype != dtype or array.ndim != ndim:
+            raise UserError(f"'{path}' holds {array.dtype} {array.shape}, not the {np.dtype(dtype)} array with {ndim} "
+                            f"dimension(s) zoo prepares; {fix}")
+        return array
 
     def verify(self) -> bool:
         """Recompute the content hash from the files (slow for big datasets; prepare never does it)."""
@@ -339,7 +353,7 @@ def prepare(spec: DataSpec, *, force: bool = False, progress: bool = False) -> P
         if not force and (found := _reusable(final, _identity(spec))) is not None:
             return found
         source = registry.create("dataset", spec.dataset, spec.root, download=spec.download)
-        with atomic_folder(final) as tmp:
+        with atomic_folder(final) as tmp:  # a full disk: one line naming the copy, no half-built folder left
             _build(source, tmp, spec, progress)
     return PreparedData.open(final)
 

@@ -35,7 +35,7 @@ from zoo.spec import EvalSpec
 
 if TYPE_CHECKING:
     from zoo.data.prepare import PreparedData
-    from zoo.metrics.features import FeatureExtractor
+    from zoo.metrics.extractor import FeatureExtractor
     from zoo.metrics.scores import Features
 
 DEFAULT_METRICS: tuple[str, ...] = EvalSpec.metrics  # one list of the default metrics, in the run spec
@@ -212,7 +212,7 @@ def score(
 
 def build_extractor(feature: str | FeatureExtractor) -> FeatureExtractor:
     """A registered extractor by name (or a given module), adapted and in eval mode."""
-    from zoo.metrics.features import as_extractor
+    from zoo.metrics.extractor import as_extractor
     from zoo.plugins import get_registry
 
     if isinstance(feature, str):
