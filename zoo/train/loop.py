@@ -24,7 +24,7 @@ from zoo.train.interrupt import StopFlag
 from zoo.train.log import Logger, throughput
 from zoo.train.setup import Run, setup_run
 from zoo.train.state import TrainState, build_state
-from zoo.train.step import Step
+from zoo.train.step import LrSchedule, Step
 
 
 @dataclass
@@ -56,7 +56,7 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
         state.restore(find_checkpoint(run.run_dir), run)
     step = Step(run, state)
     logger = Logger(run, progress)
-    hooks = [logger, *curve_hooks(run.spec), *hooks]
+    hooks = [LrSchedule(), logger, *curve_hooks(run.spec), *hooks]
     stop = StopFlag()
     _open_folder(run)
     state.model.train()

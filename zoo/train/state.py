@@ -86,7 +86,7 @@ def build_state(run: Run) -> TrainState:
     model.to(run.device, memory_format=memory_format(run))
     if diffusion is not None:
         diffusion.to(run.device)
-    ema = EMA(model, max_decay=t.ema_max_decay, power=t.ema_power) if t.ema else None
+    ema = EMA(model, max_decay=t.ema_max_decay, power=t.ema_power, std=t.ema_std) if t.ema else None
     # fused: one kernel over all parameters instead of a Python loop of small ops; 2-6% of a CPU
     # step, the same updates to float rounding (docs/performance.md)
     optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, fused=run.device.type in ("cpu", "cuda"))

@@ -1,10 +1,12 @@
-"""One optimisation step: forward (bf16 autocast when asked), a finite-loss check, backward, clip, Adam, EMA."""
+"""One optimisation step: forward (bf16 autocast where chosen), a finite-loss check, backward, clip, Adam,
+EMA; and the built-in hook that sets each step's learning rate."""
 
 from __future__ import annotations
 
 import contextlib
 import math
 import time
+import warnings
 from typing import Any
 
 import torch
@@ -12,6 +14,8 @@ from torch import nn
 
 from zoo.checkpoint import find_checkpoint, load_state
 from zoo.errors import UserError
+from zoo.lr import lr_factor, progress
+from zoo.train.hooks import Hook
 from zoo.train.setup import Run
 from zoo.train.state import TrainState, memory_format
 
@@ -49,9 +53,30 @@ def _bf16_supported(device: torch.device) -> bool:
 
 
 def _autocast(run: Run) -> Any:
-    if run.spec.train.bf16 and _bf16_supported(run.device):
+    """bf16 autocast when asked and supported; on a CPU, ``train.bf16 = none`` lets :mod:`zoo.cpu` choose
+    (AMX only), and an explicit ``true`` on a CPU where bf16 is slow is kept with a warning."""
+    wanted = run.spec.train.bf16
+    if run.device.type == "cpu":
+        from zoo.cpu import choose_bf16
+
+        wanted, note = choose_bf16(wanted, run.spec.model.image_size)
+        if note and run.writer:
+            warnings.warn(note, stacklevel=2)
+    if wanted and _bf16_supported(run.device):
         return torch.autocast(run.device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+class LrSchedule(Hook):
+    """``train.lr`` after warm-up and decay (:mod:`zoo.lr`) at the step and budget progress; the first
+    hook, so a user's ``before_step`` can still override the rate."""
+
+    def before_step(self, run: Run, state: TrainState) -> None:
+        t = run.spec.train
+        done = progress(state.step, run.limit, state.elapsed, run.deadline)
+        lr = t.lr * lr_factor(state.step, done, warmup=t.lr_warmup, decay=t.lr_decay)
+        for group in state.optimizer.param_groups:
+            group["lr"] = lr
 
 
 class Step:
