@@ -3,15 +3,25 @@ repeats, looked up at equal training time (``--at``) and drawn in the report."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from zoo.bench.curves import At, parse_at, point_at
+from zoo.bench.grid import load_grid
+from zoo.bench.runner import DB_NAME, run_grid
 from zoo.bench.store import SCHEMA, Store
+from zoo.bench.table import build_rows
+from zoo.cli import main
+from zoo.curve import CurveScorer, read_curve
 from zoo.errors import UserError
-from zoo.spec import from_dict
+from zoo.io import read_log
+from zoo.spec import RunSpec, from_dict, merge
+from zoo.train import train
 
 
 def _point(step: int, seconds: float, kid: float) -> dict:
@@ -71,3 +81,134 @@ def test_a_database_written_before_curves_opens_and_gains_the_table(tmp_path: Pa
     assert store.status("h") == "done" and store.curve("h") == []
     store.save_curve("h", [_point(2, 1.0, 9.0)])
     assert len(store.curve("h")) == 1
+
+
+# -- training, the grid, resume -------------------------------------------------------------------
+TINY = {"data": {"size": 8, "flip": False}, "model": {"dim": 8, "dim_mults": [1, 2], "groups": 4, "heads": 2, "dim_head": 8},
+        "diffusion": {"timesteps": 50}, "train": {"batch_size": 16, "log_every": 1, "checkpoint_every": 4, "threads": 1},
+        "eval": {"n": 20, "steps": 2, "batch_size": 20, "metrics": ["kid"], "curve_n": 20, "curve_steps": 2}}
+
+
+def _tiny(prepared: Path, **sections: dict) -> RunSpec:
+    data = merge(TINY, {"data": {"prepared": str(prepared)}})
+    return from_dict(merge(data, sections))
+
+
+def _weights(run_dir: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(run_dir / "checkpoint" / "ema.safetensors"))
+
+
+def test_training_scores_points_and_leaves_the_trained_weights_untouched(tmp_path: Path) -> None:
+    with_curve = train(_tiny(tmp_path / "prep", train={"steps": 5}, eval={"curve_every": 2}), tmp_path / "a", progress=False)
+    train(_tiny(tmp_path / "prep", train={"steps": 5}), tmp_path / "b", progress=False)
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # scoring never touches training
+    points = read_curve(tmp_path / "a")
+    assert [p["step"] for p in points] == [2, 4, 5]  # every 2 steps and the last one
+    assert all(p["n"] == 20 and p["score_seconds"] > 0 and "kid" in p["values"] for p in points)
+    assert points[-1]["train_seconds"] == with_curve.elapsed
+    assert read_curve(tmp_path / "b") == []
+
+
+def test_scoring_time_is_not_training_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The optimisation clock (what train.minutes spends) does not advance while a point is scored."""
+    import zoo.sample
+
+    original = zoo.sample.generate
+
+    def slow(*args: object, **kwargs: object) -> object:
+        time.sleep(1.5)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(zoo.sample, "generate", slow)
+    train(_tiny(tmp_path / "prep", train={"steps": 3}, eval={"curve_every": 2}), tmp_path / "run", progress=False)
+    log = {r["step"]: r["elapsed"] for r in read_log(tmp_path / "run" / "log.jsonl")}
+    points = read_curve(tmp_path / "run")
+    assert points[0]["train_seconds"] == log[2] and points[0]["score_seconds"] >= 1.5
+    assert log[3] - log[2] < 1.5  # the step after the point: its own time only
+
+
+def _grid(tmp_path: Path, name: str, curve_every: int | None = 2) -> Path:
+    path = tmp_path / f"{name}.toml"
+    eval_ = {**TINY["eval"], **({"curve_every": curve_every} if curve_every else {})}
+    lines = [f'name = "{name}"', "[budget]", "steps = 8"]
+    for section, values in [*((s, v) for s, v in TINY.items() if s != "eval"), ("eval", eval_)]:
+        values = {**values, "prepared": str(tmp_path / "prep")} if section == "data" else values
+        lines += [f"[base.{section}]", *(f"{k} = {json.dumps(v)}" for k, v in values.items())]
+    lines += ["[variants]", "base = {}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-cell grid with a learning curve, run straight through."""
+    tmp_path = tmp_path_factory.mktemp("straight")
+    outcome = run_grid(load_grid(_grid(tmp_path, "curvy")), tmp_path / "results", progress=False)
+    assert (outcome.ran, outcome.failed) == (1, 0)
+    return tmp_path / "results"
+
+
+def _curve(results: Path) -> list[dict]:
+    store = Store(results / DB_NAME)
+    (cell,) = store.grid_cells("curvy")
+    return store.curve(cell["hash"])
+
+
+def test_points_are_stored_with_the_results(straight: Path) -> None:
+    points = _curve(straight)
+    assert [p["step"] for p in points] == [2, 4, 6, 8]
+    assert points == read_curve(Store(straight / DB_NAME).grid_cells("curvy")[0]["run_dir"])
+
+
+def test_an_interrupted_grid_resumes_with_identical_points_and_no_duplicates(
+    tmp_path: Path, straight: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = CurveScorer.score
+
+    def killed_after_step_6(self: CurveScorer, step: int, seconds: float) -> dict:
+        point = original(self, step, seconds)
+        if step == 6:  # the point is written, the last checkpoint is at step 4: a kill here
+            raise KeyboardInterrupt
+        return point
+
+    grid = load_grid(_grid(tmp_path, "curvy"))
+    monkeypatch.setattr(CurveScorer, "score", killed_after_step_6)
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(grid, tmp_path / "results", progress=False)
+    run_dir = tmp_path / "results" / "runs" / grid.cells[0].hash
+    assert [p["step"] for p in read_curve(run_dir)] == [2, 4, 6]
+    monkeypatch.setattr(CurveScorer, "score", original)
+    assert run_grid(grid, tmp_path / "results", progress=False).ran == 1
+    resumed, reference = _curve(tmp_path / "results"), _curve(straight)
+    assert [p["step"] for p in resumed] == [2, 4, 6, 8]  # 6 dropped with the lost steps and scored again, once
+    assert [p["values"] for p in resumed] == [p["values"] for p in reference]  # bit-identical to a straight run
+
+
+def test_at_ranks_with_the_curve_point_reached_in_time(straight: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store, points = Store(straight / DB_NAME), _curve(straight)
+    (row,), refs = build_rows(store, "curvy", At("steps", 5))
+    assert row.mean("kid") == points[1]["values"]["kid"] and row.n == 20
+    minutes = points[2]["train_seconds"] / 60
+    (row,), _ = build_rows(store, "curvy", At("minutes", minutes))
+    assert row.mean("kid") == points[2]["values"]["kid"]
+    assert [r.n for r in refs] == [20, 20] and refs[0].name.startswith("floor")
+    (final,), _ = build_rows(store, "curvy")
+    assert final.metrics == ["kid"] and final.n == 20
+    grid = str(Store(straight / DB_NAME).grids()[0]["path"])
+    assert main(["benchmark", "--grid", grid, "--results", str(straight), "--table", "--json", "--at", "steps=3"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["at"] == {"steps": 3.0} and data["rows"][0]["kid"] == points[0]["values"]["kid"]
+
+
+def test_at_on_a_grid_without_curves_says_what_to_set(tmp_path: Path, straight: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    path = _grid(tmp_path, "flat", curve_every=None)
+    store = Store(tmp_path / DB_NAME)
+    store.register_grid(load_grid(path))
+    with pytest.raises(UserError, match="no learning-curve points.*eval.curve_every"):
+        build_rows(store, "flat", At("minutes", 1))
+    assert main(["benchmark", "--grid", str(path), "--results", str(tmp_path), "--table", "--at", "minutes=1"]) == 2
+    assert main(["benchmark", "--grid", str(path), "--results", str(tmp_path), "--table", "--at", "hours=1"]) == 2

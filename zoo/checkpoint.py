@@ -10,14 +10,13 @@ folder survives as ``checkpoint.old`` and :func:`find_checkpoint` picks it up.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from zoo.io import atomic_folder
 
 NAME = "checkpoint"
 
@@ -57,25 +56,14 @@ def save_checkpoint(
 ) -> Path:
     """Write a complete checkpoint under ``run_dir/checkpoint`` atomically; return its path."""
     run_dir = Path(run_dir)
-    final, old = run_dir / NAME, run_dir / f"{NAME}.old"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{NAME}.", dir=run_dir))
-    try:
+    final = run_dir / NAME
+    with atomic_folder(final, old=run_dir / f"{NAME}.old") as tmp:
         save_file(_contiguous(model), tmp / "model.safetensors")
         if ema is not None:
             save_file(_contiguous(ema), tmp / "ema.safetensors")
         opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
         save_file(_contiguous(opt_tensors), tmp / "optimizer.safetensors")
         (tmp / "state.json").write_text(json.dumps({**state, "optimizer": opt_meta}, indent=1))
-        for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        if final.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 

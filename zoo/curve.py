@@ -107,11 +107,3 @@ class CurveScorer:
         append_log(self.path, point)
         self.scored.add(step)
         return point
-
-
-def curve_scorer(spec: RunSpec, run_dir: Path, prepared: PreparedData, model: nn.Module,
-                 diffusion: nn.Module | None, ema: EMA | None, *, writer: bool) -> CurveScorer | None:  # fmt: skip
-    """The run's scorer, or None when its spec asks for no curve or this process writes no files."""
-    if spec.eval.curve_every is None or not writer:
-        return None
-    return CurveScorer(spec, run_dir, prepared, model, diffusion, ema)

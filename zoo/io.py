@@ -1,11 +1,12 @@
-"""Atomic file writes: a reader (or a crash) never sees half a file."""
+"""Atomic writes of files and folders: a reader (or a crash) never sees half of one."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,33 +19,69 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files owner-only; results are meant to be shared
     tmp_path = Path(tmp)
+    _share(tmp_path, 0o666)  # mkstemp makes files owner-only; results are meant to be shared
     try:
         yield tmp_path
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
+        _fsync(tmp_path)
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp_path)`` then move the result onto ``path``."""
-    with atomic_path(path) as tmp:
-        write(tmp)
+@contextmanager
+def atomic_folder(path: str | Path, *, old: str | Path | None = None) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``; on success it replaces ``path`` by two renames.
+
+    ``path`` is at every moment absent, the old complete folder or the new complete one. Between the two
+    renames the old folder is at ``old`` (default ``.<name>.old-<pid>``, removed afterwards); pass a fixed
+    ``old`` when readers should fall back on it after a crash there (checkpoints do). On an exception the
+    temporary folder is removed and ``path`` is untouched. A crash (kill -9) can leave ``.<name>.tmp-*``
+    and ``.<name>.old-*`` beside ``path``: :func:`remove_leftovers` clears them under a lock.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = Path(old) if old is not None else path.with_name(f".{path.name}.old-{os.getpid()}")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    _share(tmp, 0o777)  # mkdtemp makes it owner-only
+    try:
+        yield tmp
+        for f in tmp.rglob("*"):
+            if f.is_file():
+                _fsync(f)
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_leftovers(path: str | Path) -> None:
+    """The temporary folders a crashed :func:`atomic_folder` left beside ``path`` (call it holding a lock on
+    ``path``, so nobody else is writing them)."""
+    path = Path(path)
+    for pattern in (f".{path.name}.tmp-*", f".{path.name}.old-*"):
+        for leftover in path.parent.glob(pattern):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _share(path: Path, mode: int) -> None:
+    """Give ``path`` the permissions the umask allows (temp files and folders start owner-only)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, mode & ~umask)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
 
 
 @contextmanager

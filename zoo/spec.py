@@ -20,7 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo import resolve
 from zoo.errors import UserError, did_you_mean
+from zoo.io import atomic_write_text
+from zoo.plugins import get_registry
+from zoo.registry import Registry
 
 
 @dataclass
@@ -72,6 +76,18 @@ class DataSpec:
     download: bool = False  # let torchvision download (never in tests or default runs)
     workers: int = 0  # DataLoader worker processes
 
+    def check(self) -> None:
+        """Refuse a data spec that cannot be prepared, saying which setting to change."""
+        if self.channels not in (1, 3):
+            raise UserError(f"channels (data.channels, --channels) must be 1 or 3, got {self.channels}")
+        if self.size < 4:
+            raise UserError(f"size (data.size, --size) must be at least 4, got {self.size}")
+        if len(self.split) != 3 or any(f < 0 for f in self.split) or abs(sum(self.split) - 1) > 1e-6:
+            raise UserError(
+                f"split (data.split, --split) must be three non-negative fractions train,val,test summing "
+                f"to 1 (e.g. 0.8,0.1,0.1), got {','.join(f'{f:g}' for f in self.split)}"
+            )
+
 
 @dataclass
 class TrainSpec:
@@ -93,6 +109,17 @@ class TrainSpec:
     seed: int = 0  # weights init, noise and data order
     threads: int | None = None  # torch threads; None: torch's default
 
+    def check(self) -> None:
+        """Impossible numbers, named."""
+        for name in ("batch_size", "epochs", "steps", "checkpoint_every", "log_every"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UserError(f"train.{name} must be at least 1, got {value}")
+        if self.lr <= 0:
+            raise UserError(f"train.lr must be positive, got {self.lr}")
+        if self.minutes is not None and self.minutes <= 0:
+            raise UserError(f"train.minutes must be positive, got {self.minutes}")
+
 
 @dataclass
 class EvalSpec:
@@ -111,6 +138,16 @@ class EvalSpec:
     curve_steps: int = 10  # sampler steps per curve point
     curve_metrics: tuple[str, ...] = ("kid",)  # KID: unbiased at small n, unlike FID (docs/metrics.md)
 
+    def check(self) -> None:
+        """Impossible numbers, named."""
+        if self.weights not in ("ema", "raw"):
+            raise UserError(f"eval.weights must be 'ema' or 'raw', got '{self.weights}'")
+        if self.n < 2 or self.steps < 1 or self.batch_size < 1:
+            raise UserError("eval.n must be at least 2, eval.steps and eval.batch_size at least 1")
+        if (self.curve_every is not None and self.curve_every < 1) or self.curve_n < 2 or self.curve_steps < 1:
+            raise UserError("eval.curve_every and eval.curve_steps must be at least 1, eval.curve_n at least 2 "
+                            "(or leave eval.curve_every unset: no learning curve)")
+
 
 @dataclass
 class RunSpec:
@@ -122,14 +159,11 @@ class RunSpec:
     train: TrainSpec = field(default_factory=TrainSpec)
     eval: EvalSpec = field(default_factory=EvalSpec)
 
-    def resolved(self) -> RunSpec:
+    def resolved(self, registry: Registry | None = None) -> RunSpec:
         """A copy whose model matches the data (channels, image size), in the model's canonical form
-        (two specs that build the same network resolve to the same spec, hence the same hash)."""
-        from zoo.plugins import get_registry
-
-        model = dataclasses.replace(self.model, channels=self.data.channels, image_size=self.data.size)
-        canonical = getattr(get_registry().get("model", model.name).factory, "canonical", None)
-        return dataclasses.replace(self, model=canonical(model) if canonical else model)
+        (two specs that build the same network resolve to the same spec, hence the same hash); see
+        :func:`zoo.resolve.resolve`. ``registry``: the installed plugins' by default."""
+        return resolve.resolve(self, registry or get_registry())
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
@@ -146,8 +180,6 @@ class RunSpec:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def save(self, path: str | Path) -> None:
-        from zoo.io import atomic_write_text
-
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
     @classmethod
@@ -317,52 +349,11 @@ def load_spec(
     return spec
 
 
-def validate(spec: RunSpec) -> None:
-    """Fail before anything starts: unknown component names and impossible numbers."""
-    from zoo.plugins import get_registry
-
-    registry = get_registry()
-    m, d, data, t, e = spec.model, spec.diffusion, spec.data, spec.train, spec.eval
-    registry.get("model", m.name)
-    registry.get("schedule", d.schedule)
-    registry.get("dataset", data.dataset)
-    registry.get("sampler", e.sampler)
-    if e.feature is not None:
-        registry.get("feature", e.feature)
-    for metric in (*e.metrics, *e.curve_metrics):
-        registry.get("metric", metric)
-    validate_model(spec.resolved().model)
-    if d.timesteps < 2:
-        raise UserError(f"diffusion.timesteps must be at least 2, got {d.timesteps}")
-    if d.objective not in ("eps", "x0", "v"):
-        raise UserError(f"unknown diffusion.objective '{d.objective}'{did_you_mean(d.objective, ('eps', 'x0', 'v'))}; use eps, x0 or v")
-    if d.loss not in ("smooth_l1", "mse", "l1"):
-        raise UserError(f"unknown diffusion.loss '{d.loss}'{did_you_mean(d.loss, ('smooth_l1', 'mse', 'l1'))}; use smooth_l1, mse or l1")
-    from zoo.data.prepare import check_data_spec
-
-    check_data_spec(data)
-    for name in ("batch_size", "epochs", "steps", "checkpoint_every", "log_every"):
-        value = getattr(t, name)
-        if value is not None and value < 1:
-            raise UserError(f"train.{name} must be at least 1, got {value}")
-    if t.lr <= 0:
-        raise UserError(f"train.lr must be positive, got {t.lr}")
-    if t.minutes is not None and t.minutes <= 0:
-        raise UserError(f"train.minutes must be positive, got {t.minutes}")
-    if e.weights not in ("ema", "raw"):
-        raise UserError(f"eval.weights must be 'ema' or 'raw', got '{e.weights}'")
-    if e.n < 2 or e.steps < 1 or e.batch_size < 1:
-        raise UserError("eval.n must be at least 2, eval.steps and eval.batch_size at least 1")
-    if (e.curve_every is not None and e.curve_every < 1) or e.curve_n < 2 or e.curve_steps < 1:
-        raise UserError("eval.curve_every and eval.curve_steps must be at least 1, eval.curve_n at least 2 "
-                        "(or leave eval.curve_every unset: no learning curve)")
+def validate(spec: RunSpec, registry: Registry | None = None) -> None:
+    """Fail before anything starts: unknown component names and impossible numbers (:func:`zoo.resolve.validate`)."""
+    resolve.validate(spec, registry or get_registry())
 
 
-def validate_model(m: ModelSpec) -> None:
+def validate_model(m: ModelSpec, registry: Registry | None = None) -> None:
     """Component names of a model spec; the model factory checks the shapes itself."""
-    from zoo.plugins import get_registry
-
-    registry = get_registry()
-    check = getattr(registry.get("model", m.name).factory, "validate", None)
-    if check is not None:
-        check(m)
+    resolve.validate_model(m, registry or get_registry())

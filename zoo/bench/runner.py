@@ -13,6 +13,7 @@ from typing import Any
 from zoo.bench.executors import Executor, LocalExecutor
 from zoo.bench.grid import Grid
 from zoo.bench.store import Store
+from zoo.progress import progress_bar
 
 DB_NAME = "zoo.db"
 
@@ -67,7 +68,6 @@ def run_grid(
     console: Any = None,
 ) -> GridOutcome:
     """Run every cell of ``grid`` not yet done; results go to ``results/zoo.db``, runs to ``results/runs/``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from zoo.data.prepare import prepare
 
@@ -89,8 +89,7 @@ def run_grid(
     by_hash = {c.hash: c for c in pending}
     failed = 0
     cell_times = {"train": 0.0, "train_steps": 0.0, "curve": 0.0, "sample": 0.0, "evaluate": 0.0}
-    bar = Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), disable=not progress, console=console)
+    bar = progress_bar(progress, console=console)
     with bar:
         overall = bar.add_task(f"grid {grid.name}", total=len(grid.cells), completed=skipped, info="")
         per_cell = bar if isinstance(executor, LocalExecutor) and executor.jobs == 1 else None

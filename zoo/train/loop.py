@@ -17,6 +17,7 @@ from zoo.checkpoint import find_checkpoint
 from zoo.data import loader
 from zoo.io import atomic_write_text
 from zoo.spec import RunSpec
+from zoo.train.curve import curve_hooks
 from zoo.train.distributed import any_rank
 from zoo.train.hooks import Hook
 from zoo.train.interrupt import StopFlag
@@ -46,8 +47,8 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
     """Train the model ``spec`` describes into ``run_dir`` (see :mod:`zoo.run` for the files).
 
     ``progress``: True for a progress bar of its own, or a live ``rich.progress.Progress`` to add the
-    training task to (the benchmark's overall display). ``hooks`` run after the built-in logger
-    (see :mod:`zoo.train.hooks`).
+    training task to (the benchmark's overall display). ``hooks`` run after the built-in logger and
+    the hooks the spec asks for (the learning curve, :mod:`zoo.train.curve`); see :mod:`zoo.train.hooks`.
     """
     run = setup_run(spec, run_dir, resume=resume, progress=progress is True)
     state = build_state(run)
@@ -55,7 +56,7 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
         state.restore(find_checkpoint(run.run_dir), run)
     step = Step(run, state)
     logger = Logger(run, progress)
-    hooks = [logger, *hooks]
+    hooks = [logger, *curve_hooks(run.spec), *hooks]
     stop = StopFlag()
     _open_folder(run)
     state.model.train()

@@ -42,6 +42,7 @@ class TrainState:
     batch_in_epoch: int = 0  # batches of ``epoch`` already trained on
     elapsed: float = 0.0  # seconds spent in training steps (this process and the runs it resumed)
     last_loss: float = math.nan  # not checkpointed: the loss of this process's last step
+    paused: float = 0.0  # not checkpointed: seconds this process spent between steps on measuring (curves)
 
     def save(self, run: Run) -> None:
         """Checkpoint (a collective under DDP: every rank's generators are gathered; rank 0 writes)."""
