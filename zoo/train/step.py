@@ -16,6 +16,7 @@ from torch import nn
 from zoo.checkpoint import find_checkpoint, load_state
 from zoo.errors import UserError
 from zoo.lr import lr_factor, progress
+from zoo.streams import TIMESTEPS, TRAINING_NOISE
 from zoo.train.distributed import any_rank
 from zoo.train.hooks import Hook
 from zoo.train.setup import Run
@@ -33,10 +34,10 @@ class LossModule(nn.Module):
         super().__init__()
         self.model, self.diffusion = model, diffusion
 
-    def forward(self, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if self.diffusion is None:
-            return self.model.training_loss(x0, generator=generator)
-        return self.diffusion.training_loss(self.model, x0, generator=generator)
+    def forward(self, x0: torch.Tensor, noise: torch.Generator, timesteps: torch.Generator) -> torch.Tensor:
+        if self.diffusion is None:  # a model with its own loss draws only noise
+            return self.model.training_loss(x0, generator=noise)
+        return self.diffusion.training_loss(self.model, x0, generator=noise, timestep_generator=timesteps)
 
 
 def loss_module(run: Run, state: TrainState) -> nn.Module:
@@ -95,7 +96,7 @@ class Step:
         tick = time.perf_counter()
         x0 = images.to(run.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         with self.autocast:
-            loss = self.loss_module(x0, state.generator)
+            loss = self.loss_module(x0, state.generators[TRAINING_NOISE], state.generators[TIMESTEPS])
         value = float(loss.detach())
         if not math.isfinite(value):
             raise diverged(run, f"the loss became {value} at step {state.step + 1}")
