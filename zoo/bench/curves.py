@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from zoo.bench.plotting import literal, png
 from zoo.bench.store import Store
 from zoo.errors import UserError
 
@@ -170,8 +171,6 @@ def curve_images(store: Store, grid: str) -> list[tuple[str, bytes]]:
 def curve_chart(curves: list[Series], metric: str, floor: float | None = None) -> bytes | None:
     """One metric against steps (left) and training minutes (right): per variant the mean over seeds
     as a line and the range over seeds as a band; the floor (real vs real at the same n) dashed."""
-    import io
-
     from matplotlib import colormaps
     from matplotlib.figure import Figure
 
@@ -181,7 +180,7 @@ def curve_chart(curves: list[Series], metric: str, floor: float | None = None) -
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     for i, s in enumerate(curves):
-        label = s.name + (f" ({s.seeds} seeds)" if s.seeds > 1 else "")
+        label = literal(s.name) + (f" ({s.seeds} seeds)" if s.seeds > 1 else "")
         for ax, x in zip(axes, (s.steps, s.minutes), strict=True):
             ax.plot(x, s.mean, color=palette(i % 20), marker="o" if len(x) < 25 else None, markersize=3,
                     label=label if ax is axes[0] else None)
@@ -197,6 +196,4 @@ def curve_chart(curves: list[Series], metric: str, floor: float | None = None) -
     axes[0].set_ylabel(metric)
     axes[0].set_title(f"{metric} of the EMA weights during training", fontsize=11, loc="left")
     fig.legend(fontsize=8, loc="outside right upper", frameon=False)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    return buf.getvalue()
+    return png(fig)

@@ -3,21 +3,15 @@ metric against the floor and ceiling, and the loss curves of every run."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
+from zoo.bench.plotting import literal, png
 from zoo.bench.table import Column, Row, best, fmt
 
 BEST_COLOUR, BAR_COLOUR = "#2e9e44", "#7b9cc4"
 FLOOR_STYLE = {"color": "#333333", "linestyle": "--", "linewidth": 1.2}
 CEILING_STYLE = {"color": "#c0392b", "linestyle": ":", "linewidth": 1.5}
 REAL_STYLE = {"color": "#8e44ad", "linestyle": "-.", "linewidth": 1.2}
-
-
-def _png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    return buf.getvalue()
 
 
 def ref_name(ref: Row, refs: list[Row]) -> str:
@@ -49,17 +43,17 @@ def metric_chart(rows: list[Row], refs: list[Row], column: Column) -> bytes | No
     for label in labels:
         label.set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85})
     _reference_lines(ax, shown, refs, column)
-    names = [r.name for r in shown]
+    names = [literal(r.name) for r in shown]
     tilt = len(names) > 6 or max(map(len, names)) > 12
     ax.set_xticks(range(len(shown)), names, fontsize=8, rotation=35 if tilt else 0, ha="right" if tilt else "center",
                   rotation_mode="anchor")
-    ax.set_title(column.title, fontsize=11, loc="left")
+    ax.set_title(literal(column.title), fontsize=11, loc="left")
     ax.grid(axis="y", alpha=0.3, zorder=0)
     ax.spines[["top", "right"]].set_visible(False)
     ax.margins(y=0.12)
     if ax.get_legend_handles_labels()[0]:
         fig.legend(fontsize=7.5, loc="outside lower center", ncol=2, frameon=False)
-    return _png(fig)
+    return png(fig)
 
 
 def _reference_lines(ax: Any, shown: list[Row], refs: list[Row], column: Column) -> None:
@@ -68,7 +62,7 @@ def _reference_lines(ax: Any, shown: list[Row], refs: list[Row], column: Column)
         value = ref.mean(column.key)
         if value is not None:
             style = FLOOR_STYLE if ref.name.startswith("floor") else CEILING_STYLE
-            ax.axhline(value, label=f"{ref_name(ref, refs)}: {fmt(value)}", zorder=3, **style)
+            ax.axhline(value, label=literal(f"{ref_name(ref, refs)}: {fmt(value)}"), zorder=3, **style)
     if column.key == "diversity":
         for real in sorted({r.mean("diversity_real") for r in shown} - {None}):
             ax.axhline(real, label=f"real data: {fmt(real)}", zorder=3, **REAL_STYLE)
@@ -92,7 +86,7 @@ def loss_chart(curves: list[tuple[str, str, list[dict[str, Any]]]]) -> bytes | N
     seen: dict[str, int] = {}
     for label, name, log in curves:
         nth = seen[name] = seen.get(name, -1) + 1
-        ax.plot([r["step"] for r in log], [r["loss"] for r in log], label=label, color=palette(names.index(name) % 20),
+        ax.plot([r["step"] for r in log], [r["loss"] for r in log], label=literal(label), color=palette(names.index(name) % 20),
                 linestyle=("-", "--", ":", "-.")[nth % 4], marker="o" if len(log) < 20 else None, markersize=3)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_yscale("log")
@@ -102,4 +96,4 @@ def loss_chart(curves: list[tuple[str, str, list[dict[str, Any]]]]) -> bytes | N
     ax.grid(which="both", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
     fig.legend(fontsize=8, loc="outside right upper", frameon=False, ncol=1 + len(curves) // 24)
-    return _png(fig)
+    return png(fig)
