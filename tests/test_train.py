@@ -98,7 +98,7 @@ def test_resume_may_extend_the_budget_but_not_change_the_model(tmp_path: Path, p
     base = json.loads((tmp_path / "r/spec.json").read_text())
     assert train(load_spec(None, ["train.steps=4"], base=base), tmp_path / "r", resume=True, progress=False).step == 4
     with pytest.raises(UserError, match="differs from the run's spec.json in model.block"):
-        train(load_spec(None, ["model.block=resnet"], base=base), tmp_path / "r", resume=True, progress=False)
+        train(load_spec(None, ["model.block=convnext"], base=base), tmp_path / "r", resume=True, progress=False)
     with pytest.raises(UserError, match="nothing to resume"):
         train(spec, tmp_path / "empty", resume=True, progress=False)
 

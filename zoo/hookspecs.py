@@ -39,6 +39,10 @@ feature         ``()``                                                   :class:
 metric          ``(**options)``                                          :class:`Metric`
 =============== ======================================================== =====================
 
+A dataset factory may carry ``flip_invariant: bool`` (default True when absent): False declares that
+a mirrored image is not an image of the dataset (digits, text), so ``data.flip`` defaults to off for
+it; the user's ``data.flip`` still wins. Read by ``zoo.spec.RunSpec.resolved``.
+
 A registered name keeps its meaning forever: components may be added, never changed or removed.
 """
 

@@ -26,7 +26,11 @@ def resolve(spec: RunSpec, registry: Registry) -> RunSpec:
     (two specs that build the same network resolve to the same spec, hence the same hash)."""
     model = dataclasses.replace(spec.model, channels=spec.data.channels, image_size=spec.data.size)
     canonical = optional("model", registry.get("model", model.name).factory, "canonical")
-    return dataclasses.replace(spec, model=canonical(model) if canonical else model)
+    data = spec.data
+    if data.flip is None:  # the dataset factory's declaration (zoo.hookspecs: flip_invariant), default True
+        flip = bool(getattr(registry.get("dataset", data.dataset).factory, "flip_invariant", True))
+        data = dataclasses.replace(data, flip=flip)
+    return dataclasses.replace(spec, model=canonical(model) if canonical else model, data=data)
 
 
 def validate_model(m: ModelSpec, registry: Registry) -> None:

@@ -3,8 +3,10 @@
 A run spec has five sections (model, diffusion, data, train, eval). It is read from a TOML file
 and/or ``--set section.key=value`` overrides; the value of an override is parsed as a TOML value
 (``--set model.dim_mults=[1,2,4]``), falling back to a bare string (``--set model.block=resnet``).
-Defaults follow the study: Adam, lr 1e-3, batch 32, SmoothL1 loss, linear schedule, T = 1000,
-eps objective, 40 epochs.
+Defaults are the fast recipe measured in docs/diffusion.md ("The default recipe"); the parts that
+depend on the data (width and depth for the image size) come from ``zoo.recipe`` when a spec is
+loaded, and ``--preset study`` gives the study's settings (ConvNeXt, linear schedule, eps, SmoothL1,
+constant lr 1e-3, DDIM-50).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from typing import Any
 from zoo import resolve
 from zoo.errors import UserError, did_you_mean
 from zoo.io import atomic_write_text
+from zoo.lr import DECAYS
 from zoo.plugins import get_registry
+from zoo.recipe import PRESETS, model_for
 from zoo.registry import Registry
 
 
@@ -34,10 +38,10 @@ class ModelSpec:
     name: str = "unet"  # registered model: "unet" or "vae"
     channels: int = 3  # image channels (in a run: taken from the data section)
     image_size: int = 32  # square side (in a run: taken from the data section)
-    dim: int = 32  # channels after the init conv; stage i has dim * dim_mults[i]
-    dim_mults: tuple[int, ...] = (1, 2, 4)  # one entry per resolution; all but the last downsample
-    block: str = "convnext"  # conv block of every stage (the study's default: ConvNeXt)
-    attention: str = "linear"  # attention in the down/up stages (residual, norm-wrapped)
+    dim: int = 32  # channels after the init conv; stage i has dim * dim_mults[i] (recipe: by image size)
+    dim_mults: tuple[int, ...] = (1, 2, 4)  # one entry per resolution; all but the last downsample (recipe: by size)
+    block: str = "resnet"  # conv block of every stage (the study's: ConvNeXt; ResNet learns faster per second)
+    attention: str = "none"  # attention in the down/up stages (residual, norm-wrapped; the study's: linear)
     mid_attention: str = "full"  # attention in the bottleneck
     norm: str = "pre"  # where the GroupNorm sits around attention: "pre" or "post"
     activation: str = "default"  # "default" keeps each block's own; any other replaces every activation
@@ -54,11 +58,11 @@ class ModelSpec:
 class DiffusionSpec:
     """The forward process and what the network is trained to predict (Ho et al. 2020)."""
 
-    schedule: str = "linear"  # registered beta schedule
+    schedule: str = "cosine"  # registered beta schedule (the study's: linear, which loses 16x16 images early)
     timesteps: int = 1000  # T
-    objective: str = "eps"  # "eps" (Ho et al.), "x0", or "v" (Salimans & Ho 2022)
-    loss: str = "smooth_l1"  # "smooth_l1" (the study), "mse", "l1"
-    min_snr_gamma: float | None = None  # Hang et al. 2023 loss weighting; None disables it
+    objective: str = "v"  # "eps" (Ho et al., the study), "x0", or "v" (Salimans & Ho 2022)
+    loss: str = "mse"  # "smooth_l1" (the study), "mse", "l1"
+    min_snr_gamma: float | None = 5.0  # Hang et al. 2023 loss weighting (their 5); None (or "none") disables it
 
 
 @dataclass
@@ -72,7 +76,7 @@ class DataSpec:
     split: tuple[float, ...] = (0.8, 0.1, 0.1)  # train/val/test fractions
     seed: int = 0  # seed of the split
     prepared: str = "data/prepared"  # folder holding prepared datasets
-    flip: bool = True  # random horizontal flip when batches are drawn
+    flip: bool | None = None  # random horizontal flip; None: on unless the dataset declares flip_invariant = False
     download: bool = False  # let torchvision download (never in tests or default runs)
     workers: int = 0  # DataLoader worker processes
 
@@ -94,15 +98,18 @@ class TrainSpec:
     """How the network is optimised."""
 
     batch_size: int = 32  # the study: 32 beat 64 and 128
-    lr: float = 1e-3  # Adam; the study: 3x and 5x did not converge well
+    lr: float = 2e-3  # Adam peak rate (the study's 1e-3, constant: 3x and 5x did not converge without warm-up)
+    lr_warmup: int = 200  # steps of linear warm-up from 0 (zoo.lr)
+    lr_decay: str = "cosine"  # "cosine", "linear" (to 0 at the end of the budget) or "none" (zoo.lr)
     epochs: int | None = None  # default 40 (the study) when neither epochs, steps nor minutes is given
     steps: int | None = None  # optimisation steps; overrides epochs
     minutes: float | None = None  # wall-clock budget; training stops at whichever limit comes first
     ema: bool = True  # keep an exponential moving average of the weights
-    ema_max_decay: float = 0.9999  # EMA decay ceiling
-    ema_power: float = 0.75  # decay warm-up 1 - (1 + step) ** -power (as diffusers' EMAModel)
+    ema_std: float | None = 0.1  # power-function EMA (EDM2) averaging this fraction of the run; None: the warm-up rule
+    ema_max_decay: float = 0.9999  # warm-up rule only: EMA decay ceiling
+    ema_power: float = 0.75  # warm-up rule only: decay 1 - (1 + step) ** -power (as diffusers' EMAModel)
     grad_clip: float | None = 1.0  # max gradient norm; None disables clipping
-    bf16: bool = False  # bf16 autocast (opt-in: changes the numbers)
+    bf16: bool | None = None  # bf16 autocast; None: where this CPU runs it faster (zoo.cpu: AMX, images >= 32x32)
     channels_last: bool = True  # memory format for convolutions (faster with oneDNN)
     checkpoint_every: int = 1000  # steps between checkpoints (and one at the end)
     log_every: int = 25  # steps between log.jsonl lines
@@ -119,14 +126,20 @@ class TrainSpec:
             raise UserError(f"train.lr must be positive, got {self.lr}")
         if self.minutes is not None and self.minutes <= 0:
             raise UserError(f"train.minutes must be positive, got {self.minutes}")
+        if self.lr_decay not in DECAYS:
+            raise UserError(f"unknown train.lr_decay '{self.lr_decay}'{did_you_mean(self.lr_decay, DECAYS)}; use {', '.join(DECAYS)}")
+        if self.lr_warmup < 0:
+            raise UserError(f"train.lr_warmup must be 0 or more steps, got {self.lr_warmup}")
+        if self.ema_std is not None and not 0 < self.ema_std < 0.288:
+            raise UserError(f"train.ema_std must be in (0, 0.288) (EDM2 uses 0.05-0.15), got {self.ema_std}; 'none' for the warm-up rule")
 
 
 @dataclass
 class EvalSpec:
     """How samples are drawn and scored."""
 
-    sampler: str = "ddim"  # registered sampler
-    steps: int = 50  # sampler steps (ddpm always uses all T)
+    sampler: str = "dpmpp_2m"  # registered sampler (the study's: ddim)
+    steps: int = 20  # sampler steps (ddpm always uses all T; the study's: 50)
     n: int = 1000  # number of samples scored
     batch_size: int = 250  # sampling batch size
     feature: str | None = None  # feature extractor; None: the dataset's default
@@ -184,22 +197,15 @@ class RunSpec:
 
     @classmethod
     def load(cls, path: str | Path) -> RunSpec:
-        data = read_spec_json(path)
-        try:
-            return from_dict(data)
-        except UserError as err:
-            raise UserError(f"{path}: {err}") from None
+        return from_dict(read_spec_json(path))
 
 
 def read_spec_json(path: str | Path) -> dict[str, Any]:
     """A saved ``spec.json`` as nested mappings; a damaged one is a one-line error, not a traceback."""
     from zoo.io import load_json
 
-    fix = "zoo train wrote it beside the run's weights: restore it from a copy of the run, or train the run again"
-    data = load_json(path, fix=fix)
-    if not isinstance(data, dict):
-        raise UserError(f"'{path}' is damaged (it holds a {type(data).__name__}, not a run spec); {fix}")
-    return data
+    return load_json(path, what="a run spec", fix="zoo train wrote it beside the run's weights: restore it from a "
+                     "copy of the run, or train the run again")
 
 
 SECTIONS: dict[str, type] = {
@@ -235,8 +241,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (types.UnionType, typing.Union):
         args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
+        if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("none", "null"))):
+            return None  # TOML has no null: "none" switches an optional setting off
         errors = []
         for arg in args:
             if arg is type(None):
@@ -345,18 +351,38 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise UserError(f"config file '{path}' is not valid TOML: {err}") from None
 
 
+def with_recipe(spec: dict[str, Any], preset: str | None = None) -> dict[str, Any]:
+    """``spec`` (nested mappings, the user's settings) over the named preset or the data's recipe
+    (:mod:`zoo.recipe`)."""
+    if preset is not None:
+        if preset not in PRESETS:
+            raise UserError(f"unknown preset '{preset}'{did_you_mean(preset, PRESETS)}; presets: {', '.join(PRESETS)}")
+        return merge(PRESETS[preset], spec)
+    data = spec.get("data", {}) if isinstance(spec.get("data"), dict) else {}
+    size, channels = data.get("size", DataSpec.size), data.get("channels", DataSpec.channels)
+    if not isinstance(size, int) or not isinstance(channels, int):
+        return spec  # a wrong type: left to the spec's own validation, which names it
+    return merge({"model": model_for(size, channels)}, spec)
+
+
 def load_spec(
     config: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
     *,
     model_only: bool = False,
     base: dict[str, Any] | None = None,
+    preset: str | None = None,
 ) -> RunSpec:
     """The run spec of a TOML file (optional) with ``--set`` overrides applied, validated
     (only its model section when ``model_only``, for commands that build nothing else).
-    ``base`` (a saved spec.json) sits under the file and the overrides."""
-    data = merge(base or {}, read_toml(config) if config else {})
-    spec = from_dict(merge(data, parse_overrides(overrides)))
+    ``base`` (a saved spec.json) sits under the file and the overrides; under them all, the named
+    ``preset`` (also a top-level ``preset = "study"`` in the file) or the recipe for the data
+    (:func:`with_recipe`)."""
+    data = read_toml(config) if config else {}
+    preset = data.pop("preset", None) if preset is None else preset
+    data.pop("preset", None)
+    data = merge(base or {}, merge(data, parse_overrides(overrides)))
+    spec = from_dict(with_recipe(data, preset) if base is None else data)
     if model_only:
         validate_model(spec.resolved().model)
     else:

@@ -45,6 +45,7 @@ def _run(spec_dict: dict[str, Any], run_dir: Path, threads: int | None, progress
     from zoo.run import load_run
     from zoo.sample import generate, save_grid, save_npz
     from zoo.spec import from_dict
+    from zoo.streams import SAMPLING, stream_seed
     from zoo.train import train
 
     tune_allocator()  # a pool or Ray worker is a fresh process: zoo's allocator setting there too
@@ -62,7 +63,9 @@ def _run(spec_dict: dict[str, Any], run_dir: Path, threads: int | None, progress
     start = time.perf_counter()
     run = load_run(run_dir, weights=spec.eval.weights)
     e = spec.eval
-    images = generate(run, e.n, sampler=e.sampler, steps=e.steps, seed=e.seed, batch_size=e.batch_size)
+    # the sampling-noise stream of this replicate (train.seed): shared by every variant with that seed
+    seed = stream_seed(spec.train.seed, SAMPLING, e.seed)
+    images = generate(run, e.n, sampler=e.sampler, steps=e.steps, seed=seed, batch_size=e.batch_size)
     timings["sample"] = time.perf_counter() - start
     save_npz(images, run_dir / "samples.npz")
     save_grid(images, run_dir / "samples.png")

@@ -4,6 +4,7 @@ A grid (TOML)::
 
     name = "study"
     seeds = [0]                       # or a count: seeds = 3  ->  [0, 1, 2]
+    preset = "study"                  # optional: cells sit on a named preset (zoo.recipe), not the data's recipe
     [budget]                          # per cell: steps and/or minutes (whichever ends first)
     steps = 600
     [base.data]                       # any run-spec section: model, diffusion, data, train, eval
@@ -11,6 +12,7 @@ A grid (TOML)::
     [variants]                        # name -> overrides ("section.key" = value); {} is the base itself
     base = {}
     resnet = { "model.block" = "resnet" }
+    study = { preset = "study" }      # a variant may name its own preset
     [axes]                            # optional: every variant is crossed with every combination
     "diffusion.schedule" = ["linear", "cosine"]
     [compare]                         # optional: how the table judges the variants (docs/benchmark.md)
@@ -29,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import UserError, did_you_mean
-from zoo.spec import RunSpec, from_dict, merge, read_toml, validate
+from zoo.spec import RunSpec, from_dict, merge, read_toml, validate, with_recipe
 
-GRID_KEYS = ("name", "description", "seeds", "budget", "base", "variants", "axes", "compare")
+GRID_KEYS = ("name", "description", "seeds", "budget", "base", "variants", "axes", "compare", "preset")
 COMPARE_KEYS = ("reference", "primary")
 
 
@@ -114,11 +116,13 @@ def load_grid(path: str | Path) -> Grid:
             axis_overrides = dict(zip(axes, combo))
             name = " ".join([variant, *(_axis_label(k, v) for k, v in axis_overrides.items())])
             all_overrides = {**overrides, **axis_overrides}
+            preset = all_overrides.get("preset", data.get("preset"))
+            dotted = {k: v for k, v in all_overrides.items() if k != "preset"}
             for seed in seeds:
-                spec_dict = merge(base, _dotted(all_overrides, f"{path}: variant '{variant}'"))
+                spec_dict = merge(base, _dotted(dotted, f"{path}: variant '{variant}'"))
                 spec_dict = merge(spec_dict, {"train": {"seed": seed}})
                 try:
-                    spec = from_dict(spec_dict)
+                    spec = from_dict(with_recipe(spec_dict, preset))
                     validate(spec)
                 except UserError as err:
                     raise UserError(f"{path}: cell '{name}': {err}") from None

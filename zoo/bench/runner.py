@@ -45,8 +45,8 @@ def noise_key(key: str) -> str:
 
 def compute_references(store: Store, grid: Grid) -> None:
     """The floor (real train vs real test) and ceiling (uniform noise) rows and the metrics' own noise
-    (zoo.metrics.noise), with the same extractor, metrics and n as the cells, once per distinct
-    (data, extractor, n)."""
+    (zoo.metrics.noise), with the same extractor, metrics and n as the cells' final scores and their
+    learning-curve points, once per distinct (data, extractor, n, metrics)."""
     from zoo.data.prepare import prepare
     from zoo.metrics.evaluate import reference_rows
     from zoo.metrics.noise import metric_noise
@@ -60,10 +60,9 @@ def compute_references(store: Store, grid: Grid) -> None:
             if store.references(key) is None:
                 result = reference_rows(data, n, feature=feature, metrics=metrics, seed=e.seed)
                 store.save_references(key, grid.name, [row.to_dict() for row in result.rows])
-        key = reference_key(data.hash, feature, e.n, e.metrics, e.seed)
-        if store.references(noise_key(key)) is None:  # the final scores' instrument noise
-            noise = metric_noise(data, e.n, feature=feature, metrics=e.metrics)
-            store.save_references(noise_key(key), grid.name, [noise])
+            if store.references(noise_key(key)) is None:  # the instrument's own noise at that n
+                noise = metric_noise(data, n, feature=feature, metrics=metrics)
+                store.save_references(noise_key(key), grid.name, [noise])
 
 
 def run_grid(

@@ -14,6 +14,7 @@ def add_spec_arguments(p: argparse.ArgumentParser) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
         help="override one setting, e.g. --set model.block=resnet --set model.dim_mults=[1,2,4]",
     )
+    p.add_argument("--preset", help="named settings under the file and --set (`study`: the study's recipe; zoo.recipe)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.plugins import get_registry
     from zoo.spec import load_spec
 
-    spec = load_spec(args.config, args.overrides, model_only=True).resolved()
+    spec = load_spec(args.config, args.overrides, model_only=True, preset=args.preset).resolved()
     model = get_registry().create("model", spec.model.name, spec.model)
     console = Console()
 

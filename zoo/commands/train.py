@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     saved = Path(args.out) / "spec.json"
     base = read_spec_json(saved) if args.resume and saved.is_file() else None
-    spec = load_spec(args.config, args.overrides, base=base)
+    spec = load_spec(args.config, args.overrides, base=base, preset=args.preset)
     summary = train(spec, args.out, resume=args.resume, progress=args.progress)
     console = Console(stderr=True)
     verb = "interrupted: saved" if summary.interrupted else "trained"

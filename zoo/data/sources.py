@@ -89,6 +89,9 @@ def digits(root: str | None = None, *, download: bool = False) -> Digits:
     return Digits()
 
 
+digits.flip_invariant = False  # a mirrored digit is not a digit (2, 3, 7 ...): flips default to off
+
+
 # -- torchvision datasets ----------------------------------------------------------------------
 def _require(name: str, root: Path, expected: list[Path], url: str) -> None:
     """Raise a UserError listing every expected file or folder that is not there."""

@@ -16,10 +16,12 @@ if TYPE_CHECKING:
 
 
 class CurveHook(Hook):
-    """The training-loop side (:mod:`zoo.train.hooks`): after each step that is due, rank 0 scores a
-    point while the other ranks wait at a barrier, so no rank's step time includes the scoring."""
+    """The training-loop side (:mod:`zoo.train.hooks`): a point every ``every`` steps and one at the
+    last step. Rank 0 scores while the other ranks wait at a barrier, so no rank's step time includes
+    the scoring."""
 
-    def __init__(self) -> None:
+    def __init__(self, every: int) -> None:
+        self.every = every
         self.scorer: CurveScorer | None = None
 
     def on_start(self, run: Run, state: TrainState) -> None:
@@ -29,10 +31,10 @@ class CurveHook(Hook):
 
     def after_step(self, run: Run, state: TrainState, loss: float) -> None:
         done = any_rank(run.budget_spent(state.step, state.elapsed), run.world_size)  # ranks' clocks differ
-        if not done and state.step % (run.spec.eval.curve_every or 0) != 0:
+        if not done and state.step % self.every != 0:
             return
         start = time.perf_counter()
-        if self.scorer is not None and self.scorer.due(state.step, done):
+        if self.scorer is not None and not self.scorer.has(state.step):
             self.scorer.score(state.step, state.elapsed)
         barrier(run.world_size)
         state.paused += time.perf_counter() - start  # the logger's images/s leaves it out
@@ -40,4 +42,4 @@ class CurveHook(Hook):
 
 def curve_hooks(spec: RunSpec) -> list[Hook]:
     """The hooks a run's spec asks for: a :class:`CurveHook` when ``eval.curve_every`` is set."""
-    return [CurveHook()] if spec.eval.curve_every is not None else []
+    return [CurveHook(spec.eval.curve_every)] if spec.eval.curve_every is not None else []

@@ -25,7 +25,7 @@ from zoo.train.interrupt import StopFlag
 from zoo.train.log import Logger, throughput
 from zoo.train.setup import Run, setup_run
 from zoo.train.state import TrainState, build_state
-from zoo.train.step import FiniteWeights, Step
+from zoo.train.step import FiniteWeights, LrSchedule, Step
 
 
 @dataclass
@@ -57,7 +57,7 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
         state.restore(find_checkpoint(run.run_dir), run)
     step = Step(run, state)
     logger = Logger(run, progress)
-    hooks = [logger, FiniteWeights(), *curve_hooks(run.spec), *hooks]
+    hooks = [LrSchedule(), logger, FiniteWeights(), *curve_hooks(run.spec), *hooks]
     stop = StopFlag()
     state.model.train()
     with _owned(run), stop.installed(), logger.shown():

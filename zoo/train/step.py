@@ -1,11 +1,13 @@
-"""One optimisation step: forward (bf16 autocast when asked), a finite-loss check, backward, clip, Adam, EMA;
-and the finite-weights check before every checkpoint, so the last checkpoint is always one worth resuming."""
+"""One optimisation step: forward (bf16 autocast where chosen), a finite-loss check, backward, clip, Adam,
+EMA; the built-in hook that sets each step's learning rate; and the finite-weights check before every
+checkpoint, so the last checkpoint is always one worth resuming."""
 
 from __future__ import annotations
 
 import contextlib
 import math
 import time
+import warnings
 from typing import Any
 
 import torch
@@ -13,6 +15,8 @@ from torch import nn
 
 from zoo.checkpoint import find_checkpoint, load_state
 from zoo.errors import UserError
+from zoo.lr import lr_factor, progress
+from zoo.streams import TIMESTEPS, TRAINING_NOISE
 from zoo.train.distributed import any_rank
 from zoo.train.hooks import Hook
 from zoo.train.setup import Run
@@ -30,10 +34,10 @@ class LossModule(nn.Module):
         super().__init__()
         self.model, self.diffusion = model, diffusion
 
-    def forward(self, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if self.diffusion is None:
-            return self.model.training_loss(x0, generator=generator)
-        return self.diffusion.training_loss(self.model, x0, generator=generator)
+    def forward(self, x0: torch.Tensor, noise: torch.Generator, timesteps: torch.Generator) -> torch.Tensor:
+        if self.diffusion is None:  # a model with its own loss draws only noise
+            return self.model.training_loss(x0, generator=noise)
+        return self.diffusion.training_loss(self.model, x0, generator=noise, timestep_generator=timesteps)
 
 
 def loss_module(run: Run, state: TrainState) -> nn.Module:
@@ -52,9 +56,30 @@ def _bf16_supported(device: torch.device) -> bool:
 
 
 def _autocast(run: Run) -> Any:
-    if run.spec.train.bf16 and _bf16_supported(run.device):
+    """bf16 autocast when asked and supported; on a CPU, ``train.bf16 = none`` lets :mod:`zoo.cpu` choose
+    (AMX only), and an explicit ``true`` on a CPU where bf16 is slow is kept with a warning."""
+    wanted = run.spec.train.bf16
+    if run.device.type == "cpu":
+        from zoo.cpu import choose_bf16
+
+        wanted, note = choose_bf16(wanted, run.spec.model.image_size)
+        if note and run.writer:
+            warnings.warn(note, stacklevel=2)
+    if wanted and _bf16_supported(run.device):
         return torch.autocast(run.device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+class LrSchedule(Hook):
+    """``train.lr`` after warm-up and decay (:mod:`zoo.lr`) at the step and budget progress; the first
+    hook, so a user's ``before_step`` can still override the rate."""
+
+    def before_step(self, run: Run, state: TrainState) -> None:
+        t = run.spec.train
+        done = progress(state.step, run.limit, state.elapsed, run.deadline)
+        lr = t.lr * lr_factor(state.step, done, warmup=t.lr_warmup, decay=t.lr_decay)
+        for group in state.optimizer.param_groups:
+            group["lr"] = lr
 
 
 class Step:
@@ -71,7 +96,7 @@ class Step:
         tick = time.perf_counter()
         x0 = images.to(run.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         with self.autocast:
-            loss = self.loss_module(x0, state.generator)
+            loss = self.loss_module(x0, state.generators[TRAINING_NOISE], state.generators[TIMESTEPS])
         value = float(loss.detach())
         if not math.isfinite(value):
             raise diverged(run, f"the loss became {value} at step {state.step + 1}")

@@ -10,18 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import zoo
-from zoo.bench.report.charts import loss_chart, metric_chart
+from zoo.bench.curves import At, grid_curves
+from zoo.bench.report.charts import curve_chart, loss_chart, metric_chart
 from zoo.bench.runner import DB_NAME
 from zoo.bench.store import Store
 from zoo.bench.table import COLUMNS, METRIC_KEYS, Row, best, build_rows, fmt, overrides_text, sort_rows
 from zoo.errors import UserError, did_you_mean
 from zoo.io import read_log
 
+CURVE_CAPTION = ("metric of the EMA weights during training against optimisation steps (left) and training minutes "
+                 "(right, scoring excluded): mean over seeds, band from the lowest to the highest seed; dashed: the "
+                 "floor, real train vs real test images at the same n")
 PHASES = (  # (timings key, what it covers)
     ("prepare", "data preparation (once per dataset)"),
     ("references", "floor and ceiling reference rows"),
     ("train", "training, summed over cells (model build, steps, checkpoints)"),
     ("train_steps", "&nbsp;&nbsp;of which optimisation steps"),
+    ("curve", "&nbsp;&nbsp;of which learning-curve scoring"),
     ("sample", "sampling, summed over cells"),
     ("evaluate", "scoring, summed over cells (features, metrics)"),
 )
@@ -46,6 +51,8 @@ class Report:
     charts: list[Image] = field(default_factory=list)
     loss: Image | None = None
     samples: list[Image] = field(default_factory=list)
+    curves: list[Image] = field(default_factory=list)  # one per learning-curve metric (zoo.bench.curves)
+    at: At | None = None  # the table ranks learning-curve points at this time/step instead of final scores
     failed: list[tuple[str, str]] = field(default_factory=list)  # (cell label, error)
     generated: str = ""
     version: str = ""
@@ -55,7 +62,7 @@ class Report:
         return self.grid["grid"]
 
     def images(self) -> list[Image]:
-        return [*self.charts, *([self.loss] if self.loss else []), *self.samples]
+        return [*self.charts, *([self.loss] if self.loss else []), *self.curves, *self.samples]
 
 
 # -- reading the database ---------------------------------------------------------------------------
@@ -97,12 +104,14 @@ def slug(text: str) -> str:
 
 
 # -- the report, in memory --------------------------------------------------------------------------
-def build_report(results: str | Path = "results", grid: str | None = None, sort: str | None = None) -> Report:
-    """Everything the report shows, read from ``results/zoo.db`` and the run folders beside it."""
+def build_report(results: str | Path = "results", grid: str | None = None, sort: str | None = None,
+                 at: At | None = None) -> Report:
+    """Everything the report shows, read from ``results/zoo.db`` and the run folders beside it; ``at``
+    ranks the table at a point of the learning curves (``--at minutes=M``)."""
     results = Path(results)
     store = open_store(results)
     info = pick_grid(store, grid)
-    rows, refs = build_rows(store, info["grid"])
+    rows, refs = build_rows(store, info["grid"], at)
     rows = sort_rows(rows, sort)
     cells = store.grid_cells(info["grid"])
     if not any(c["status"] == "done" for c in cells):
@@ -112,6 +121,10 @@ def build_report(results: str | Path = "results", grid: str | None = None, sort:
     report = Report(info, store.path, rows, refs, version=zoo.__version__,
                     generated=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
     report.failed = [(c["label"], c["error"] or "") for c in cells if c["status"] == "failed"]
+    report.at = at
+    report.curves = [Image(f"curve-{slug(metric)}.png", f"{metric} learning curve", png, CURVE_CAPTION)
+                     for metric, series, floor in grid_curves(store, info["grid"])
+                     if (png := curve_chart(series, metric, floor)) is not None]
     for column in COLUMNS:
         if column.key in METRIC_KEYS and (png := metric_chart(rows, refs, column)) is not None:
             report.charts.append(Image(f"{column.key}.png", column.title, png))
@@ -166,7 +179,9 @@ def caption(report: Report) -> str:
     seeds = max((len(r.seeds) for r in report.rows), default=1)
     spread = ("± is the standard deviation over seeds (for a single-seed row, the KID/IS spread over subsets)"
               if seeds > 1 else "± is KID's and IS's own spread over subsets of the samples")
-    return (f"{n}. Best value of each column in green (bold in Markdown); arrows say which way is better; "
+    at = (f"Scores of the learning-curve points {report.at.label} (scoring time excluded), not of the final "
+          "evaluation. ") if report.at else ""
+    return (f"{at}{n}. Best value of each column in green (bold in Markdown); arrows say which way is better; "
             f"diversity is best closest to the real data's. {spread}. The floor row scores real training images "
             "against the real test images, the ceiling row uniform noise, with the same extractor and n: a model "
             "near the floor is as good as this evaluation can tell, one near the ceiling learned nothing. "
@@ -180,8 +195,9 @@ def timing_rows(timings: dict[str, float] | None) -> list[tuple[str, str, float,
         return []
     total = timings["total"]
     rows = [(k, label, timings[k], timings[k] / total) for k, label in PHASES if k in timings]
-    overhead = max(total - timings.get("train_steps", 0.0) - timings.get("sample", 0.0), 0.0)
-    rows.append(("overhead", "overhead: everything but optimisation steps and sampling", overhead, overhead / total))
+    overhead = max(total - timings.get("train_steps", 0.0) - timings.get("sample", 0.0) - timings.get("curve", 0.0), 0.0)
+    measured = " and sampling" if not timings.get("curve") else ", sampling and curve scoring"
+    rows.append(("overhead", f"overhead: everything but optimisation steps{measured}", overhead, overhead / total))
     rows.append(("total", "total wall clock", total, 1.0))
     return rows
 

@@ -1,17 +1,30 @@
 """The report's charts as PNG bytes (matplotlib, imported only when a chart is drawn): one bar chart per
-metric against the floor and ceiling, and the loss curves of every run."""
+metric against the floor and ceiling, the loss curves of every run, and the learning curves."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
-from zoo.bench.plotting import literal, png
+from zoo.bench.curves import Series
 from zoo.bench.table import Column, Row, best, fmt
 
 BEST_COLOUR, BAR_COLOUR = "#2e9e44", "#7b9cc4"
 FLOOR_STYLE = {"color": "#333333", "linestyle": "--", "linewidth": 1.2}
 CEILING_STYLE = {"color": "#c0392b", "linestyle": ":", "linewidth": 1.5}
 REAL_STYLE = {"color": "#8e44ad", "linestyle": "-.", "linewidth": 1.2}
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def literal(text: str) -> str:
+    """``text`` as matplotlib draws it literally: a ``$`` would start math text, and an invalid formula in a
+    variant name would fail the whole report."""
+    return text.replace("$", r"\$")
 
 
 def ref_name(ref: Row, refs: list[Row]) -> str:
@@ -53,7 +66,7 @@ def metric_chart(rows: list[Row], refs: list[Row], column: Column) -> bytes | No
     ax.margins(y=0.12)
     if ax.get_legend_handles_labels()[0]:
         fig.legend(fontsize=7.5, loc="outside lower center", ncol=2, frameon=False)
-    return png(fig)
+    return _png(fig)
 
 
 def _reference_lines(ax: Any, shown: list[Row], refs: list[Row], column: Column) -> None:
@@ -96,4 +109,34 @@ def loss_chart(curves: list[tuple[str, str, list[dict[str, Any]]]]) -> bytes | N
     ax.grid(which="both", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
     fig.legend(fontsize=8, loc="outside right upper", frameon=False, ncol=1 + len(curves) // 24)
-    return png(fig)
+    return _png(fig)
+
+
+def curve_chart(curves: list[Series], metric: str, floor: float | None = None) -> bytes | None:
+    """One metric against steps (left) and training minutes (right): per variant the mean over seeds
+    as a line and the range over seeds as a band; the floor (real vs real at the same n) dashed."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    if not curves:
+        return None
+    palette = colormaps["tab10" if len(curves) <= 10 else "tab20"]
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    for i, s in enumerate(curves):
+        label = literal(s.name) + (f" ({s.seeds} seeds)" if s.seeds > 1 else "")
+        for ax, x in zip(axes, (s.steps, s.minutes), strict=True):
+            ax.plot(x, s.mean, color=palette(i % 20), marker="o" if len(x) < 25 else None, markersize=3,
+                    label=label if ax is axes[0] else None)
+            if s.seeds > 1:
+                ax.fill_between(x, s.low, s.high, color=palette(i % 20), alpha=0.18, linewidth=0)
+    for ax, xlabel in zip(axes, ("optimisation step", "training minutes (scoring excluded)"), strict=True):
+        if floor is not None:
+            ax.axhline(floor, label=f"floor: real vs real {fmt(floor)}" if ax is axes[0] else None, **FLOOR_STYLE)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0].set_ylabel(metric)
+    axes[0].set_title(f"{metric} of the EMA weights during training", fontsize=11, loc="left")
+    fig.legend(fontsize=8, loc="outside right upper", frameon=False)
+    return _png(fig)

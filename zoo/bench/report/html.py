@@ -99,6 +99,8 @@ def to_html(report: Report) -> str:
                   "(dash-dot).</p>", '<div class="charts">' + "".join(_figure(c, cls="wide" if wide else "") for c in report.charts) + "</div>"]
     if report.loss:
         parts += ["<h2>Loss curves</h2>", _figure(report.loss, _e(report.loss.caption))]
+    if report.curves:
+        parts += ["<h2>Learning curves</h2>", *(_figure(c, _e(c.caption)) for c in report.curves)]
     if report.samples:
         parts += ["<h2>Samples</h2>", '<div class="samples">' + "".join(
             _figure(s, f"<b>{_e(s.title)}</b> · {_e(s.caption)}") for s in report.samples) + "</div>"]

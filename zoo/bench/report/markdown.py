@@ -18,6 +18,11 @@ def _text(text: str) -> str:
     return _MARKUP.sub(r"\\\1", " ".join(str(text).split()))
 
 
+def _alt(text: str) -> str:
+    """Text for a Markdown image's [alt] (cell labels carry "[seed N]"): brackets become parentheses."""
+    return text.replace("[", "(").replace("]", ")")
+
+
 def _md(text: str) -> str:
     """A table cell zoo itself marked up (bold best values): one line, ``|`` escaped."""
     return " ".join(text.split()).replace("|", "\\|")
@@ -45,10 +50,13 @@ def to_markdown(report: Report) -> str:
         out += [f"![{c.title}](img/{c.file})" for c in report.charts] + [""]
     if report.loss:
         out += ["## Loss curves", "", f"![loss curves](img/{report.loss.file})", ""]
+    if report.curves:
+        out += ["## Learning curves", "", report.curves[0].caption + ".", ""]
+        out += [f"![{c.title}](img/{c.file})" for c in report.curves] + [""]
     if report.samples:
         out += ["## Samples", ""]
         for s in report.samples:
-            out += [f"### {_text(s.title)}", "", _text(s.caption), "", f"![samples of {_text(s.title)}](img/{s.file})", ""]
+            out += [f"### {_text(s.title)}", "", _text(s.caption), "", f"![samples of {_text(_alt(s.title))}](img/{s.file})", ""]
     return "\n".join(out)
 
 

@@ -1,0 +1,49 @@
+"""The default recipe for the data at hand, and named presets.
+
+A spec is layered, lowest first: the dataclass defaults of :mod:`zoo.spec` (the fast recipe measured
+in docs/diffusion.md), then either a named preset or the settings this module derives from *what the
+data is* (image size and channels), then the user's file and ``--set`` overrides. The recipe never
+looks at a dataset's name: 16x16 greyscale digits read through ``imagefolder`` get the same network
+as the built-in ``digits``. (Flips are the one data-dependent default a dataset declares itself:
+``flip_invariant`` in :mod:`zoo.hookspecs`, resolved in ``RunSpec.resolved``.) :func:`zoo.spec.with_recipe`
+layers them; this module is knowledge only and imports nothing of the spec.
+
+Presets (``--preset NAME``, ``preset = "NAME"`` at the top of a run file or a grid file):
+
+- ``study``: the settings of the study zoo reproduces (ConvNeXt U-Net of width 32 with linear
+  attention in every stage, linear schedule, eps objective, SmoothL1, constant lr 1e-3 without
+  warm-up, diffusers' EMA warm-up rule, DDIM with 50 steps): zoo's defaults before the fast
+  recipe, kept reachable so the study's numbers can be reproduced.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "study": {
+        "model": {"dim": 32, "dim_mults": [1, 2, 4], "block": "convnext", "attention": "linear",
+                  "mid_attention": "full", "norm": "pre"},  # fmt: skip
+        "diffusion": {"schedule": "linear", "objective": "eps", "loss": "smooth_l1", "min_snr_gamma": None},
+        "train": {"batch_size": 32, "lr": 1e-3, "lr_warmup": 0, "lr_decay": "none", "ema_std": None,
+                  "ema_max_decay": 0.9999, "ema_power": 0.75},  # fmt: skip
+        "eval": {"sampler": "ddim", "steps": 50},
+    },
+}
+
+
+def model_for(size: int, channels: int) -> dict[str, Any]:
+    """Width and depth of the U-Net for ``size`` x ``size`` images of ``channels`` channels.
+
+    Measured at 16x16 greyscale (docs/diffusion.md): width 32, three resolutions (16, 8, 4). Other
+    sizes keep a 4x4 to 8x8 bottleneck (one more resolution per doubling from 32 on) and colour images
+    the same width; these are the study's proportions, not measured here.
+    """
+    if size <= 8:
+        mults = [1, 2]
+    elif size <= 32:
+        mults = [1, 2, 4]
+    else:
+        mults = [1, 2, 4, 8] if size <= 64 else [1, 1, 2, 4, 8]
+    del channels  # the same width serves greyscale and RGB at these sizes (not measured apart)
+    return {"dim": 32, "dim_mults": mults}
