@@ -33,6 +33,7 @@ def test_variants_cross_axes_and_seeds_and_duplicates_run_once(tmp_path: Path) -
     grid = load_grid(write_grid(tmp_path, """
         name = "g"
         seeds = 2
+        preset = "study"
         [budget]
         steps = 3
         [base.data]
@@ -141,7 +142,7 @@ def test_an_interrupted_grid_resumes_and_a_failing_cell_does_not_stop_the_others
         [variants]
         first = {{}}
         broken = {{ "train.batch_size" = 100000 }}
-        last = {{ "model.block" = "resnet" }}
+        last = {{ "model.block" = "convnext" }}
     """)
     grid = load_grid(path)
     store = Store(tmp_path / "results" / DB_NAME)

@@ -81,18 +81,19 @@ STUDY_VARIANTS = {
 
 @pytest.mark.parametrize("variant", STUDY_VARIANTS)
 def test_study_variants_build_from_a_spec(variant: str) -> None:
-    spec = load_spec(None, ["data.size=8", "model.dim=8", "model.dim_mults=[1,2]", *STUDY_VARIANTS[variant]]).resolved()
+    spec = load_spec(None, ["data.size=8", "model.dim=8", "model.dim_mults=[1,2]", *STUDY_VARIANTS[variant]],
+                     preset="study").resolved()
     model = get_registry().create("model", spec.model.name, spec.model)
     x = torch.randn(2, 1, 8, 8)
     assert model(x, torch.tensor([3, 4])).shape == x.shape
 
 
-def test_gelu_only_convnext_is_recognised_as_the_base_model() -> None:
-    base = load_spec(None, ["data.size=8"])
-    gelu = load_spec(None, ["data.size=8", "model.activation=gelu"])
-    relu = load_spec(None, ["data.size=8", "model.activation=relu"])
-    gelu_resnet = load_spec(None, ["data.size=8", "model.activation=gelu", "model.block=resnet"])
-    resnet = load_spec(None, ["data.size=8", "model.block=resnet"])
+def test_gelu_only_convnext_is_recognised_as_the_base_model() -> None:  # the study's base: --preset study
+    base = load_spec(None, ["data.size=8"], preset="study")
+    gelu = load_spec(None, ["data.size=8", "model.activation=gelu"], preset="study")
+    relu = load_spec(None, ["data.size=8", "model.activation=relu"], preset="study")
+    gelu_resnet = load_spec(None, ["data.size=8", "model.activation=gelu", "model.block=resnet"], preset="study")
+    resnet = load_spec(None, ["data.size=8", "model.block=resnet"], preset="study")
     assert gelu.hash() == base.hash()
     assert relu.hash() != base.hash()
     assert gelu_resnet.hash() != resnet.hash()  # ResNet's own SiLU is not GELU
