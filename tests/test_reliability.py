@@ -364,3 +364,21 @@ def test_a_grid_name_that_cannot_name_a_report_folder_is_refused(tmp_path: Path,
     path.write_text(f"name = {json.dumps(name)}\n")
     with pytest.raises(UserError, match="cannot name a report folder"):
         load_grid(path)
+
+
+# -- 5. names are text, never markup ---------------------------------------------------------------
+def test_a_report_shows_hostile_names_literally(tmp_path: Path) -> None:
+    from tests.fake_results import fill, grid_file
+
+    path = grid_file(tmp_path, ["base", '"$x^$ *v*"', '"<i>a|b</i>"'], seeds=1, metrics=["fid", "kid"])
+    path.write_text(path.read_text().replace('name = "fake"', 'name = "g_*[x](y)*"\ndescription = "a <b>bold</b> $1 | claim"'))
+    results = tmp_path / "results"
+    fill(results, load_grid(path), lambda variant, seed: {"fid": 10.0 + len(variant), "kid": 0.01})
+    out = tmp_path / "report"
+    assert main(["report", "--results", str(results), "--out", str(out)]) == 0  # math text never parsed
+    md = (out / "report.md").read_text()
+    assert "# zoo report: g\\_\\*\\[x\\](y)\\*" in md
+    assert "> a \\<b\\>bold\\</b\\> \\$1 \\| claim" in md
+    assert "| \\$x^\\$ \\*v\\* |" in md and "| \\<i\\>a\\|b\\</i\\> |" in md
+    assert "<i>" not in md and "<b>" not in md
+    assert (out / "img" / "fid.png").stat().st_size > 1000

@@ -94,7 +94,7 @@ def _damaged(path: Path) -> str:
 
 
 def load_state(path: Path) -> dict[str, Any]:
-    return load_json(path / "state.json", fix=_damaged(path / "state.json"))
+    return load_json(path / "state.json", fix=_damaged(path / "state.json"), what="a checkpoint state")
 
 
 def load_weights(path: Path, which: str = "model") -> dict[str, torch.Tensor]:

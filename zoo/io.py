@@ -47,12 +47,16 @@ def disk_guard(path: str | Path) -> Iterator[None]:
         raise
 
 
-def load_json(path: str | Path, *, fix: str) -> Any:
-    """The JSON in ``path``; a damaged file is a UserError naming it and ``fix`` (what to do about it)."""
+def load_json(path: str | Path, *, fix: str, what: str | None = None) -> Any:
+    """The JSON in ``path`` (a mapping, when ``what`` names one); a damaged file is a UserError naming it and
+    ``fix`` (what to do about it)."""
     try:
-        return json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"'{path}' is damaged ({type(err).__name__}: {err}); {fix}") from None
+    if what is not None and not isinstance(data, dict):
+        raise UserError(f"'{path}' is damaged (it holds a {type(data).__name__}, not {what}); {fix}")
+    return data
 
 
 @contextmanager

@@ -197,22 +197,15 @@ class RunSpec:
 
     @classmethod
     def load(cls, path: str | Path) -> RunSpec:
-        data = read_spec_json(path)
-        try:
-            return from_dict(data)
-        except UserError as err:
-            raise UserError(f"{path}: {err}") from None
+        return from_dict(read_spec_json(path))
 
 
 def read_spec_json(path: str | Path) -> dict[str, Any]:
     """A saved ``spec.json`` as nested mappings; a damaged one is a one-line error, not a traceback."""
     from zoo.io import load_json
 
-    fix = "zoo train wrote it beside the run's weights: restore it from a copy of the run, or train the run again"
-    data = load_json(path, fix=fix)
-    if not isinstance(data, dict):
-        raise UserError(f"'{path}' is damaged (it holds a {type(data).__name__}, not a run spec); {fix}")
-    return data
+    return load_json(path, what="a run spec", fix="zoo train wrote it beside the run's weights: restore it from a "
+                     "copy of the run, or train the run again")
 
 
 SECTIONS: dict[str, type] = {

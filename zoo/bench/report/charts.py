@@ -21,6 +21,12 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
+def literal(text: str) -> str:
+    """``text`` as matplotlib draws it literally: a ``$`` would start math text, and an invalid formula in a
+    variant name would fail the whole report."""
+    return text.replace("$", r"\$")
+
+
 def ref_name(ref: Row, refs: list[Row]) -> str:
     """A reference row's name, with its n when the grid scored cells at several n (one floor/ceiling each)."""
     return f"{ref.name} (n={ref.n})" if len({r.n for r in refs}) > 1 else ref.name
@@ -50,11 +56,11 @@ def metric_chart(rows: list[Row], refs: list[Row], column: Column) -> bytes | No
     for label in labels:
         label.set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85})
     _reference_lines(ax, shown, refs, column)
-    names = [r.name for r in shown]
+    names = [literal(r.name) for r in shown]
     tilt = len(names) > 6 or max(map(len, names)) > 12
     ax.set_xticks(range(len(shown)), names, fontsize=8, rotation=35 if tilt else 0, ha="right" if tilt else "center",
                   rotation_mode="anchor")
-    ax.set_title(column.title, fontsize=11, loc="left")
+    ax.set_title(literal(column.title), fontsize=11, loc="left")
     ax.grid(axis="y", alpha=0.3, zorder=0)
     ax.spines[["top", "right"]].set_visible(False)
     ax.margins(y=0.12)
@@ -69,7 +75,7 @@ def _reference_lines(ax: Any, shown: list[Row], refs: list[Row], column: Column)
         value = ref.mean(column.key)
         if value is not None:
             style = FLOOR_STYLE if ref.name.startswith("floor") else CEILING_STYLE
-            ax.axhline(value, label=f"{ref_name(ref, refs)}: {fmt(value)}", zorder=3, **style)
+            ax.axhline(value, label=literal(f"{ref_name(ref, refs)}: {fmt(value)}"), zorder=3, **style)
     if column.key == "diversity":
         for real in sorted({r.mean("diversity_real") for r in shown} - {None}):
             ax.axhline(real, label=f"real data: {fmt(real)}", zorder=3, **REAL_STYLE)
@@ -93,7 +99,7 @@ def loss_chart(curves: list[tuple[str, str, list[dict[str, Any]]]]) -> bytes | N
     seen: dict[str, int] = {}
     for label, name, log in curves:
         nth = seen[name] = seen.get(name, -1) + 1
-        ax.plot([r["step"] for r in log], [r["loss"] for r in log], label=label, color=palette(names.index(name) % 20),
+        ax.plot([r["step"] for r in log], [r["loss"] for r in log], label=literal(label), color=palette(names.index(name) % 20),
                 linestyle=("-", "--", ":", "-.")[nth % 4], marker="o" if len(log) < 20 else None, markersize=3)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_yscale("log")
@@ -118,7 +124,7 @@ def curve_chart(curves: list[Series], metric: str, floor: float | None = None) -
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     for i, s in enumerate(curves):
-        label = s.name + (f" ({s.seeds} seeds)" if s.seeds > 1 else "")
+        label = literal(s.name) + (f" ({s.seeds} seeds)" if s.seeds > 1 else "")
         for ax, x in zip(axes, (s.steps, s.minutes), strict=True):
             ax.plot(x, s.mean, color=palette(i % 20), marker="o" if len(x) < 25 else None, markersize=3,
                     label=label if ax is axes[0] else None)
