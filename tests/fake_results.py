@@ -14,9 +14,8 @@ from zoo.bench.store import Store
 
 
 def grid_file(tmp_path: Path, variants: list[str], *, seeds: int, metrics: list[str], extra: str = "") -> Path:
-    """A grid of ``variants`` (each a different activation, so a distinct spec) scored with ``metrics``."""
-    acts = ["gelu", "relu", "silu", "mish", "tanh", "elu", "celu", "selu"]
-    lines = [f'{v} = {{ "model.activation" = "{acts[i]}" }}' if i else f"{v} = {{}}" for i, v in enumerate(variants)]
+    """A grid of ``variants`` (each a different learning rate, so a distinct spec) scored with ``metrics``."""
+    lines = [f'{v} = {{ "train.lr" = {i + 1}e-3 }}' if i else f"{v} = {{}}" for i, v in enumerate(variants)]
     path = tmp_path / "grid.toml"
     path.write_text(textwrap.dedent(f"""
         name = "fake"
@@ -26,8 +25,6 @@ def grid_file(tmp_path: Path, variants: list[str], *, seeds: int, metrics: list[
         steps = 2
         [base.data]
         size = 8
-        [base.model]
-        activation = "gelu"
         [base.eval]
         metrics = {metrics!r}
         [variants]

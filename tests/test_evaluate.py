@@ -19,7 +19,9 @@ from zoo import cli
 from zoo.data.prepare import PreparedData, prepare
 from zoo.errors import UserError
 from zoo.metrics.evaluate import CEILING, FLOOR, SAMPLES, EvalResult, evaluate, evaluate_run
-from zoo.metrics.features import INCEPTION_ENV, INCEPTION_WEIGHTS, DigitsExtractor
+from zoo.metrics.features import DigitsExtractor
+from zoo.metrics.inception import INCEPTION_ENV, INCEPTION_WEIGHTS
+from zoo.metrics.render import render_result
 from zoo.spec import DataSpec, RunSpec
 
 
@@ -83,7 +85,7 @@ def test_result_serialises_to_strict_json_and_renders(val_result: EvalResult) ->
     assert data["rows"][0]["values"]["fid"] == val_result.row(SAMPLES).values["fid"]
     assert data["feature_identity"] == val_result.feature_identity and len(data["data_hash"]) == 64
     console = Console(record=True, width=100)
-    val_result.render(console)
+    render_result(val_result, console)
     text = console.export_text()
     assert FLOOR in text and CEILING in text and "179 / 180" in text and "images per predicted class" in text
 

@@ -16,18 +16,15 @@ from torch import nn
 from zoo import cli
 from zoo.errors import UserError
 from zoo.metrics.evaluate import extract_features
+from zoo.metrics.extractor import as_extractor, to_float_images
 from zoo.metrics.features import (
-    INCEPTION_ENV,
-    INCEPTION_URL,
-    INCEPTION_WEIGHTS,
     DigitsExtractor,
     DigitsRecipe,
-    as_extractor,
     digits_data,
     digits_weights_path,
     load_or_train_digits,
-    to_float_images,
 )
+from zoo.metrics.inception import INCEPTION_ENV, INCEPTION_URL, INCEPTION_WEIGHTS
 from zoo.metrics.scores import FID, InceptionScore
 
 

@@ -121,3 +121,29 @@ def test_impossible_specs_fail_before_any_tensor(fields: dict, message: str, mon
 def test_unknown_model_field_is_a_user_error() -> None:
     with pytest.raises(UserError, match="unknown setting 'model.blocks'; did you mean 'block'"):
         zoo.create_model("unet", blocks="resnet")
+
+
+def test_plugin_attention_and_time_embedding_get_the_built_in_treatment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What "none" means is declared by the factory (returning None), not by a registered name."""
+    import zoo.plugins
+
+    registry, infos = zoo.plugins.load_registry()
+    registry.add("attention", "nothing", lambda dim, *, heads, dim_head: None)
+    registry.add("time_embedding", "absent", lambda dim: None)
+    monkeypatch.setattr(zoo.plugins, "_cache", (registry, infos))
+
+    def resolved(*overrides: str):  # noqa: ANN202
+        return load_spec(None, ["data.size=8", "model.dim=8", "model.dim_mults=[1,2]", *overrides]).resolved().model
+
+    for attention in ("none", "nothing"):  # no attention anywhere: the norm placement means nothing
+        assert resolved(f"model.attention={attention}", f"model.mid_attention={attention}", "model.norm=post").norm == "pre"
+    for embedding in ("none", "absent"):  # no time MLP: SiLU-only ResNet is the plain ResNet
+        assert resolved(f"model.time_embedding={embedding}", "model.block=resnet", "model.activation=silu").activation == "default"
+    assert resolved("model.block=resnet", "model.activation=silu").activation == "silu"  # the time MLP's GELU changes
+    nets = {}
+    for attention, embedding in (("none", "none"), ("nothing", "absent")):
+        torch.manual_seed(0)
+        nets[attention] = zoo.create_model("unet", channels=1, image_size=8, attention=attention, mid_attention=attention,
+                                           time_embedding=embedding, **TINY)  # fmt: skip
+    a, b = (nets[k].state_dict() for k in ("none", "nothing"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

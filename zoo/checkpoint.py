@@ -4,20 +4,23 @@ A checkpoint is a folder: ``model.safetensors``, ``ema.safetensors``, ``optimize
 (tensors only) and ``state.json`` (step, epoch, RNG and data-order state, optimizer hyper-parameters).
 It is written to a temporary sibling and swapped in with renames: ``checkpoint`` is either the old
 complete folder or the new complete one; if a crash falls between the two renames, the previous
-folder survives as ``checkpoint.old`` and :func:`find_checkpoint` picks it up.
+folder survives as ``checkpoint.old`` and :func:`find_checkpoint` picks it up. The temporary is locked
+while it is written: a kill leaves it behind unlocked, and the next checkpoint of the run removes it
+(:func:`remove_stale_temporaries`). A full disk is a one-line error and leaves no temporary.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from zoo.errors import UserError
+from zoo.io import atomic_folder, load_json, remove_stale
 
 NAME = "checkpoint"
 
@@ -57,26 +60,23 @@ def save_checkpoint(
 ) -> Path:
     """Write a complete checkpoint under ``run_dir/checkpoint`` atomically; return its path."""
     run_dir = Path(run_dir)
-    final, old = run_dir / NAME, run_dir / f"{NAME}.old"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{NAME}.", dir=run_dir))
-    try:
+    final = run_dir / NAME
+    remove_stale_temporaries(run_dir)
+    with atomic_folder(final, old=run_dir / f"{NAME}.old") as tmp:
         save_file(_contiguous(model), tmp / "model.safetensors")
         if ema is not None:
             save_file(_contiguous(ema), tmp / "ema.safetensors")
         opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
         save_file(_contiguous(opt_tensors), tmp / "optimizer.safetensors")
         (tmp / "state.json").write_text(json.dumps({**state, "optimizer": opt_meta}, indent=1))
-        for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        if final.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def remove_stale_temporaries(run_dir: str | Path) -> list[Path]:
+    """Remove what killed writers left in a run folder: half-written checkpoint folders and ``.*.tmp``
+    files of atomic writes. A live writer's temporaries are locked and stay."""
+    run_dir = Path(run_dir)
+    return remove_stale([*run_dir.glob(f".{NAME}.*"), *run_dir.glob(".*.tmp")])
 
 
 def find_checkpoint(run_dir: str | Path) -> Path | None:
@@ -88,10 +88,19 @@ def find_checkpoint(run_dir: str | Path) -> Path | None:
     return None
 
 
+def _damaged(path: Path) -> str:
+    return (f"the run's checkpoint is damaged; remove '{path.parent}' to fall back on '{path.parent.name}.old' "
+            "if the run has one, or train the run again")
+
+
 def load_state(path: Path) -> dict[str, Any]:
-    return json.loads((path / "state.json").read_text())
+    return load_json(path / "state.json", fix=_damaged(path / "state.json"), what="a checkpoint state")
 
 
 def load_weights(path: Path, which: str = "model") -> dict[str, torch.Tensor]:
     """``which`` is "model" (raw weights), "ema" or "optimizer"."""
-    return load_file(path / f"{which}.safetensors")
+    file = path / f"{which}.safetensors"
+    try:
+        return load_file(file)
+    except SafetensorError as err:
+        raise UserError(f"'{file}' is damaged ({err}); {_damaged(file)}") from None

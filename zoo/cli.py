@@ -53,6 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         err_console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
         return err.exit_code
+    except Exception as err:  # noqa: BLE001 - only a full disk is turned into a line, anything else re-raises
+        from zoo.io import disk_full_error, is_disk_full
+
+        if not is_disk_full(err):
+            raise
+        full = disk_full_error(getattr(err, "filename", None))
+        err_console.print(f"[bold red]error:[/] {escape(str(full))}", soft_wrap=True)
+        return full.exit_code
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         return 130

@@ -64,7 +64,8 @@ def trim_curve(run_dir: str | Path, step: int) -> None:
 
 
 class CurveScorer:
-    """Scores a training run's weights at the steps its spec asks for and appends the points.
+    """Scores a training run's weights and appends the points (the training loop says when, see
+    :mod:`zoo.train.curve`).
 
     Built once per training process: the extractor, the metrics and the real test features are
     set up here, so a point costs only sampling, extracting ``curve_n`` fakes and the metrics."""
@@ -74,7 +75,6 @@ class CurveScorer:
         from zoo.metrics.evaluate import build_extractor, build_metrics, reference_features
 
         self.spec, self.path, self.ema, self.source = spec, Path(run_dir) / CURVE_FILE, ema, model
-        self.every = spec.eval.curve_every or 0
         self.copy = copy.deepcopy(model).eval()  # the scored weights live here, never in the trained model
         self.diffusion = diffusion
         self.metrics = build_metrics(spec.eval.curve_metrics)
@@ -82,9 +82,9 @@ class CurveScorer:
         self.real = reference_features(prepared, self.extractor, "test")
         self.scored = {p["step"] for p in read_curve(run_dir)}
 
-    def due(self, step: int, done: bool) -> bool:
-        """A point every ``curve_every`` steps and one at the last step; never twice for one step."""
-        return (done or step % self.every == 0) and step not in self.scored
+    def has(self, step: int) -> bool:
+        """Whether ``curve.jsonl`` already holds the point of ``step`` (a step is never scored twice)."""
+        return step in self.scored
 
     def score(self, step: int, train_seconds: float) -> dict[str, Any]:
         """Score the current weights, append the point to ``curve.jsonl`` and return it."""
@@ -107,11 +107,3 @@ class CurveScorer:
         append_log(self.path, point)
         self.scored.add(step)
         return point
-
-
-def curve_scorer(spec: RunSpec, run_dir: Path, prepared: PreparedData, model: nn.Module,
-                 diffusion: nn.Module | None, ema: EMA | None, *, writer: bool) -> CurveScorer | None:  # fmt: skip
-    """The run's scorer, or None when its spec asks for no curve or this process writes no files."""
-    if spec.eval.curve_every is None or not writer:
-        return None
-    return CurveScorer(spec, run_dir, prepared, model, diffusion, ema)

@@ -12,6 +12,10 @@ class UserError(Exception):
     exit_code = 2
 
 
+class DiskFullError(UserError):
+    """The disk (or the user's quota) filled up while zoo wrote a file; nothing half-written is left."""
+
+
 def did_you_mean(word: str, choices: Iterable[str], n: int = 3) -> str:
     """Return ``"; did you mean 'x' or 'y'?"`` for the closest choices, or "" when none is close."""
     close = difflib.get_close_matches(word, list(choices), n=n, cutoff=0.5)

@@ -335,16 +335,3 @@ def optional(kind: str, component: object, attr: str) -> Any:
     """``component.attr``, or the default :data:`OPTIONAL` documents for ``kind``."""
     return getattr(component, attr, OPTIONAL[kind][attr])
 
-
-#: The Protocol the object built by each kind's factory satisfies (None: the factory returns a tensor).
-PROTOCOLS: dict[str, tuple[type, ...]] = {
-    "block": (Block,),
-    "attention": (Attention,),
-    "norm": (Norm,),
-    "activation": (Activation,),
-    "time_embedding": (TimeEmbedding,),
-    "model": (DenoisingModel, SelfSamplingModel),
-    "dataset": (DatasetSource,),
-    "feature": (FeatureExtractor,),
-    "metric": (Metric,),
-}

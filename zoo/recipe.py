@@ -5,7 +5,8 @@ in docs/diffusion.md), then either a named preset or the settings this module de
 data is* (image size and channels), then the user's file and ``--set`` overrides. The recipe never
 looks at a dataset's name: 16x16 greyscale digits read through ``imagefolder`` get the same network
 as the built-in ``digits``. (Flips are the one data-dependent default a dataset declares itself:
-``flip_invariant`` in :mod:`zoo.hookspecs`, resolved in ``RunSpec.resolved``.)
+``flip_invariant`` in :mod:`zoo.hookspecs`, resolved in ``RunSpec.resolved``.) :func:`zoo.spec.with_recipe`
+layers them; this module is knowledge only and imports nothing of the spec.
 
 Presets (``--preset NAME``, ``preset = "NAME"`` at the top of a run file or a grid file):
 
@@ -18,8 +19,6 @@ Presets (``--preset NAME``, ``preset = "NAME"`` at the top of a run file or a gr
 from __future__ import annotations
 
 from typing import Any
-
-from zoo.errors import UserError, did_you_mean
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "study": {
@@ -48,18 +47,3 @@ def model_for(size: int, channels: int) -> dict[str, Any]:
         mults = [1, 2, 4, 8] if size <= 64 else [1, 1, 2, 4, 8]
     del channels  # the same width serves greyscale and RGB at these sizes (not measured apart)
     return {"dim": 32, "dim_mults": mults}
-
-
-def with_recipe(spec: dict[str, Any], preset: str | None = None) -> dict[str, Any]:
-    """``spec`` (nested mappings, the user's settings) over the named preset or the data's recipe."""
-    from zoo.spec import DataSpec, merge
-
-    if preset is not None:
-        if preset not in PRESETS:
-            raise UserError(f"unknown preset '{preset}'{did_you_mean(preset, PRESETS)}; presets: {', '.join(PRESETS)}")
-        return merge(PRESETS[preset], spec)
-    data = spec.get("data", {}) if isinstance(spec.get("data"), dict) else {}
-    size, channels = data.get("size", DataSpec.size), data.get("channels", DataSpec.channels)
-    if not isinstance(size, int) or not isinstance(channels, int):
-        return spec  # a wrong type: left to the spec's own validation, which names it
-    return merge({"model": model_for(size, channels)}, spec)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from zoo.errors import UserError
 from zoo.io import atomic_path
 from zoo.run import LoadedRun
 
@@ -17,6 +18,17 @@ from zoo.run import LoadedRun
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """[-1, 1] floats -> uint8 (N, C, H, W)."""
     return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+
+
+def check_finite(images: torch.Tensor, run: LoadedRun) -> None:
+    """Refuse NaN/inf images: cast to uint8 they would become plausible-looking black pictures."""
+    bad = int((~torch.isfinite(images)).sum())
+    if bad:
+        raise UserError(
+            f"the {run.weights} weights of the run (step {run.step}) produced {bad} NaN or infinite pixel values, so no "
+            "images were written; the weights are broken (training diverged?): try the other weights (--weights "
+            f"{'raw' if run.weights == 'ema' else 'ema'}), or resume/retrain the run with a lower train.lr"
+        )
 
 
 def generate(
@@ -43,6 +55,7 @@ def generate(
         else:
             images = sample(run.model, run.diffusion, (b, m.channels, m.image_size, m.image_size),
                             steps=steps, generator=generator, progress=progress)
+        check_finite(images, run)
         out.append(to_uint8(images))
     return np.concatenate(out)
 

@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo import resolve
 from zoo.errors import UserError, did_you_mean
+from zoo.io import atomic_write_text
+from zoo.lr import DECAYS
+from zoo.plugins import get_registry
+from zoo.recipe import PRESETS, model_for
+from zoo.registry import Registry
 
 
 @dataclass
@@ -74,6 +80,18 @@ class DataSpec:
     download: bool = False  # let torchvision download (never in tests or default runs)
     workers: int = 0  # DataLoader worker processes
 
+    def check(self) -> None:
+        """Refuse a data spec that cannot be prepared, saying which setting to change."""
+        if self.channels not in (1, 3):
+            raise UserError(f"channels (data.channels, --channels) must be 1 or 3, got {self.channels}")
+        if self.size < 4:
+            raise UserError(f"size (data.size, --size) must be at least 4, got {self.size}")
+        if len(self.split) != 3 or any(f < 0 for f in self.split) or abs(sum(self.split) - 1) > 1e-6:
+            raise UserError(
+                f"split (data.split, --split) must be three non-negative fractions train,val,test summing "
+                f"to 1 (e.g. 0.8,0.1,0.1), got {','.join(f'{f:g}' for f in self.split)}"
+            )
+
 
 @dataclass
 class TrainSpec:
@@ -98,6 +116,23 @@ class TrainSpec:
     seed: int = 0  # weights init, noise and data order
     threads: int | None = None  # torch threads; None: torch's default
 
+    def check(self) -> None:
+        """Impossible numbers, named."""
+        for name in ("batch_size", "epochs", "steps", "checkpoint_every", "log_every"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UserError(f"train.{name} must be at least 1, got {value}")
+        if self.lr <= 0:
+            raise UserError(f"train.lr must be positive, got {self.lr}")
+        if self.minutes is not None and self.minutes <= 0:
+            raise UserError(f"train.minutes must be positive, got {self.minutes}")
+        if self.lr_decay not in DECAYS:
+            raise UserError(f"unknown train.lr_decay '{self.lr_decay}'{did_you_mean(self.lr_decay, DECAYS)}; use {', '.join(DECAYS)}")
+        if self.lr_warmup < 0:
+            raise UserError(f"train.lr_warmup must be 0 or more steps, got {self.lr_warmup}")
+        if self.ema_std is not None and not 0 < self.ema_std < 0.288:
+            raise UserError(f"train.ema_std must be in (0, 0.288) (EDM2 uses 0.05-0.15), got {self.ema_std}; 'none' for the warm-up rule")
+
 
 @dataclass
 class EvalSpec:
@@ -116,6 +151,16 @@ class EvalSpec:
     curve_steps: int = 10  # sampler steps per curve point
     curve_metrics: tuple[str, ...] = ("kid",)  # KID: unbiased at small n, unlike FID (docs/metrics.md)
 
+    def check(self) -> None:
+        """Impossible numbers, named."""
+        if self.weights not in ("ema", "raw"):
+            raise UserError(f"eval.weights must be 'ema' or 'raw', got '{self.weights}'")
+        if self.n < 2 or self.steps < 1 or self.batch_size < 1:
+            raise UserError("eval.n must be at least 2, eval.steps and eval.batch_size at least 1")
+        if (self.curve_every is not None and self.curve_every < 1) or self.curve_n < 2 or self.curve_steps < 1:
+            raise UserError("eval.curve_every and eval.curve_steps must be at least 1, eval.curve_n at least 2 "
+                            "(or leave eval.curve_every unset: no learning curve)")
+
 
 @dataclass
 class RunSpec:
@@ -127,28 +172,19 @@ class RunSpec:
     train: TrainSpec = field(default_factory=TrainSpec)
     eval: EvalSpec = field(default_factory=EvalSpec)
 
-    def resolved(self) -> RunSpec:
+    def resolved(self, registry: Registry | None = None) -> RunSpec:
         """A copy whose model matches the data (channels, image size), in the model's canonical form
-        (two specs that build the same network resolve to the same spec, hence the same hash)."""
-        from zoo.plugins import get_registry
-
-        registry = get_registry()
-        model = dataclasses.replace(self.model, channels=self.data.channels, image_size=self.data.size)
-        canonical = getattr(registry.get("model", model.name).factory, "canonical", None)
-        data = self.data
-        if data.flip is None:  # the dataset's declaration (zoo.hookspecs: flip_invariant), default True
-            flip = bool(getattr(registry.get("dataset", data.dataset).factory, "flip_invariant", True))
-            data = dataclasses.replace(data, flip=flip)
-        return dataclasses.replace(self, model=canonical(model) if canonical else model, data=data)
+        (two specs that build the same network resolve to the same spec, hence the same hash); see
+        :func:`zoo.resolve.resolve`. ``registry``: the installed plugins' by default."""
+        return resolve.resolve(self, registry or get_registry())
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
 
     def hash(self) -> str:
         """A short content hash of the resolved spec: the identity of a benchmark cell. Settings added
-        after cells were first stored (:data:`LATE_DEFAULTS`) count only when changed from the value that
-        reproduces the older behaviour, so adding a setting does not make every stored result look like a
-        different cell (a ``--preset study`` cell keeps the hash it had before the setting existed)."""
+        after cells were first stored (:data:`LATE_DEFAULTS`) count only when changed from their old
+        behaviour, so adding a setting does not make every stored result look like a different cell."""
         data = self.resolved().to_dict()
         for (section, key), default in LATE_DEFAULTS.items():
             if data[section].get(key) == _plain(default):
@@ -157,13 +193,19 @@ class RunSpec:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def save(self, path: str | Path) -> None:
-        from zoo.io import atomic_write_text
-
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> RunSpec:
-        return from_dict(json.loads(Path(path).read_text()))
+        return from_dict(read_spec_json(path))
+
+
+def read_spec_json(path: str | Path) -> dict[str, Any]:
+    """A saved ``spec.json`` as nested mappings; a damaged one is a one-line error, not a traceback."""
+    from zoo.io import load_json
+
+    return load_json(path, what="a run spec", fix="zoo train wrote it beside the run's weights: restore it from a "
+                     "copy of the run, or train the run again")
 
 
 SECTIONS: dict[str, type] = {
@@ -175,16 +217,12 @@ SECTIONS: dict[str, type] = {
 }
 
 
-# (section, key) -> the value of every setting added after results databases existed that reproduces
-# the older behaviour (its default, or the study's for the recipe's settings; see RunSpec.hash)
+# (section, key) -> the value that reproduces the old behaviour, for settings added after results
+# databases existed (see RunSpec.hash); the recipe's at the study's values: --preset study keeps hashes
 LATE_DEFAULTS: dict[tuple[str, str], Any] = {
-    ("eval", "curve_every"): EvalSpec.curve_every,
-    ("eval", "curve_n"): EvalSpec.curve_n,
-    ("eval", "curve_steps"): EvalSpec.curve_steps,
-    ("eval", "curve_metrics"): EvalSpec.curve_metrics,
-    ("train", "lr_warmup"): 0,
-    ("train", "lr_decay"): "none",
-    ("train", "ema_std"): None,
+    ("eval", "curve_every"): EvalSpec.curve_every, ("eval", "curve_n"): EvalSpec.curve_n,
+    ("eval", "curve_steps"): EvalSpec.curve_steps, ("eval", "curve_metrics"): EvalSpec.curve_metrics,
+    ("train", "lr_warmup"): 0, ("train", "lr_decay"): "none", ("train", "ema_std"): None,
 }
 
 
@@ -313,6 +351,20 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise UserError(f"config file '{path}' is not valid TOML: {err}") from None
 
 
+def with_recipe(spec: dict[str, Any], preset: str | None = None) -> dict[str, Any]:
+    """``spec`` (nested mappings, the user's settings) over the named preset or the data's recipe
+    (:mod:`zoo.recipe`)."""
+    if preset is not None:
+        if preset not in PRESETS:
+            raise UserError(f"unknown preset '{preset}'{did_you_mean(preset, PRESETS)}; presets: {', '.join(PRESETS)}")
+        return merge(PRESETS[preset], spec)
+    data = spec.get("data", {}) if isinstance(spec.get("data"), dict) else {}
+    size, channels = data.get("size", DataSpec.size), data.get("channels", DataSpec.channels)
+    if not isinstance(size, int) or not isinstance(channels, int):
+        return spec  # a wrong type: left to the spec's own validation, which names it
+    return merge({"model": model_for(size, channels)}, spec)
+
+
 def load_spec(
     config: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
@@ -325,9 +377,7 @@ def load_spec(
     (only its model section when ``model_only``, for commands that build nothing else).
     ``base`` (a saved spec.json) sits under the file and the overrides; under them all, the named
     ``preset`` (also a top-level ``preset = "study"`` in the file) or the recipe for the data
-    (:func:`zoo.recipe.with_recipe`)."""
-    from zoo.recipe import with_recipe
-
+    (:func:`with_recipe`)."""
     data = read_toml(config) if config else {}
     preset = data.pop("preset", None) if preset is None else preset
     data.pop("preset", None)
@@ -340,60 +390,11 @@ def load_spec(
     return spec
 
 
-def validate(spec: RunSpec) -> None:
-    """Fail before anything starts: unknown component names and impossible numbers."""
-    from zoo.plugins import get_registry
-
-    registry = get_registry()
-    m, d, data, t, e = spec.model, spec.diffusion, spec.data, spec.train, spec.eval
-    registry.get("model", m.name)
-    registry.get("schedule", d.schedule)
-    registry.get("dataset", data.dataset)
-    registry.get("sampler", e.sampler)
-    if e.feature is not None:
-        registry.get("feature", e.feature)
-    for metric in (*e.metrics, *e.curve_metrics):
-        registry.get("metric", metric)
-    validate_model(spec.resolved().model)
-    if d.timesteps < 2:
-        raise UserError(f"diffusion.timesteps must be at least 2, got {d.timesteps}")
-    if d.objective not in ("eps", "x0", "v"):
-        raise UserError(f"unknown diffusion.objective '{d.objective}'{did_you_mean(d.objective, ('eps', 'x0', 'v'))}; use eps, x0 or v")
-    if d.loss not in ("smooth_l1", "mse", "l1"):
-        raise UserError(f"unknown diffusion.loss '{d.loss}'{did_you_mean(d.loss, ('smooth_l1', 'mse', 'l1'))}; use smooth_l1, mse or l1")
-    from zoo.data.prepare import check_data_spec
-
-    check_data_spec(data)
-    for name in ("batch_size", "epochs", "steps", "checkpoint_every", "log_every"):
-        value = getattr(t, name)
-        if value is not None and value < 1:
-            raise UserError(f"train.{name} must be at least 1, got {value}")
-    if t.lr <= 0:
-        raise UserError(f"train.lr must be positive, got {t.lr}")
-    from zoo.lr import DECAYS
-
-    if t.lr_decay not in DECAYS:
-        raise UserError(f"unknown train.lr_decay '{t.lr_decay}'{did_you_mean(t.lr_decay, DECAYS)}; use {', '.join(DECAYS)}")
-    if t.lr_warmup < 0:
-        raise UserError(f"train.lr_warmup must be 0 or more steps, got {t.lr_warmup}")
-    if t.ema_std is not None and not 0 < t.ema_std < 0.288:
-        raise UserError(f"train.ema_std must be in (0, 0.288) (EDM2 uses 0.05-0.15), got {t.ema_std}; 'none' for the warm-up rule")
-    if t.minutes is not None and t.minutes <= 0:
-        raise UserError(f"train.minutes must be positive, got {t.minutes}")
-    if e.weights not in ("ema", "raw"):
-        raise UserError(f"eval.weights must be 'ema' or 'raw', got '{e.weights}'")
-    if e.n < 2 or e.steps < 1 or e.batch_size < 1:
-        raise UserError("eval.n must be at least 2, eval.steps and eval.batch_size at least 1")
-    if (e.curve_every is not None and e.curve_every < 1) or e.curve_n < 2 or e.curve_steps < 1:
-        raise UserError("eval.curve_every and eval.curve_steps must be at least 1, eval.curve_n at least 2 "
-                        "(or leave eval.curve_every unset: no learning curve)")
+def validate(spec: RunSpec, registry: Registry | None = None) -> None:
+    """Fail before anything starts: unknown component names and impossible numbers (:func:`zoo.resolve.validate`)."""
+    resolve.validate(spec, registry or get_registry())
 
 
-def validate_model(m: ModelSpec) -> None:
+def validate_model(m: ModelSpec, registry: Registry | None = None) -> None:
     """Component names of a model spec; the model factory checks the shapes itself."""
-    from zoo.plugins import get_registry
-
-    registry = get_registry()
-    check = getattr(registry.get("model", m.name).factory, "validate", None)
-    if check is not None:
-        check(m)
+    resolve.validate_model(m, registry or get_registry())

@@ -48,8 +48,7 @@ def machine() -> dict:
 
 
 def spec_dict(model: str, minutes: float, threads: int, n: int) -> dict:
-    from zoo.recipe import with_recipe
-    from zoo.spec import merge
+    from zoo.spec import merge, with_recipe
 
     preset, overrides = MODELS[model]
     user = merge({"data": DATA, "train": {"minutes": minutes, "threads": threads, "log_every": 50},

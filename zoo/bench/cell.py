@@ -16,14 +16,19 @@ from typing import Any
 def run_cell(spec_dict: dict[str, Any], run_dir: str, *, threads: int | None = None, progress: Any = False) -> dict[str, Any]:
     """Returns ``{"status": "done", "record": {...}}`` or ``{"status": "failed", "error": "..."}``, each with
     the run's learning-curve points under ``curve``; never raises for a failing cell, so one bad cell
-    cannot stop a grid."""
+    cannot stop a grid. A full disk is not the cell's fault and would fail every cell after it: it stops
+    the grid (one line, finished cells kept)."""
     from zoo.curve import read_curve
+    from zoo.errors import DiskFullError
+    from zoo.io import disk_full_error, is_disk_full
 
     try:
         outcome = {"status": "done", "record": _run(spec_dict, Path(run_dir), threads, progress)}
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, DiskFullError):
         raise
     except Exception as err:  # noqa: BLE001 - recorded with the cell, the grid goes on
+        if is_disk_full(err):
+            raise disk_full_error(getattr(err, "filename", None) or run_dir) from None
         outcome = {"status": "failed", "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
     return {**outcome, "curve": read_curve(run_dir)}
 
@@ -40,6 +45,7 @@ def _run(spec_dict: dict[str, Any], run_dir: Path, threads: int | None, progress
     from zoo.run import load_run
     from zoo.sample import generate, save_grid, save_npz
     from zoo.spec import from_dict
+    from zoo.streams import SAMPLING, stream_seed
     from zoo.train import train
 
     tune_allocator()  # a pool or Ray worker is a fresh process: zoo's allocator setting there too
@@ -57,7 +63,9 @@ def _run(spec_dict: dict[str, Any], run_dir: Path, threads: int | None, progress
     start = time.perf_counter()
     run = load_run(run_dir, weights=spec.eval.weights)
     e = spec.eval
-    images = generate(run, e.n, sampler=e.sampler, steps=e.steps, seed=e.seed, batch_size=e.batch_size)
+    # the sampling-noise stream of this replicate (train.seed): shared by every variant with that seed
+    seed = stream_seed(spec.train.seed, SAMPLING, e.seed)
+    images = generate(run, e.n, sampler=e.sampler, steps=e.steps, seed=seed, batch_size=e.batch_size)
     timings["sample"] = time.perf_counter() - start
     save_npz(images, run_dir / "samples.npz")
     save_grid(images, run_dir / "samples.png")

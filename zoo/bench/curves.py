@@ -156,47 +156,7 @@ def curve_floor(store: Store, grid: str, metric: str) -> float | None:
     return None
 
 
-def curve_images(store: Store, grid: str) -> list[tuple[str, bytes]]:
-    """(metric, PNG) of every metric the grid's curves hold; empty when the grid has no curve."""
+def grid_curves(store: Store, grid: str) -> list[tuple[str, list[Series], float | None]]:
+    """(metric, one series per variant, floor) of every metric the grid's curves hold; empty without curves."""
     curves = [store.curve(c["hash"]) for c in store.grid_cells(grid) if c["duplicate_of"] is None]
-    out = []
-    for metric in curve_metrics(curves):
-        png = curve_chart(series(store, grid, metric), metric, curve_floor(store, grid, metric))
-        if png is not None:
-            out.append((metric, png))
-    return out
-
-
-def curve_chart(curves: list[Series], metric: str, floor: float | None = None) -> bytes | None:
-    """One metric against steps (left) and training minutes (right): per variant the mean over seeds
-    as a line and the range over seeds as a band; the floor (real vs real at the same n) dashed."""
-    import io
-
-    from matplotlib import colormaps
-    from matplotlib.figure import Figure
-
-    if not curves:
-        return None
-    palette = colormaps["tab10" if len(curves) <= 10 else "tab20"]
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    axes = fig.subplots(1, 2, sharey=True)
-    for i, s in enumerate(curves):
-        label = s.name + (f" ({s.seeds} seeds)" if s.seeds > 1 else "")
-        for ax, x in zip(axes, (s.steps, s.minutes), strict=True):
-            ax.plot(x, s.mean, color=palette(i % 20), marker="o" if len(x) < 25 else None, markersize=3,
-                    label=label if ax is axes[0] else None)
-            if s.seeds > 1:
-                ax.fill_between(x, s.low, s.high, color=palette(i % 20), alpha=0.18, linewidth=0)
-    for ax, xlabel in zip(axes, ("optimisation step", "training minutes (scoring excluded)"), strict=True):
-        if floor is not None:
-            ax.axhline(floor, color="#333333", linestyle="--", linewidth=1.2,
-                       label=f"floor: real vs real {floor:.3g}" if ax is axes[0] else None)
-        ax.set_xlabel(xlabel)
-        ax.grid(alpha=0.3)
-        ax.spines[["top", "right"]].set_visible(False)
-    axes[0].set_ylabel(metric)
-    axes[0].set_title(f"{metric} of the EMA weights during training", fontsize=11, loc="left")
-    fig.legend(fontsize=8, loc="outside right upper", frameon=False)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    return buf.getvalue()
+    return [(metric, series(store, grid, metric), curve_floor(store, grid, metric)) for metric in curve_metrics(curves)]

@@ -15,6 +15,9 @@ A grid (TOML)::
     study = { preset = "study" }      # a variant may name its own preset
     [axes]                            # optional: every variant is crossed with every combination
     "diffusion.schedule" = ["linear", "cosine"]
+    [compare]                         # optional: how the table judges the variants (docs/benchmark.md)
+    reference = "base"                # every variant is compared with this one, paired by seed
+    primary = "kid"                   # the metric of the verdicts; default KID below 2,000 images, else FID
 
 A cell is (variant, axis values, seed). Cells whose resolved specs are identical (the study's
 GELU-only ConvNeXt, whose activations already are GELU) share one hash and are run once.
@@ -28,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import UserError, did_you_mean
-from zoo.recipe import with_recipe
-from zoo.spec import RunSpec, from_dict, merge, read_toml, validate
+from zoo.spec import RunSpec, from_dict, merge, read_toml, validate, with_recipe
 
-GRID_KEYS = ("name", "description", "seeds", "budget", "base", "variants", "axes", "preset")
+GRID_KEYS = ("name", "description", "seeds", "budget", "base", "variants", "axes", "compare", "preset")
+COMPARE_KEYS = ("reference", "primary")
 
 
 @dataclass
@@ -52,6 +55,7 @@ class Grid:
     description: str
     path: str
     cells: list[Cell] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)  # [compare]: reference, primary
 
     def unique(self) -> list[Cell]:
         """One cell per distinct spec: the cells to actually run."""
@@ -70,6 +74,13 @@ def _dotted(overrides: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
 
 def _axis_label(key: str, value: Any) -> str:
     return f"{key.split('.')[-1]}={value}"
+
+
+def check_grid_name(name: str, where: str | Path) -> None:
+    """A grid name becomes a report folder (``RESULTS/report/<name>/``): no hidden, parent or nested folder."""
+    if not name.strip() or name[0] in ". " or any(c in name for c in "/\\") or not name.isprintable():
+        raise UserError(f"{where}: grid name {name!r} cannot name a report folder; use letters, digits, '-' and '_', "
+                        "not starting with '.' (e.g. name = \"study\")")
 
 
 def load_grid(path: str | Path) -> Grid:
@@ -94,7 +105,9 @@ def load_grid(path: str | Path) -> Grid:
         if not isinstance(values, list) or not values:
             raise UserError(f"{path}: axis '{key}' must be a non-empty list of values")
     base = merge(data.get("base", {}), {"train": dict(budget)} if budget else {})
-    grid = Grid(name=str(data.get("name", path.stem)), description=str(data.get("description", "")), path=str(path))
+    grid = Grid(name=str(data.get("name", path.stem)), description=str(data.get("description", "")), path=str(path),
+                settings=_compare_settings(data.get("compare", {}), path))
+    check_grid_name(grid.name, path)
     first_by_hash: dict[str, str] = {}
     for variant, overrides in variants.items():
         if not isinstance(overrides, dict):
@@ -120,7 +133,19 @@ def load_grid(path: str | Path) -> Grid:
                     Cell(name, variant, all_overrides, seed, label, spec, cell_hash, first_by_hash.get(cell_hash))
                 )
                 first_by_hash.setdefault(cell_hash, label)
+    reference = grid.settings.get("reference")
+    if reference is not None and reference not in {c.name for c in grid.cells}:
+        names = list(dict.fromkeys(c.name for c in grid.cells))
+        raise UserError(f"{path}: compare.reference '{reference}' is not a cell of this grid{did_you_mean(reference, names)}; "
+                        f"cells: {', '.join(names)}")
     return grid
+
+
+def _compare_settings(compare: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(compare, dict) or set(compare) - set(COMPARE_KEYS):
+        unknown = sorted(set(compare) - set(COMPARE_KEYS)) if isinstance(compare, dict) else [str(compare)]
+        raise UserError(f"{path}: [compare] takes {' and '.join(COMPARE_KEYS)}, not {', '.join(unknown)}")
+    return {k: str(v) for k, v in compare.items()}
 
 
 def default_grid_path() -> Path:

@@ -1,5 +1,10 @@
 """Runs a grid: prepares each dataset once, computes the reference rows once, sends the cells that
-are not done to an executor and records every outcome (a failure included) as it arrives."""
+are not done to an executor and records every outcome (a failure included) as it arrives.
+
+One grid at a time per results folder: a run holds an OS lock on ``RESULTS/.zoo.lock`` for its whole
+life (it dies with the process, so a killed run never blocks the next), and a second run on the same
+folder stops at once with a one-line message instead of training the same cells again.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,11 @@ from typing import Any
 from zoo.bench.executors import Executor, LocalExecutor
 from zoo.bench.grid import Grid
 from zoo.bench.store import Store
+from zoo.io import exclusive
+from zoo.progress import progress_bar
 
 DB_NAME = "zoo.db"
+LOCK_NAME = ".zoo.lock"
 
 
 @dataclass
@@ -30,11 +38,18 @@ def reference_key(data_hash: str, feature: str, n: int, metrics: list[str] | tup
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def noise_key(key: str) -> str:
+    """Where the metric-noise estimate of the references under ``key`` is stored."""
+    return f"noise-{key}"
+
+
 def compute_references(store: Store, grid: Grid) -> None:
-    """The floor (real train vs real test) and ceiling (uniform noise) rows, with the same extractor,
-    metrics and n as the cells, once per distinct (data, extractor, n)."""
+    """The floor (real train vs real test) and ceiling (uniform noise) rows and the metrics' own noise
+    (zoo.metrics.noise), with the same extractor, metrics and n as the cells' final scores and their
+    learning-curve points, once per distinct (data, extractor, n, metrics)."""
     from zoo.data.prepare import prepare
     from zoo.metrics.evaluate import reference_rows
+    from zoo.metrics.noise import metric_noise
 
     for cell in grid.unique():
         e, data = cell.spec.eval, prepare(cell.spec.data)
@@ -45,6 +60,9 @@ def compute_references(store: Store, grid: Grid) -> None:
             if store.references(key) is None:
                 result = reference_rows(data, n, feature=feature, metrics=metrics, seed=e.seed)
                 store.save_references(key, grid.name, [row.to_dict() for row in result.rows])
+            if store.references(noise_key(key)) is None:  # the instrument's own noise at that n
+                noise = metric_noise(data, n, feature=feature, metrics=metrics)
+                store.save_references(noise_key(key), grid.name, [noise])
 
 
 def run_grid(
@@ -56,12 +74,18 @@ def run_grid(
     console: Any = None,
 ) -> GridOutcome:
     """Run every cell of ``grid`` not yet done; results go to ``results/zoo.db``, runs to ``results/runs/``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    results = Path(results)
+    busy = (f"another `zoo benchmark` is running on the results folder '{results}' (it holds {results / LOCK_NAME}); "
+            "wait for it to finish or pass another --results (`zoo benchmark --table` and `zoo report` can read the "
+            "folder meanwhile)")
+    with exclusive(results / LOCK_NAME, busy):
+        return _run_locked(grid, results, executor=executor, progress=progress, console=console)
 
+
+def _run_locked(grid: Grid, results: Path, *, executor: Executor | None, progress: bool, console: Any) -> GridOutcome:
     from zoo.data.prepare import prepare
 
     started = time.perf_counter()
-    results = Path(results)
     store = Store(results / DB_NAME)
     store.register_grid(grid)
     executor = executor or LocalExecutor()
@@ -78,8 +102,7 @@ def run_grid(
     by_hash = {c.hash: c for c in pending}
     failed = 0
     cell_times = {"train": 0.0, "train_steps": 0.0, "curve": 0.0, "sample": 0.0, "evaluate": 0.0}
-    bar = Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), disable=not progress, console=console)
+    bar = progress_bar(progress, console=console)
     with bar:
         overall = bar.add_task(f"grid {grid.name}", total=len(grid.cells), completed=skipped, info="")
         per_cell = bar if isinstance(executor, LocalExecutor) and executor.jobs == 1 else None

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from zoo.io import disk_guard
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     hash TEXT PRIMARY KEY,
@@ -61,7 +63,8 @@ CREATE TABLE IF NOT EXISTS grid_runs (
     path TEXT NOT NULL,
     description TEXT,
     timings TEXT,                      -- JSON: wall-clock of the last run, by phase
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    settings TEXT                      -- JSON: how the table compares cells (reference variant, primary metric)
 );
 """
 
@@ -72,16 +75,19 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(SCHEMA)
+            if "settings" not in {r["name"] for r in db.execute("PRAGMA table_info(grid_runs)")}:  # a database of zoo <= 0.1
+                db.execute("ALTER TABLE grid_runs ADD COLUMN settings TEXT")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
-        db.row_factory = sqlite3.Row
-        try:
-            with db:  # one transaction: committed on success, rolled back on error
-                yield db
-        finally:
-            db.close()
+        with disk_guard(self.path):  # SQLite rolls the transaction back; the error names the database
+            db = sqlite3.connect(self.path, timeout=30)
+            db.row_factory = sqlite3.Row
+            try:
+                with db:  # one transaction: committed on success, rolled back on error
+                    yield db
+            finally:
+                db.close()
 
     # -- grids ------------------------------------------------------------------------------------
     def register_grid(self, grid: Any) -> None:
@@ -93,9 +99,10 @@ class Store:
                 [(grid.name, c.label, c.name, c.variant, c.seed, json.dumps(c.overrides), c.hash, c.duplicate_of, i)
                  for i, c in enumerate(grid.cells)],
             )
-            db.execute("INSERT OR REPLACE INTO grid_runs (grid, path, description, timings, updated) VALUES "
-                       "(?, ?, ?, (SELECT timings FROM grid_runs WHERE grid = ?), ?)",
-                       (grid.name, grid.path, grid.description, grid.name, time.time()))
+            db.execute("INSERT OR REPLACE INTO grid_runs (grid, path, description, timings, updated, settings) VALUES "
+                       "(?, ?, ?, (SELECT timings FROM grid_runs WHERE grid = ?), ?, ?)",
+                       (grid.name, grid.path, grid.description, grid.name, time.time(),
+                        json.dumps(getattr(grid, "settings", {}))))
 
     def set_timings(self, grid: str, timings: dict[str, float]) -> None:
         with self._connect() as db:
@@ -104,7 +111,8 @@ class Store:
     def grids(self) -> list[dict[str, Any]]:
         with self._connect() as db:
             rows = db.execute("SELECT * FROM grid_runs ORDER BY updated DESC").fetchall()
-        return [{**dict(r), "timings": json.loads(r["timings"]) if r["timings"] else None} for r in rows]
+        return [{**dict(r), "timings": json.loads(r["timings"]) if r["timings"] else None,
+                 "settings": json.loads(r["settings"]) if r["settings"] else {}} for r in rows]
 
     def grid_cells(self, grid: str) -> list[dict[str, Any]]:
         """The grid's cells in order, each with its result (status None when not run yet)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoo.bench.curves import At, points_at, rewind
 from zoo.bench.runner import reference_key
@@ -15,6 +15,8 @@ from zoo.bench.store import Store
 from zoo.errors import UserError, did_you_mean
 from zoo.hookspecs import MetricColumn
 
+if TYPE_CHECKING:
+    from zoo.bench.verdicts import Comparison
 
 Column = MetricColumn  # cost columns and metric columns are described alike
 
@@ -24,6 +26,7 @@ COST_COLUMNS = (  # what a cell costs, measured by the runner for every cell wha
     Column("train_ips", "train img/s", "high", 0),
     Column("sample_spi", "sample s/img", "low"),
 )
+_COST_KEYS = {c.key for c in COST_COLUMNS}
 
 
 def table_columns(rows: list[Row]) -> tuple[Column, ...]:
@@ -41,8 +44,11 @@ class Row:
     seeds: list[int]
     status: str  # done | failed | pending | "same as X"
     metrics: list[str] = field(default_factory=list)  # the metrics the cells' specs ask for
-    values: dict[str, list[float]] = field(default_factory=dict)  # key -> one value per seed
-    n: int | None = None
+    values: dict[str, list[float]] = field(default_factory=dict)  # key -> one value per finished seed
+    per_seed: dict[int, dict[str, float]] = field(default_factory=dict)  # seed -> key -> value, for pairing
+    n: int | None = None  # generated images per score
+    n_real: int | None = None  # real (test) images per score
+    ref_key: str | None = None  # where its reference rows and metric noise are stored
     error: str | None = None
     samples_png: str | None = None
     log: str | None = None
@@ -58,6 +64,13 @@ class Row:
             return statistics.stdev(vals)
         return self.mean(spread) if spread else None
 
+    def ci(self, key: str) -> float | None:
+        """Half-width of the 95% Student-t interval of the mean over seeds (None for one seed)."""
+        from zoo.bench.verdicts import row_interval
+
+        interval = row_interval(self, key)
+        return interval.half if interval else None
+
     def target(self, column: Column) -> float | None:
         """What a ``better="real"`` column is compared with: the real data's value, else None."""
         return self.mean(column.real) if column.real else None
@@ -67,8 +80,9 @@ class Row:
                "n": self.n, "error": self.error, "samples_png": self.samples_png, "log": self.log}
         for c in columns:
             out[c.key] = self.mean(c.key)
-            if c.key not in {k.key for k in COST_COLUMNS}:
+            if c.key not in _COST_KEYS:
                 out[f"{c.key}_std"] = self.std(c.key, c.spread)
+                out[f"{c.key}_ci"] = self.ci(c.key)  # 95% half-width over seeds; None for one seed
             if c.real:
                 out[c.real] = self.mean(c.real)
         return out
@@ -116,11 +130,13 @@ def build_rows(store: Store, grid: str, at: At | None = None) -> tuple[list[Row]
             continue
         for key, value in _values_of(record).items():
             row.values.setdefault(key, []).append(value)
-        row.n = record["eval"]["rows"][0]["n_fake"]
+            row.per_seed.setdefault(c["seed"], {})[key] = value
+        row.n, row.n_real = record["eval"]["rows"][0]["n_fake"], record["eval"]["rows"][0].get("n_real")
         row.samples_png = row.samples_png or f"{source['run_dir']}/samples.png"  # the first seed's
         row.log = row.log or f"{source['run_dir']}/log.jsonl"
         e, ev = spec["eval"], record["eval"]
-        ref_keys.add(reference_key(ev["data_hash"], ev["feature"], e["n"], e["metrics"], e["seed"]))
+        row.ref_key = reference_key(ev["data_hash"], ev["feature"], e["n"], e["metrics"], e["seed"])
+        ref_keys.add(row.ref_key)
     for key in sorted(ref_keys):
         for ref in store.references(key) or []:
             r = Row(ref["name"], {}, [], "reference", n=ref["n_fake"])
@@ -189,7 +205,7 @@ def overrides_text(overrides: dict[str, Any]) -> str:
 def cell_text(row: Row, column: Column, bests: dict[str, float | None]) -> tuple[str, str, bool]:
     """(text, note, is best) of one table cell, shared by the terminal table and the report."""
     value = row.mean(column.key)
-    text = fmt(value, row.std(column.key, column.spread), column.digits)
+    text = fmt(value, row.ci(column.key) if column.key not in _COST_KEYS else None, column.digits)
     note = ""
     if row.target(column) is not None and row.status != "reference":
         note = f"real {fmt(row.target(column))}"
@@ -197,9 +213,11 @@ def cell_text(row: Row, column: Column, bests: dict[str, float | None]) -> tuple
     return text, note, is_best
 
 
-def render(rows: list[Row], refs: list[Row], title: str):  # noqa: ANN201
-    """A rich Table."""
+def render(rows: list[Row], refs: list[Row], title: str, comparison: Comparison | None = None):  # noqa: ANN201
+    """A rich Table; with a comparison, a ``vs <reference>`` column and its reading under the table."""
     from rich.table import Table
+
+    from zoo.bench.verdicts import contrast_text, reading
 
     columns = table_columns(rows)
     table = Table(title=title, show_lines=False, header_style="bold")
@@ -207,6 +225,8 @@ def render(rows: list[Row], refs: list[Row], title: str):  # noqa: ANN201
     table.add_column("overrides", style="dim", max_width=34)
     for c in columns:
         table.add_column(c.header, justify="right")
+    if comparison is not None:
+        table.add_column(f"vs {comparison.reference}", justify="right")
     table.add_column("status")
     bests = {c.key: best(rows, c) for c in columns}
     for row in [*rows, *refs]:
@@ -215,6 +235,8 @@ def render(rows: list[Row], refs: list[Row], title: str):  # noqa: ANN201
             text, note, is_best = cell_text(row, c, bests)
             text += f" ({note})" if note else ""
             cells.append(f"[bold green]{text}[/]" if is_best else text)
+        if comparison is not None:
+            cells.append(_verdict_markup(contrast_text(comparison, row)) if row.status != "reference" else "")
         status = row.status
         style = {"done": "green", "failed": "red", "pending": "yellow", "reference": "cyan"}.get(status.split()[0], "")
         if row.error:
@@ -223,9 +245,17 @@ def render(rows: list[Row], refs: list[Row], title: str):  # noqa: ANN201
         table.add_row(name, overrides_text(row.overrides) if row.status != "reference" else "",
                       *cells, f"[{style}]{status}[/]" if style else status, end_section=row is rows[-1] and bool(refs))
     n = next((r.n for r in [*rows, *refs] if r.n), None)
-    table.caption = (f"n = {n} samples per score; best value per column in green; (≈ real): best closest to the real data's value. "
-                     "Floor and ceiling rows: what a perfect model and pure noise score with the same extractor and n.")
+    seeds = max((len(r.seeds) for r in rows), default=1)
+    lines = [f"n = {n} samples per score; best value per column in green; (≈ real): best closest to the real data's value. "
+             "Floor and ceiling rows: what a perfect model and pure noise score with the same extractor and n."]
+    lines += reading(comparison, seeds) if comparison is not None else []
+    table.caption = "\n".join(lines)
     return table
+
+
+def _verdict_markup(text: str) -> str:
+    colour = "green" if text.endswith("better") else "red" if text.endswith("worse") else ""
+    return f"[{colour}]{text}[/]" if colour else text
 
 
 def __getattr__(name: str) -> Any:

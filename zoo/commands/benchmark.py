@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.bench.runner import DB_NAME, run_grid
     from zoo.bench.store import Store
     from zoo.bench.table import build_rows, render, sort_rows, table_columns
+    from zoo.bench.verdicts import comparison_of
 
     err = Console(stderr=True)
     at = parse_at(args.at)  # a mistake fails before anything runs
@@ -57,16 +58,19 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_grid(grid, args.results, executor=executor, progress=args.progress, console=err)
         err.print(f"ran {outcome.ran}, skipped {outcome.skipped} (done before or identical), failed {outcome.failed} "
                   f"in {outcome.seconds:.0f} s")
-    rows, refs = build_rows(Store(Path(args.results) / DB_NAME), grid.name, at)
+    store = Store(Path(args.results) / DB_NAME)
+    rows, refs = build_rows(store, grid.name, at)
     rows = sort_rows(rows, args.sort)
+    comparison = comparison_of(store, grid.name, rows, table_columns(rows))
     if args.json:
         columns = table_columns(rows)
         print(json.dumps({"grid": grid.name, "at": {at.unit: at.value} if at else None, "columns": [c.__dict__ for c in columns],
+                          "comparison": comparison.to_dict(),
                           "rows": [r.to_dict(columns) for r in rows], "references": [r.to_dict(columns) for r in refs]},
                          indent=2))
     else:
         out = Console()
         if not out.is_terminal:  # piped or CI: do not squeeze the table into 80 columns
             out = Console(width=max(out.width, 180))
-        out.print(render(rows, refs, f"zoo benchmark: {grid.name}" + (f" ({at.label})" if at else "")))
+        out.print(render(rows, refs, f"zoo benchmark: {grid.name}" + (f" ({at.label})" if at else ""), comparison))
     return 1 if any(r.status == "failed" for r in rows) else 0

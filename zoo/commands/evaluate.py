@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         evaluate_run,
         load_samples,
     )
+    from zoo.metrics.render import render_result
 
     target = Path(args.target)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
-        result.render(Console(highlight=False))
+        render_result(result, Console(highlight=False))
         if target.is_dir():
             Console(highlight=False).print(f"wrote {target / 'metrics.json'}")
     return 0

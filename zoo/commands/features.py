@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if args.info:
         if not args.name:
             raise UserError("--info needs an extractor name, e.g. `zoo features digits --info`")
-        from zoo.metrics.features import as_extractor
+        from zoo.metrics.extractor import as_extractor
 
         info = as_extractor(registry.create("feature", args.name), args.name).info()
         if args.json:

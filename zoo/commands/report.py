@@ -19,13 +19,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grid", default=None, metavar="NAME", help="grid name (default: the most recently run grid)")
     p.add_argument("--out", default=None, metavar="DIR", help="report folder (default: RESULTS/report/<grid>/)")
     p.add_argument("--sort", default=None, metavar="KEY", help="sort rows by a column (fid, kid, is, diversity, ...)")
+    p.add_argument("--at", default=None, metavar="minutes=M",
+                   help="rank at equal training time (minutes=M) or steps (steps=N) on the learning curves")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from zoo.bench.curves import parse_at
     from zoo.bench.report import build_report, default_out, write_report
 
-    report = build_report(args.results, grid=args.grid, sort=args.sort)
+    report = build_report(args.results, grid=args.grid, sort=args.sort, at=parse_at(args.at))
     out = args.out or default_out(args.results, report.name)
     paths = write_report(report, out)
     for path in paths[:2]:  # plain print: paths stay whole (no wrapping) for copy-paste and scripts

@@ -6,7 +6,6 @@ Under ``torchrun --nproc_per_node=2 -m zoo train ...`` the same command trains w
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from zoo.commands.describe import add_spec_arguments
@@ -26,11 +25,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from zoo.spec import load_spec
+    from zoo.spec import load_spec, read_spec_json
     from zoo.train import train
 
     saved = Path(args.out) / "spec.json"
-    base = json.loads(saved.read_text()) if args.resume and saved.is_file() else None
+    base = read_spec_json(saved) if args.resume and saved.is_file() else None
     spec = load_spec(args.config, args.overrides, base=base, preset=args.preset)
     summary = train(spec, args.out, resume=args.resume, progress=args.progress)
     console = Console(stderr=True)

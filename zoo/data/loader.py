@@ -35,14 +35,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from zoo.data.prepare import PreparedData
 from zoo.errors import UserError
-
-ORDER_STREAM, FLIP_STREAM = 0, 1  # independent random streams derived from (seed, epoch)
-
-
-def epoch_generator(seed: int, epoch: int, stream: int) -> torch.Generator:
-    """A torch generator that depends only on (seed, epoch, stream) (via numpy's SeedSequence mixing)."""
-    state = np.random.SeedSequence([seed & (2**64 - 1), epoch, stream]).generate_state(1, np.uint64)[0]
-    return torch.Generator().manual_seed(int(state))
+from zoo.streams import DATA_ORDER, FLIPS, stream
 
 
 def batches_per_epoch(n: int, batch_size: int, world_size: int = 1, drop_last: bool = True) -> int:
@@ -124,7 +117,7 @@ class EpochBatchSampler(Sampler[list[int]]):
         """The epoch's order of all ``n`` indices (shared by every rank)."""
         if not self.shuffle:
             return np.arange(self.n)
-        return torch.randperm(self.n, generator=epoch_generator(self.seed, self.epoch, ORDER_STREAM)).numpy()
+        return torch.randperm(self.n, generator=stream(self.seed, DATA_ORDER, self.epoch)).numpy()
 
     def __len__(self) -> int:
         return max(0, batches_per_epoch(self.n, self.batch_size, self.world_size, self.drop_last) - self.start_batch)
@@ -166,7 +159,7 @@ def make_loader(
             f"split '{split}' of {prepared.path} has {n} images, fewer than one batch of "
             f"{batch_size * world_size}; lower train.batch_size or prepare more images"
         )
-    flips = torch.rand(n, generator=epoch_generator(seed, epoch, FLIP_STREAM)) < 0.5 if flip else None
+    flips = torch.rand(n, generator=stream(seed, FLIPS, epoch)) < 0.5 if flip else None
     sampler = EpochBatchSampler(
         n, batch_size, seed=seed, epoch=epoch, start_batch=start_batch, shuffle=shuffle,
         drop_last=drop_last, rank=rank, world_size=world_size,

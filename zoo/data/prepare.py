@@ -11,7 +11,7 @@ the dataset grows, and training reads the result through ``np.load(mmap_mode="r"
   ``(N, C, H, W)``. Scaling to [-1, 1] and flips happen when batches are drawn (``zoo.data.loader``),
   so one prepared copy serves every run.
 - Cleaning: a file that is empty, undecodable, truncated or holds NaN/inf is rejected with a short
-  reason code (see ``REASONS``) and its error text; one bad file never aborts the run.
+  reason code (``zoo.data.images.REASONS``) and its error text; one bad file never aborts the run.
 - Split: a seeded ``numpy`` permutation of the kept images; each split keeps source order.
 - Output: ``<prepared>/<dataset>-<size>-<channels>[-seed<S>][-split<a>_<b>_<c>]/`` holding
   ``{train,val,test}_{images,labels}.npy`` and ``manifest.json``. The seed and split fractions join
@@ -23,17 +23,14 @@ the dataset grows, and training reads the result through ``np.load(mmap_mode="r"
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import itertools
 import json
 import math
 import os
-import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,116 +38,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import zoo
-from zoo.data.sources import EmptyImageError
+from zoo.data.images import reject_reason, strict_decoding, to_array
 from zoo.errors import UserError, did_you_mean
 from zoo.hookspecs import DatasetSource, optional
-from zoo.io import atomic_write_text, file_lock
+from zoo.io import atomic_folder, atomic_write_text, file_lock, remove_leftovers
+from zoo.progress import progress_bar
 from zoo.spec import DataSpec
 
 if TYPE_CHECKING:
-    from PIL import Image
     from rich.table import Table
 
 
 FORMAT = 1  # version of the prepared folder layout; a copy of another version is rebuilt
 SPLITS = ("train", "val", "test")
 CHUNK = 512  # images per disk write / read while splitting
-BACKGROUND = (255, 255, 255)  # what transparent pixels become
-REASONS = {
-    "empty": "the file has zero bytes",
-    "undecodable": "not an image PIL can decode (wrong extension, corrupt header or data)",
-    "truncated": "the image data ends early",
-    "non-finite": "float pixels that are NaN or infinite",
-    "too-large": "more pixels than PIL's decompression-bomb limit",
-    "missing": "the file listed by the dataset is not there",
-    "unreadable": "the file cannot be opened (permissions, a folder, an I/O error)",
-    "error": "any other error while reading (see the manifest for the text)",
-}
-
-
-class NonFiniteImageError(ValueError):
-    """A float image holding NaN or infinite values (the study's cleaning criterion)."""
-
-
-# -- one image ---------------------------------------------------------------------------------
-def reject_reason(err: BaseException) -> str:
-    """The short, stable reason code recorded for a rejected file."""
-    from PIL import Image, UnidentifiedImageError
-
-    if isinstance(err, EmptyImageError):
-        return "empty"
-    if isinstance(err, NonFiniteImageError):
-        return "non-finite"
-    if isinstance(err, FileNotFoundError):
-        return "missing"
-    if isinstance(err, Image.DecompressionBombError):
-        return "too-large"
-    if isinstance(err, UnidentifiedImageError):  # before the text check: its message holds the file name
-        return "undecodable"
-    if isinstance(err, OSError) and err.filename is not None:  # the OS refused (permissions, a folder)
-        return "unreadable"
-    if "truncated" in str(err).lower():  # PIL's messages: "image file is truncated", "truncated PNG file"
-        return "truncated"
-    if isinstance(err, (OSError, SyntaxError, ValueError, EOFError)):
-        return "undecodable"
-    return "error"
-
-
-def _to_8bit(img: Image.Image) -> Image.Image:
-    """Float images are checked for NaN/inf; 16-bit greyscale is scaled (PIL's convert would clip it)."""
-    from PIL import Image
-
-    if img.mode == "F":
-        values = np.asarray(img)
-        bad = int((~np.isfinite(values)).sum())
-        if bad:
-            raise NonFiniteImageError(f"{bad} of {values.size} pixel values are NaN or infinite")
-    if img.mode.startswith("I;16"):
-        return Image.fromarray(np.round(np.asarray(img, dtype=np.float32) / 257).astype(np.uint8), mode="L")
-    return img
-
-
-def to_array(img: Image.Image, size: int, channels: int) -> np.ndarray:
-    """Decode ``img`` and return it as uint8 ``(channels, size, size)``: composite, convert, fit."""
-    from PIL import Image, ImageOps
-
-    img.load()  # force decoding: truncated data raises here
-    img = _to_8bit(img)
-    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        img = Image.alpha_composite(Image.new("RGBA", rgba.size, (*BACKGROUND, 255)), rgba)
-    img = img.convert("L" if channels == 1 else "RGB")
-    img = ImageOps.fit(img, (size, size), method=Image.Resampling.BICUBIC)
-    return np.asarray(img, dtype=np.uint8).reshape(size, size, channels).transpose(2, 0, 1)
-
-
-@contextlib.contextmanager
-def strict_decoding() -> Iterator[None]:
-    """Make PIL raise on truncated files for the duration (a library may have relaxed it globally)."""
-    from PIL import ImageFile
-
-    before = ImageFile.LOAD_TRUNCATED_IMAGES
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
-    try:
-        yield
-    finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = before
-
-
 # -- identity ----------------------------------------------------------------------------------
-def check_data_spec(spec: DataSpec) -> None:
-    """Refuse a data spec that cannot be prepared, saying which setting to change."""
-    if spec.channels not in (1, 3):
-        raise UserError(f"channels (data.channels, --channels) must be 1 or 3, got {spec.channels}")
-    if spec.size < 4:
-        raise UserError(f"size (data.size, --size) must be at least 4, got {spec.size}")
-    if len(spec.split) != 3 or any(f < 0 for f in spec.split) or abs(sum(spec.split) - 1) > 1e-6:
-        raise UserError(
-            f"split (data.split, --split) must be three non-negative fractions train,val,test summing "
-            f"to 1 (e.g. 0.8,0.1,0.1), got {','.join(f'{f:g}' for f in spec.split)}"
-        )
-
-
 def folder_name(spec: DataSpec) -> str:
     """``<dataset>-<size>-<channels>``, plus the seed and split when they are not the defaults."""
     name = f"{spec.dataset}-{spec.size}-{spec.channels}"
@@ -260,11 +162,25 @@ class PreparedData:
 
     def images(self, split: str) -> np.ndarray:
         """uint8 ``(N, C, H, W)``, memory-mapped read-only: pages are read when touched."""
-        return np.load(self._file(split, "images"), mmap_mode="r")
+        return self._load(self._file(split, "images"), np.uint8, 4, mmap_mode="r")
 
     def labels(self, split: str) -> np.ndarray:
         """int64 ``(N,)``; -1 where the dataset has no label."""
-        return np.load(self._file(split, "labels"))
+        return self._load(self._file(split, "labels"), np.int64, 1)
+
+    def _load(self, path: Path, dtype: type, ndim: int, mmap_mode: str | None = None) -> np.ndarray:
+        """One array of the copy, refused in one line when it is not what ``zoo prepare`` writes (never unpickled)."""
+        fix = f"rebuild the copy with `zoo prepare {self.manifest.get('dataset', 'DATASET')} --force` (same options)"
+        try:
+            array = np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+        except FileNotFoundError:
+            raise UserError(f"'{path}' is missing from the prepared dataset; {fix}") from None
+        except (ValueError, OSError, EOFError) as err:  # object arrays, truncated or foreign files
+            raise UserError(f"'{path}' is damaged ({str(err).splitlines()[0][:200]}); {fix}") from None
+        if array.dtype != dtype or array.ndim != ndim:
+            raise UserError(f"'{path}' holds {array.dtype} {array.shape}, not the {np.dtype(dtype)} array with {ndim} "
+                            f"dimension(s) zoo prepares; {fix}")
+        return array
 
     def verify(self) -> bool:
         """Recompute the content hash from the files (slow for big datasets; prepare never does it)."""
@@ -308,30 +224,14 @@ class _NpyWriter:
 
 
 # -- building ----------------------------------------------------------------------------------
-def _progress(enabled: bool) -> Any:
-    """A rich progress bar with images/s on stderr, or a stand-in that does nothing."""
-    if not enabled:
-        return contextlib.nullcontext(None)
-    from rich import progress as rp
-    from rich.console import Console
-    from rich.text import Text
-
-    class Rate(rp.ProgressColumn):
-        def render(self, task: Any) -> Text:
-            return Text(f"{task.speed:,.0f} img/s" if task.speed else "- img/s", style="progress.data.speed")
-
-    columns = (rp.TextColumn("{task.description}"), rp.BarColumn(), rp.MofNCompleteColumn(), Rate())
-    return rp.Progress(*columns, rp.TimeElapsedColumn(), console=Console(stderr=True))
-
-
 def _decode_all(source: DatasetSource, staging: Path, spec: DataSpec, progress: bool) -> tuple[np.ndarray, list[dict]]:
     """Decode every item once, appending kept images to ``staging`` (raw uint8); labels and rejects."""
     n, shape = len(source), (spec.channels, spec.size, spec.size)
     buffer = np.empty((CHUNK, *shape), dtype=np.uint8)
     labels = np.full(n, -1, dtype=np.int64)
     kept, filled, rejected = 0, 0, []
-    with open(staging, "wb") as out, strict_decoding(), _progress(progress) as bar:
-        task = bar.add_task(f"preparing {spec.dataset}", total=n) if bar else None
+    with open(staging, "wb") as out, strict_decoding(), progress_bar(progress) as bar:
+        task = bar.add_task(f"preparing {spec.dataset}", total=n, unit="img")
         for i in range(n):
             try:
                 image, label = source.load(i)
@@ -346,7 +246,7 @@ def _decode_all(source: DatasetSource, staging: Path, spec: DataSpec, progress: 
             if filled == CHUNK or (filled and i == n - 1):
                 out.write(memoryview(buffer[:filled]).cast("B"))
                 filled = 0
-            if bar is not None and (i % 64 == 63 or i == n - 1):
+            if i % 64 == 63 or i == n - 1:
                 bar.update(task, completed=i + 1)
     return labels[:kept], rejected
 
@@ -421,22 +321,6 @@ def _build(source: DatasetSource, folder: Path, spec: DataSpec, progress: bool) 
     return manifest
 
 
-def _remove_leftovers(parent: Path, name: str) -> None:
-    """Temporary folders of a crashed run (safe: we hold the lock, so nobody else is writing them)."""
-    for pattern in (f".{name}.tmp-*", f".{name}.old-*"):
-        for leftover in parent.glob(pattern):
-            shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _install(tmp: Path, final: Path) -> None:
-    """Move the finished ``tmp`` folder onto ``final``, moving an older copy aside first."""
-    old = final.with_name(f".{final.name}.old-{os.getpid()}")
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _reusable(final: Path, identity: dict[str, Any]) -> PreparedData | None:
     """The existing copy if it matches ``identity``; None if it must be (re)built; UserError if foreign."""
     if not final.exists():
@@ -458,24 +342,19 @@ def prepare(spec: DataSpec, *, force: bool = False, progress: bool = False) -> P
     """Prepare ``spec.dataset`` under ``spec.prepared`` (or reuse a matching copy) and open it."""
     from zoo.plugins import get_registry
 
-    check_data_spec(spec)
+    spec.check()
     registry = get_registry()
     registry.get("dataset", spec.dataset)  # an unknown name fails before anything is written
     parent = Path(spec.prepared)
     final = parent / folder_name(spec)
     parent.mkdir(parents=True, exist_ok=True)
     with file_lock(parent / f".{final.name}.lock"):
-        _remove_leftovers(parent, final.name)
+        remove_leftovers(final)
         if not force and (found := _reusable(final, _identity(spec))) is not None:
             return found
         source = registry.create("dataset", spec.dataset, spec.root, download=spec.download)
-        tmp = parent / f".{final.name}.tmp-{os.getpid()}"
-        tmp.mkdir()
-        try:
+        with atomic_folder(final) as tmp:  # a full disk: one line naming the copy, no half-built folder left
             _build(source, tmp, spec, progress)
-            _install(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return PreparedData.open(final)
 
 

@@ -170,15 +170,21 @@ class GaussianDiffusion(nn.Module):
             return clipped / (snr + 1)
         return clipped
 
-    def training_loss(self, model: nn.Module, x0: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+    def training_loss(
+        self, model: nn.Module, x0: Tensor, *, generator: torch.Generator | None = None,
+        timestep_generator: torch.Generator | None = None,
+    ) -> Tensor:  # fmt: skip
         """The denoising loss of one batch: t ~ U{0..T-1}, noise ~ N(0, I), loss on the objective's target.
 
-        ``t`` and the noise come from ``generator`` when given (drawn on its device, then moved to x0's).
+        The noise comes from ``generator`` and ``t`` from ``timestep_generator`` (default: ``generator``),
+        drawn on the generator's device, then moved to x0's. Training passes two streams (zoo.streams).
         The loss is computed in float32 even when the model returns bf16 under autocast.
         """
         x0 = x0.float()
+        timestep_generator = timestep_generator or generator
+        t_device = timestep_generator.device if timestep_generator is not None else x0.device
         device = generator.device if generator is not None else x0.device
-        t = torch.randint(0, self.num_timesteps, (x0.shape[0],), generator=generator, device=device).to(x0.device)
+        t = torch.randint(0, self.num_timesteps, (x0.shape[0],), generator=timestep_generator, device=t_device).to(x0.device)
         noise = torch.randn(x0.shape, generator=generator, device=device).to(x0.device)
         x_t = self.q_sample(x0, t, noise)
         out = model(x_t, t).float()

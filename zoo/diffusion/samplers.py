@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from zoo.diffusion.gaussian import GaussianDiffusion
 from zoo.errors import UserError, did_you_mean
 from zoo.hookspecs import hookimpl
+from zoo.progress import progress_bar
 
 if TYPE_CHECKING:
     from zoo.registry import Registry
@@ -150,10 +151,7 @@ def _progress(description: str, total: int, enabled: bool) -> Iterator[Callable[
     if not enabled:
         yield lambda: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=True) as bar:
+    with progress_bar(transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda: bar.advance(task)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from zoo.hookspecs import MetricColumn
+from zoo.hookspecs import MetricColumn, optional
 
 
 def metric_columns(names: Iterable[str]) -> tuple[MetricColumn, ...]:
@@ -16,6 +16,6 @@ def metric_columns(names: Iterable[str]) -> tuple[MetricColumn, ...]:
     registry = get_registry()
     out: list[MetricColumn] = []
     for name in dict.fromkeys(names):
-        described = getattr(registry.create("metric", name), "columns", None) if ("metric", name) in registry else None
+        described = optional("metric", registry.create("metric", name), "columns") if ("metric", name) in registry else None
         out.extend(described or (MetricColumn(name),))
     return tuple(out)

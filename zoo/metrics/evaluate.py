@@ -30,23 +30,18 @@ import numpy as np
 
 from zoo.errors import UserError
 from zoo.io import atomic_path, atomic_write_text
+from zoo.progress import progress_bar
 from zoo.spec import EvalSpec
 
 if TYPE_CHECKING:
-    from rich.table import Table
-
     from zoo.data.prepare import PreparedData
-    from zoo.metrics.features import FeatureExtractor
+    from zoo.metrics.extractor import FeatureExtractor
     from zoo.metrics.scores import Features
 
 DEFAULT_METRICS: tuple[str, ...] = EvalSpec.metrics  # one list of the default metrics, in the run spec
 SAMPLES = "samples"
 FLOOR = "floor: real train vs real test"
 CEILING = "ceiling: uniform noise"
-READING = (
-    "Samples should sit near the floor, far from the ceiling. Compare only numbers with the same extractor, "
-    "dataset and n (docs/metrics.md)."
-)
 REFERENCE_FORMAT = 1  # bump when the way reference features are drawn changes
 
 
@@ -96,100 +91,6 @@ class EvalResult:
             "skipped": self.skipped,
             "rows": [row.to_dict() for row in self.rows],
         }
-
-    def table(self) -> Table:
-        """A rich table: one column per row of the evaluation (samples, floor, ceiling), one line per score.
-
-        Transposed so it fits a terminal and each score reads across from samples to its references.
-        """
-        from rich.table import Table
-
-        title = f"{self.dataset}: features '{self.feature}' ({self.feature_identity})"
-        table = Table(title=title, caption=_caption(self), caption_justify="left")
-        table.add_column("score")
-        for row in self.rows:
-            table.add_column(f"[bold]{row.name}[/]" if row.name == SAMPLES else row.name, justify="right")
-        table.add_row("n fake / n real", *(f"{row.n_fake:,} / {row.n_real:,}" for row in self.rows), end_section=True)
-        for line in _LINES:
-            if any(line.key in row.values for row in self.rows):
-                table.add_row(line.title, *(line.render(row.values) for row in self.rows))
-        for key in sorted({k for row in self.rows for k in row.values} - _KNOWN):  # a plugin metric's own keys
-            table.add_row(key, *(_num(row.values.get(key)) for row in self.rows))
-        return table
-
-    def class_table(self) -> Table | None:
-        """Predicted-class counts per row (a dropped mode shows as a 0), or None without a classifier."""
-        from rich.table import Table
-
-        rows = [row for row in self.rows if row.class_counts]
-        if not rows:
-            return None
-        k = len(rows[0].class_counts or [])
-        table = Table(title="images per predicted class")
-        table.add_column("row", no_wrap=True)
-        if k > 20:
-            table.add_column("classes used", justify="right")
-            table.add_column("largest class", justify="right")
-            for row in rows:
-                counts = row.class_counts or []
-                table.add_row(row.name.split(":")[0], f"{sum(c > 0 for c in counts)} of {k}", f"{max(counts)} of {sum(counts)}")
-            return table
-        for c in range(k):
-            table.add_column(str(c), justify="right")
-        for row in rows:
-            table.add_row(row.name.split(":")[0], *("[red]0[/]" if n == 0 else str(n) for n in row.class_counts or []))
-        return table
-
-    def render(self, console: Any = None) -> None:
-        """Both tables to ``console`` (a rich Console; stdout by default)."""
-        from rich.console import Console
-
-        console = console or Console()
-        console.print(self.table())
-        classes = self.class_table()
-        if classes is not None:
-            console.print(classes)
-
-
-@dataclass(frozen=True)
-class _Line:
-    key: str
-    title: str
-    render: Callable[[dict[str, float]], str]
-
-
-def _num(value: float | None, digits: int = 4) -> str:
-    if value is None or math.isnan(value):
-        return "-"
-    return f"{value:.{digits}g}" if abs(value) < 1e4 else f"{value:,.0f}"
-
-
-def _plus_minus(key: str) -> Callable[[dict[str, float]], str]:
-    def render(values: dict[str, float]) -> str:
-        if key not in values:
-            return "-"
-        std = values.get(f"{key}_std")
-        return _num(values[key], 3) + ("" if std is None or math.isnan(std) else f" ± {_num(std, 2)}")
-
-    return render
-
-
-_LINES = (
-    _Line("fid", "FID ↓", lambda v: _num(v.get("fid"))),
-    _Line("kid", "KID ↓ (± std)", _plus_minus("kid")),
-    _Line("is", "IS (± std)", _plus_minus("is")),
-    _Line("diversity", "diversity (≈ real)", lambda v: _num(v.get("diversity"), 3)),
-    _Line("diversity_real", "diversity of real", lambda v: _num(v.get("diversity_real"), 3)),
-    _Line("precision", "precision ↑", lambda v: _num(v.get("precision"), 3)),
-    _Line("recall", "recall ↑", lambda v: _num(v.get("recall"), 3)),
-)
-_KNOWN = {line.key for line in _LINES} | {"kid_std", "is_std"}
-
-
-def _caption(result: EvalResult) -> str:
-    lines = [READING]
-    lines += [f"skipped {name}: {why}" for name, why in result.skipped.items()]
-    return "\n".join(lines)
 
 
 # -- features ----------------------------------------------------------------------------------
@@ -311,7 +212,7 @@ def score(
 
 def build_extractor(feature: str | FeatureExtractor) -> FeatureExtractor:
     """A registered extractor by name (or a given module), adapted and in eval mode."""
-    from zoo.metrics.features import as_extractor
+    from zoo.metrics.extractor import as_extractor
     from zoo.plugins import get_registry
 
     if isinstance(feature, str):
@@ -371,7 +272,7 @@ def evaluate(
     extractor = build_extractor(feature if feature is not None else prepared.default_feature)
     extractor.eval()  # a plugin's module may come in train mode; scores must never see dropout or BN updates
     skipped: dict[str, str] = {}
-    with _progress(progress) as bar:
+    with progress_bar(progress, transient=True) as bar:
         real = reference_features(prepared, extractor, "test", progress=bar)
         fake = extract_features(extractor, images, progress=bar, description="features: samples")
         rows = [score(SAMPLES, metric_objects, real, fake, extractor.num_classes, skipped)]
@@ -395,7 +296,7 @@ def reference_rows(
     extractor = build_extractor(feature if feature is not None else prepared.default_feature)
     extractor.eval()
     skipped: dict[str, str] = {}
-    with _progress(progress) as bar:
+    with progress_bar(progress, transient=True) as bar:
         real = reference_features(prepared, extractor, "test", progress=bar)
         rows = _reference_rows(prepared, extractor, metric_objects, real, n, seed, skipped, bar)
     return _result(prepared, extractor, metric_objects, rows, skipped, seed)
@@ -430,19 +331,6 @@ def _result(
         skipped=skipped,
         seed=seed,
     )
-
-
-def _progress(enabled: bool) -> Any:
-    """A rich progress bar on stderr, or a stand-in yielding None."""
-    import contextlib
-
-    if not enabled:
-        return contextlib.nullcontext(None)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    return Progress(*columns, console=Console(stderr=True), transient=True)
 
 
 # -- files -------------------------------------------------------------------------------------

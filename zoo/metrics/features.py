@@ -3,20 +3,13 @@
 FID, KID and precision/recall compare distributions of *features*, and the Inception Score reads the
 *class predictions* of a classifier, so an extractor provides both from one forward pass:
 
-* ``inception`` -- the Inception-v3 of the original FID paper (Heusel et al. 2017, "GANs trained by
-  a two time-scale update rule converge to a local Nash equilibrium"), TF-compatible port of
-  torch-fidelity: 2048-d pool3 features and 1008 unbiased logits (Salimans et al. 2016, the IS).
-  Loaded from a local file only; zoo never downloads.
+* ``inception`` -- the Inception-v3 of the original FID paper (Heusel et al. 2017), TF-compatible
+  port of torch-fidelity: 2048-d pool3 features and 1008 unbiased logits; see ``zoo.metrics.inception``.
 * ``digits`` -- a small CNN that zoo trains itself on the sklearn digits (a minute at most on one CPU
   thread), because ImageNet features say little about 8x8 digits. Its weights are cached under a
   hash of its recipe (architecture, hyperparameters, data), so a changed recipe retrains.
 
-Contract (kind ``feature``): a factory ``()`` returns a :class:`FeatureExtractor` in eval mode.
-``forward(uint8 (N,C,H,W)) -> (N, num_features)`` makes it usable as torchmetrics' ``feature=``
-for FID/KID; :meth:`FeatureExtractor.as_logits` gives the module torchmetrics' InceptionScore wants;
-:meth:`FeatureExtractor.extract` returns features and logits together, which is what zoo uses so
-the network runs once per image set. A third party may register any ``nn.Module`` with a
-``num_features`` attribute; :func:`as_extractor` adapts it (see docs/metrics.md for a timm example).
+The contract every extractor honours (and the adapter for plugin modules) is in ``zoo.metrics.extractor``.
 """
 
 from __future__ import annotations
@@ -37,16 +30,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo.errors import UserError
-from zoo.hookspecs import hookimpl, optional
+from zoo.hookspecs import hookimpl
+from zoo.io import atomic_path, atomic_write_text, file_lock
+from zoo.metrics.extractor import FeatureExtractor, to_float_images
+from zoo.metrics.inception import inception
 
 if TYPE_CHECKING:
     from zoo.registry import Registry
-from zoo.io import atomic_path, atomic_write_text, file_lock
 
-INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
-INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_WEIGHTS}"
-INCEPTION_ENV = "ZOO_INCEPTION_WEIGHTS"
 CACHE_ENV = "ZOO_CACHE"
 
 
@@ -56,173 +47,6 @@ def cache_dir() -> Path:
         return Path(os.environ[CACHE_ENV]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base).expanduser() / "zoo"
-
-
-def to_float_images(images: Tensor, *, size: int | None, channels: int) -> Tensor:
-    """uint8 (N,C,H,W) -> float in [0, 255] with ``channels`` channels, resized (bilinear, antialiased).
-
-    Greyscale becomes RGB by repetition; RGB becomes greyscale by ITU-R 601 luma.
-    """
-    check_images(images)
-    x = images.float()
-    if x.shape[1] == 1 and channels == 3:
-        x = x.expand(-1, 3, -1, -1)
-    elif x.shape[1] == 3 and channels == 1:
-        x = (x * x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
-    if size is not None and tuple(x.shape[-2:]) != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x
-
-
-def check_images(images: Tensor) -> None:
-    if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in (1, 3):
-        got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, Tensor) else type(images).__name__
-        raise ValueError(f"a feature extractor takes uint8 images (N, 1 or 3, H, W), got {got}")
-
-
-class FeatureExtractor(nn.Module):
-    """A frozen network: uint8 images -> features (and class logits when it classifies).
-
-    Subclasses implement :meth:`extract`. The module never leaves eval mode (``.train()`` is a
-    no-op, as in torchmetrics' NoTrainInceptionV3): dropout or batch-norm updates would make every
-    score depend on what ran before it.
-    """
-
-    batch_size: int = 64  # images per forward pass when zoo extracts features
-
-    def __init__(self, name: str, num_features: int, num_classes: int | None = None) -> None:
-        super().__init__()
-        self.name = name
-        self.num_features = num_features  # read by torchmetrics instead of a dummy forward
-        self.num_classes = num_classes  # None: no logits, so no Inception Score / class histogram
-        self._identity: str | None = None
-
-    def extract(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
-        """uint8 (N,C,H,W) -> (features (N, num_features), logits (N, num_classes) or None), one pass."""
-        raise NotImplementedError
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.extract(images)[0]
-
-    def logits(self, images: Tensor) -> Tensor:
-        logits = self.extract(images)[1]
-        if logits is None:
-            raise UserError(f"feature extractor '{self.name}' does not classify, so it has no logits")
-        return logits
-
-    def as_logits(self) -> nn.Module:
-        """A module whose forward returns logits: torchmetrics' ``InceptionScore(feature=...)``."""
-        return _Logits(self)
-
-    def train(self, mode: bool = True) -> FeatureExtractor:
-        return super().train(False)
-
-    def identity(self) -> str:
-        """Name + class + hash of the weights: the key of every cached statistic computed with it."""
-        if self._identity is None:
-            digest = hashlib.sha256(type(self).__qualname__.encode())
-            for key, tensor in sorted(self.state_dict().items()):
-                digest.update(key.encode())
-                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-            self._identity = f"{self.name}-{digest.hexdigest()[:16]}"
-        return self._identity
-
-    def info(self) -> dict[str, Any]:
-        """What ``zoo features NAME --info`` prints."""
-        return {
-            "name": self.name,
-            "class": f"{type(self).__module__}.{type(self).__qualname__}",
-            "num_features": self.num_features,
-            "num_classes": self.num_classes,
-            "parameters": sum(p.numel() for p in self.parameters()),
-            "identity": self.identity(),
-        }
-
-
-class _Logits(nn.Module):
-    def __init__(self, extractor: FeatureExtractor) -> None:
-        super().__init__()
-        self.extractor = extractor
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.extractor.logits(images)
-
-
-class ModuleExtractor(FeatureExtractor):
-    """Adapts a plain ``nn.Module`` (forward -> features, optional ``.logits(x)``) registered by a plugin."""
-
-    def __init__(self, module: nn.Module, name: str) -> None:
-        num_features = getattr(module, "num_features", None)
-        if not isinstance(num_features, int):
-            raise UserError(f"feature extractor '{name}' must have an integer attribute num_features")
-        super().__init__(name, num_features, optional("feature", module, "num_classes"))
-        self.module = module
-        self.module.eval()
-
-    def extract(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
-        logits_fn = optional("feature", self.module, "logits")
-        return self.module(images), (logits_fn(images) if callable(logits_fn) else None)
-
-
-def as_extractor(module: nn.Module, name: str) -> FeatureExtractor:
-    """``module`` as a :class:`FeatureExtractor` in eval mode."""
-    out = module if isinstance(module, FeatureExtractor) else ModuleExtractor(module, name)
-    return out.eval()
-
-
-# -- inception ---------------------------------------------------------------------------------
-def inception_weights_path() -> Path:
-    """The local FID Inception weights, or a UserError saying where to put them."""
-    env = os.environ.get(INCEPTION_ENV)
-    hub = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS
-    if env and Path(env).expanduser().is_file():
-        return Path(env).expanduser()
-    if not env and hub.is_file():
-        return hub
-    env_text = f"${INCEPTION_ENV}={env} (no such file)" if env else f"${INCEPTION_ENV} (unset)"
-    raise UserError(
-        f"the FID Inception-v3 weights file {INCEPTION_WEIGHTS} was not found; zoo looks at {env_text} and then at "
-        f"{hub} (the torch hub cache, $TORCH_HOME/hub/checkpoints); download it once from {INCEPTION_URL} "
-        f"and put it in either place (zoo never downloads), or use another extractor (`zoo features` lists them)"
-    )
-
-
-class InceptionV3(FeatureExtractor):
-    """The standard FID Inception-v3 (torch-fidelity's TF-compatible port, weights of 2015-12-05)."""
-
-    batch_size = 32  # every image becomes 3x299x299 inside
-
-    def __init__(self, weights: str | Path) -> None:
-        super().__init__("inception", num_features=2048, num_classes=1008)
-        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-        self.weights_path = str(weights)
-        try:
-            self.net = FeatureExtractorInceptionV3(
-                "inception-v3-compat", ["2048", "logits_unbiased"], feature_extractor_weights_path=self.weights_path
-            )
-        except Exception as err:  # noqa: BLE001 - a wrong or damaged file is the user's to fix
-            raise UserError(
-                f"{self.weights_path} is not the FID Inception-v3 weights ({type(err).__name__}: {str(err)[:200]}); "
-                f"get {INCEPTION_WEIGHTS} from {INCEPTION_URL}"
-            ) from None
-        self.eval()
-
-    def extract(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
-        # torch-fidelity resizes to 299x299 itself (bilinear as TF 1.x) and wants uint8 RGB.
-        check_images(images)
-        if images.shape[1] == 1:
-            images = images.expand(-1, 3, -1, -1)
-        features, logits = self.net(images.contiguous())
-        return features, logits
-
-    def info(self) -> dict[str, Any]:
-        return {**super().info(), "weights": self.weights_path}
-
-
-def inception() -> InceptionV3:
-    """Factory of the ``inception`` extractor: weights from ``$ZOO_INCEPTION_WEIGHTS`` or the torch hub cache."""
-    return InceptionV3(inception_weights_path())
 
 
 # -- digits ------------------------------------------------------------------------------------

@@ -7,15 +7,17 @@ contiguous or cleanly strided dimensions, and the result is handed back as a cha
 On CPU this avoids the NCHW <-> per-head reshuffles (each a full copy of a (B, 3*heads*dim_head, H, W)
 tensor, forward and backward) that dominated the time of the textbook formulation; the parameters
 (``to_qkv`` and ``to_out`` 1x1 convolutions) and the numbers computed are those of the textbook
-version, to float rounding (pinned by tests/test_unet_equivalence.py). Measurements and the
-alternatives that lost (per-head autograd function, head-major projections, block-diagonal context,
-NCHW 1x1 convolutions): docs/performance.md.
+version, to float rounding (pinned by tests/test_unet_equivalence.py). The reshapes are einops
+``rearrange`` patterns: the same views as hand-written permutes (bit-identical results), with the shapes
+spelled out. Measurements and the alternatives that lost (per-head autograd function, head-major
+projections, block-diagonal context, NCHW 1x1 convolutions): docs/performance.md.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 from zoo.hookspecs import hookimpl
@@ -23,13 +25,12 @@ from zoo.hookspecs import hookimpl
 
 def _tokens(x: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) -> (B, H*W, C); a free view when ``x`` is channels_last."""
-    return x.permute(0, 2, 3, 1).flatten(1, 2)
+    return rearrange(x, "b c h w -> b (h w) c")
 
 
 def _feature_map(tokens: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """(B, H*W, C) -> (B, C, H, W) in the memory format of ``like`` (a view for channels_last)."""
-    b, _, h, w = like.shape
-    out = tokens.unflatten(1, (h, w)).permute(0, 3, 1, 2)
+    out = rearrange(tokens, "b (h w) c -> b c h w", h=like.shape[2])
     return out if like.is_contiguous(memory_format=torch.channels_last) else out.contiguous()
 
 
@@ -50,9 +51,9 @@ class FullAttention(nn.Module):
         self.to_out = nn.Conv2d(hidden, dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # (B, N, 3, heads, d) -> three (B, heads, N, d) strided views; SDPA takes them without copies
-        q, k, v = F.linear(_tokens(x), _matrix(self.to_qkv)).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)
+        qkv = F.linear(_tokens(x), _matrix(self.to_qkv))
+        q, k, v = rearrange(qkv, "b n (qkv h d) -> qkv b h n d", qkv=3, h=self.heads)  # strided views: SDPA copies nothing
+        out = rearrange(F.scaled_dot_product_attention(q, k, v), "b h n d -> b n (h d)")
         return _feature_map(F.linear(out, _matrix(self.to_out), self.to_out.bias), x)
 
 
@@ -74,8 +75,8 @@ class LinearAttention(nn.Module):
         # q and k from two matmuls on slices of the one weight: each output is contiguous
         # (B, N, heads, d), so no split/cat of a 3x wider tensor is needed forward or backward
         w_q, w_k, w_v = _matrix(self.to_qkv).chunk(3)
-        q = F.linear(tokens, w_q).unflatten(-1, (self.heads, -1)).softmax(dim=-1)  # over features
-        k = F.linear(tokens, w_k).unflatten(-1, (self.heads, -1)).softmax(dim=1)  # over positions
+        q = rearrange(F.linear(tokens, w_q), "b n (h d) -> b n h d", h=self.heads).softmax(dim=-1)  # over features
+        k = rearrange(F.linear(tokens, w_k), "b n (h d) -> b n h d", h=self.heads).softmax(dim=1)  # over positions
         conv, norm = self.to_out
         if tokens.shape[1] >= tokens.shape[2]:  # at least as many pixels as channels
             y = self._folded(tokens, q, k, w_v, conv)
@@ -96,18 +97,19 @@ class LinearAttention(nn.Module):
         memory: the values and the per-head outputs, and their gradients, are never materialised.
         """
         h = self.heads
-        summary = (k.flatten(2).transpose(1, 2) @ tokens).unflatten(1, (h, -1))  # (B, h, d, C)
-        w_v = w_v.unflatten(0, (h, -1)).transpose(1, 2) * self.scale  # (h, C, e)
-        w_o = _matrix(conv).unflatten(1, (h, -1)).permute(1, 2, 0)  # (h, e, C_out)
-        return torch.baddbmm(conv.bias, q.flatten(2), (summary @ w_v @ w_o).flatten(1, 2))
+        summary = rearrange(rearrange(k, "b n h d -> b (h d) n") @ tokens, "b (h d) c -> b h d c", h=h)
+        w_v = rearrange(w_v, "(h e) c -> h c e", h=h) * self.scale
+        w_o = rearrange(_matrix(conv), "o (h e) -> h e o", h=h)
+        folded = rearrange(summary @ w_v @ w_o, "b h d o -> b (h d) o")
+        return torch.baddbmm(conv.bias, rearrange(q, "b n h d -> b n (h d)"), folded)
 
     def _per_head(self, tokens: torch.Tensor, q: torch.Tensor, k: torch.Tensor, w_v: torch.Tensor) -> torch.Tensor:
         """q (k^T v) in the textbook order: cheaper on small maps with many channels (4x4 x 128)."""
-        v = F.linear(tokens, w_v).unflatten(-1, (self.heads, -1))
+        v = rearrange(F.linear(tokens, w_v), "b n (h e) -> b n h e", h=self.heads)
         # the query scale is applied to the tiny (d x d) context instead of the (N x d) queries
         if torch.is_grad_enabled():
             context = torch.einsum("bnhd,bnhe->bhde", k, v) * self.scale
-            return torch.einsum("bnhd,bhde->bnhe", q, context).flatten(2)
+            return rearrange(torch.einsum("bnhd,bhde->bnhe", q, context), "b n h e -> b n (h e)")
         # sampling: per-head matmuls on strided views skip einsum's two head-major copies
         heads = range(self.heads)
         return torch.cat([q[:, :, i] @ (k[:, :, i].transpose(1, 2) @ v[:, :, i] * self.scale) for i in heads], dim=-1)

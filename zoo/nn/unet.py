@@ -19,6 +19,7 @@ from torch import nn
 
 from zoo.errors import UserError
 from zoo.hookspecs import hookimpl, optional
+from zoo.nn.shape_check import ShapeContract
 from zoo.spec import ModelSpec
 
 
@@ -180,13 +181,18 @@ class Unet(nn.Module):
                 embedding, nn.Linear(embedding.out_dim, time_dim), time_act, nn.Linear(time_dim, time_dim)
             )
 
-        block = partial(registry.get("block", spec.block).factory, time_emb_dim=time_dim, act=act, groups=spec.groups)
+        self._shapes = ShapeContract()  # what each part must return, to name a plugin part that does not
+        block = self._shapes.block(
+            partial(registry.get("block", spec.block).factory, time_emb_dim=time_dim, act=act, groups=spec.groups),
+            spec.block,
+        )
 
         def attention(name: str, width: int) -> nn.Module:
             fn = registry.create("attention", name, width, heads=spec.heads, dim_head=spec.dim_head)
             if fn is None:  # no layer, no norm, no residual
                 return nn.Identity()
-            return registry.create("norm", spec.norm, width, fn)
+            self._shapes.same_shape(fn, "attention", name)
+            return self._shapes.same_shape(registry.create("norm", spec.norm, width, fn), "norm", spec.norm)
 
         self.init_conv = nn.Conv2d(spec.channels, dim, 7, padding=3)
         self.downs = nn.ModuleList()
@@ -212,12 +218,22 @@ class Unet(nn.Module):
 
         self.final_block = block(dim * 2, dim)
         self.final_conv = nn.Conv2d(dim, spec.channels, 1)
+        self._shapes.bind(self)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        chunks = inference_chunks(x, t)
-        if chunks > 1:
-            return torch.cat([self._forward(xs, ts) for xs, ts in zip(x.tensor_split(chunks), t.tensor_split(chunks))])
-        return self._forward(x, t)
+        try:
+            chunks = inference_chunks(x, t)
+            if chunks > 1:
+                out = torch.cat([self._forward(xs, ts) for xs, ts in zip(x.tensor_split(chunks), t.tensor_split(chunks))])
+            else:
+                out = self._forward(x, t)
+        except RuntimeError:  # a plugin part of the wrong shape? name it (UserError); else torch's own error
+            self._shapes.diagnose(self, self._forward, x, t)
+            raise
+        if out.shape != x.shape:
+            self._shapes.diagnose(self, self._forward, x, t)
+            raise UserError(f"the U-Net returned {tuple(out.shape)} for an input of {tuple(x.shape)}; it must keep the shape")
+        return out
 
     def _forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         t_emb = self.time_mlp(t) if self.time_mlp is not None else None

@@ -16,7 +16,13 @@ installed plugins included.
 
 from zoo.testing.checks import ContractError
 from zoo.testing.evaluation import check_dataset, check_feature, check_metric
-from zoo.testing.network import check_activation, check_attention, check_block, check_norm, check_time_embedding
+from zoo.testing.network import (
+    check_activation,
+    check_attention,
+    check_block,
+    check_norm,
+    check_time_embedding,
+)
 from zoo.testing.process import check_model, check_sampler, check_schedule
 
 #: The check of each kind, for running the kit over a registry.

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo.hookspecs import DatasetSource, FeatureExtractor, Metric, optional
+from zoo.hookspecs import DatasetSource, FeatureExtractor, Metric, MetricColumn, optional
 from zoo.testing.checks import Checker
 
 Factory = Callable[..., Any]
@@ -79,3 +79,17 @@ def check_metric(factory: Factory, *, name: str | None = None) -> None:
     for key, value in values.items():
         c.expect(isinstance(key, str) and isinstance(value, float | int) and np.isfinite(value), "Metric.compute",
                  f"must map names to finite floats, got {key!r}: {value!r}")  # fmt: skip
+    _check_columns(c, optional("metric", metric, "columns"), values)
+
+
+def _check_columns(c: Checker, columns: object, values: dict[str, float]) -> None:
+    """The optional ``columns`` describe values ``compute`` returns, with a known ``better``."""
+    if columns is None:
+        return
+    c.expect(isinstance(columns, tuple | list) and columns, "Metric.columns", f"must be a non-empty tuple, got {columns!r}")
+    for column in columns:  # type: ignore[union-attr]
+        c.expect(isinstance(column, MetricColumn), "Metric.columns", f"items must be MetricColumn, got {column!r}")
+        c.expect(column.better in ("low", "high", "real", ""), "MetricColumn.better", f"unknown direction {column.better!r}")
+        for key in (column.key, column.spread, column.real):
+            c.expect(key is None or key in values, "Metric.columns", f"column key {key!r} is not among compute()'s {sorted(values)}")
+        c.expect(column.better != "real" or column.real, "MetricColumn.real", f"{column.key}: better='real' needs the real key")

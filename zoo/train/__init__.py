@@ -20,6 +20,7 @@ The rooms, one concern each:
 - ``loop``         :func:`train`: the loop over those steps, the stop condition, the hook points
 - ``hooks``        :class:`~zoo.train.hooks.Hook`, the places to plug in (schedules, curves, checks)
 - ``log``          ``log.jsonl`` and the progress bar (itself a hook)
+- ``curve``        the learning-curve hook (``eval.curve_every``; scoring in :mod:`zoo.curve`)
 - ``distributed``, ``interrupt``   DDP collectives; Ctrl-C
 """
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.io import append_log, atomic_write_text, read_log
+from zoo.progress import progress_bar
 from zoo.train.hooks import Hook
 from zoo.train.setup import Run
 from zoo.train.state import TrainState
@@ -24,9 +25,9 @@ class Logger(Hook):
 
     def __init__(self, run: Run, progress: bool | Any) -> None:
         self.external = not isinstance(progress, bool)
-        self.bar = progress if self.external else _progress(progress and run.writer)
+        self.bar = progress if self.external else progress_bar(progress and run.writer)
         self.task: Any = None
-        self.loss, self.steps, self.start = 0.0, 0, 0.0
+        self.loss, self.steps, self.start, self.paused = 0.0, 0, 0.0, 0.0
 
     @contextlib.contextmanager
     def shown(self) -> Iterator[None]:
@@ -38,7 +39,7 @@ class Logger(Hook):
         if run.writer:
             _trim_log(run.run_dir / "log.jsonl", state.step)
         self.task = self.bar.add_task("train", total=run.limit, completed=state.step, info="")
-        self.start = time.perf_counter()
+        self.start, self.paused = time.perf_counter(), state.paused
 
     def after_step(self, run: Run, state: TrainState, loss: float) -> None:
         self.loss += loss
@@ -46,14 +47,15 @@ class Logger(Hook):
         if state.step % run.spec.train.log_every != 0 and state.step != run.limit:
             return
         now = time.perf_counter()
-        ips = self.steps * run.images_per_step / max(now - self.start, 1e-9)
+        busy = now - self.start - (state.paused - self.paused)  # learning-curve scoring is not training
+        ips = self.steps * run.images_per_step / max(busy, 1e-9)
         mean = self.loss / self.steps
         if run.writer:
             append_log(run.run_dir / "log.jsonl", {"step": state.step, "epoch": state.epoch, "loss": mean,
                                                     "lr": state.optimizer.param_groups[0]["lr"], "images_per_s": ips,
                                                     "elapsed": state.elapsed})
         self.bar.update(self.task, completed=state.step, info=f"loss {mean:.4f}  {ips:.0f} img/s")
-        self.loss, self.steps, self.start = 0.0, 0, now
+        self.loss, self.steps, self.start, self.paused = 0.0, 0, now, state.paused
 
     def on_end(self, run: Run, state: TrainState) -> None:
         if self.external:
@@ -78,19 +80,3 @@ def _trim_log(path: Path, step: int) -> None:
         keep = [r for r in read_log(path) if r["step"] <= step]
         atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in keep))
 
-
-def _progress(enabled: bool):  # noqa: ANN202
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]{task.description}[/]"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled, transient=False,
-    )

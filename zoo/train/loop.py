@@ -5,6 +5,7 @@ Read top to bottom, :func:`train` is the whole story; each name it calls is one 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -13,17 +14,18 @@ from typing import Any
 
 import torch
 
-from zoo.checkpoint import find_checkpoint
+from zoo.checkpoint import find_checkpoint, remove_stale_temporaries
 from zoo.data import loader
-from zoo.io import atomic_write_text
+from zoo.io import atomic_write_text, exclusive
 from zoo.spec import RunSpec
+from zoo.train.curve import curve_hooks
 from zoo.train.distributed import any_rank
 from zoo.train.hooks import Hook
 from zoo.train.interrupt import StopFlag
 from zoo.train.log import Logger, throughput
 from zoo.train.setup import Run, setup_run
 from zoo.train.state import TrainState, build_state
-from zoo.train.step import LrSchedule, Step
+from zoo.train.step import FiniteWeights, LrSchedule, Step
 
 
 @dataclass
@@ -46,8 +48,8 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
     """Train the model ``spec`` describes into ``run_dir`` (see :mod:`zoo.run` for the files).
 
     ``progress``: True for a progress bar of its own, or a live ``rich.progress.Progress`` to add the
-    training task to (the benchmark's overall display). ``hooks`` run after the built-in logger
-    (see :mod:`zoo.train.hooks`).
+    training task to (the benchmark's overall display). ``hooks`` run after the built-in logger and
+    the hooks the spec asks for (the learning curve, :mod:`zoo.train.curve`); see :mod:`zoo.train.hooks`.
     """
     run = setup_run(spec, run_dir, resume=resume, progress=progress is True)
     state = build_state(run)
@@ -55,16 +57,16 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
         state.restore(find_checkpoint(run.run_dir), run)
     step = Step(run, state)
     logger = Logger(run, progress)
-    hooks = [LrSchedule(), logger, *hooks]
+    hooks = [LrSchedule(), logger, FiniteWeights(), *curve_hooks(run.spec), *hooks]
     stop = StopFlag()
-    _open_folder(run)
     state.model.train()
-    with stop.installed(), logger.shown():
+    with _owned(run), stop.installed(), logger.shown():
+        _open_folder(run)
         _call(hooks, "on_start", run, state)
         _loop(run, state, step, hooks, stop)
         _checkpoint(run, state, hooks)
         _call(hooks, "on_end", run, state)
-    return _summarize(run, state, interrupted=stop.requested)
+        return _summarize(run, state, interrupted=stop.requested)
 
 
 def _loop(run: Run, state: TrainState, step: Step, hooks: Sequence[Hook], stop: StopFlag) -> None:
@@ -105,10 +107,21 @@ def _call(hooks: Iterable[Hook], point: str, *args: Any) -> None:
         getattr(hook, point)(*args)
 
 
+def _owned(run: Run) -> Any:
+    """One process trains a run folder at a time: a second ``zoo train`` on it stops in one line instead of
+    overwriting the first one's checkpoints (an OS lock on ``.train.lock``: it dies with its process)."""
+    if not run.writer:
+        return contextlib.nullcontext()
+    return exclusive(run.run_dir / ".train.lock", f"another process is training the run '{run.run_dir}' (it holds "
+                     f"{run.run_dir / '.train.lock'}); wait for it to finish, or pass another --out")
+
+
 def _open_folder(run: Run) -> None:
-    """Create the run folder and save the resolved spec beside everything it will produce (rank 0)."""
+    """Create the run folder, remove what a killed earlier process left half-written, and save the resolved
+    spec beside everything it will produce (rank 0)."""
     if run.writer:
         run.run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(run.run_dir)
         run.spec.save(run.run_dir / "spec.json")
 
 

@@ -1,8 +1,9 @@
 """Everything a run needs to continue exactly where it stopped, with save and restore.
 
 A checkpoint holds the raw and EMA weights, the optimizer moments, the step/epoch/batch counters,
-the training time so far and every rank's noise ``torch.Generator``: together with the data order
-being a pure function of (seed, epoch), that makes a resumed run bit-identical to a straight one.
+the training time so far and every rank's timestep and noise generators (zoo.streams): together with
+the data order being a pure function of (seed, epoch), that makes a resumed run bit-identical to a
+straight one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from zoo.ema import EMA
 from zoo.errors import UserError
 from zoo.modelinfo import count_parameters, forward_flops
 from zoo.run import build
+from zoo.streams import TIMESTEPS, TRAINING_NOISE, stream
 from zoo.train.distributed import barrier, gather
 from zoo.train.setup import Run
 
@@ -32,7 +34,7 @@ class TrainState:
     diffusion: nn.Module | None  # None for models with their own loss (the VAE)
     ema: EMA | None
     optimizer: torch.optim.Optimizer
-    generator: torch.Generator  # timesteps and noise; one per rank
+    generators: dict[str, torch.Generator]  # the TIMESTEPS and TRAINING_NOISE streams of this rank
     parameters: int  # size and cost of the model, measured once at build
     flops_per_image: int
     step: int = 0
@@ -40,10 +42,12 @@ class TrainState:
     batch_in_epoch: int = 0  # batches of ``epoch`` already trained on
     elapsed: float = 0.0  # seconds spent in training steps (this process and the runs it resumed)
     last_loss: float = math.nan  # not checkpointed: the loss of this process's last step
+    paused: float = 0.0  # not checkpointed: seconds this process spent between steps on measuring (curves)
 
     def save(self, run: Run) -> None:
-        """Checkpoint (a collective under DDP: every rank's generator is gathered; rank 0 writes)."""
-        generators = {str(r): s for r, s in enumerate(gather(_encode_rng(self.generator.get_state()), run.world_size))}
+        """Checkpoint (a collective under DDP: every rank's generators are gathered; rank 0 writes)."""
+        mine = {name: _encode_rng(g.get_state()) for name, g in self.generators.items()}
+        generators = {str(r): s for r, s in enumerate(gather(mine, run.world_size))}
         if run.writer:
             save_checkpoint(
                 run.run_dir,
@@ -67,7 +71,12 @@ class TrainState:
         _match_parameter_layouts(self.optimizer)
         if str(run.rank) not in state["generator"] or state.get("world_size", 1) != run.world_size:
             raise UserError(f"this run was trained with {state.get('world_size', 1)} process(es); resume it with as many")
-        self.generator.set_state(_decode_rng(state["generator"][str(run.rank)]))
+        saved = state["generator"][str(run.rank)]
+        if not isinstance(saved, dict) or set(saved) != set(self.generators):
+            raise UserError(f"{checkpoint} was written by an older zoo (one random stream for timesteps and noise); "
+                            "delete the run folder to train it again")
+        for name, generator in self.generators.items():
+            generator.set_state(_decode_rng(saved[name]))
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.elapsed = state["elapsed"]
 
@@ -77,7 +86,7 @@ def memory_format(run: Run) -> torch.memory_format:
 
 
 def build_state(run: Run) -> TrainState:
-    """A fresh state: the model the spec describes (seeded), its EMA, Adam and the noise generator."""
+    """A fresh state: the model the spec describes (seeded), its EMA, Adam and the random streams."""
     t = run.spec.train
     torch.manual_seed(t.seed)
     model, diffusion = build(run.spec)
@@ -89,8 +98,8 @@ def build_state(run: Run) -> TrainState:
     # fused: one kernel over all parameters instead of a Python loop of small ops; 2-6% of a CPU
     # step, the same updates to float rounding (docs/performance.md)
     optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, fused=run.device.type in ("cpu", "cuda"))
-    generator = torch.Generator().manual_seed(t.seed * 1_000_003 + run.rank)
-    return TrainState(model, diffusion, ema, optimizer, generator, parameters, flops)
+    generators = {name: stream(t.seed, name, run.rank) for name in (TIMESTEPS, TRAINING_NOISE)}
+    return TrainState(model, diffusion, ema, optimizer, generators, parameters, flops)
 
 
 def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:

@@ -1,5 +1,6 @@
 """One optimisation step: forward (bf16 autocast where chosen), a finite-loss check, backward, clip, Adam,
-EMA; and the built-in hook that sets each step's learning rate."""
+EMA; the built-in hook that sets each step's learning rate; and the finite-weights check before every
+checkpoint, so the last checkpoint is always one worth resuming."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from torch import nn
 from zoo.checkpoint import find_checkpoint, load_state
 from zoo.errors import UserError
 from zoo.lr import lr_factor, progress
+from zoo.streams import TIMESTEPS, TRAINING_NOISE
+from zoo.train.distributed import any_rank
 from zoo.train.hooks import Hook
 from zoo.train.setup import Run
 from zoo.train.state import TrainState, memory_format
@@ -31,10 +34,10 @@ class LossModule(nn.Module):
         super().__init__()
         self.model, self.diffusion = model, diffusion
 
-    def forward(self, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if self.diffusion is None:
-            return self.model.training_loss(x0, generator=generator)
-        return self.diffusion.training_loss(self.model, x0, generator=generator)
+    def forward(self, x0: torch.Tensor, noise: torch.Generator, timesteps: torch.Generator) -> torch.Tensor:
+        if self.diffusion is None:  # a model with its own loss draws only noise
+            return self.model.training_loss(x0, generator=noise)
+        return self.diffusion.training_loss(self.model, x0, generator=noise, timestep_generator=timesteps)
 
 
 def loss_module(run: Run, state: TrainState) -> nn.Module:
@@ -93,10 +96,10 @@ class Step:
         tick = time.perf_counter()
         x0 = images.to(run.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         with self.autocast:
-            loss = self.loss_module(x0, state.generator)
+            loss = self.loss_module(x0, state.generators[TRAINING_NOISE], state.generators[TIMESTEPS])
         value = float(loss.detach())
         if not math.isfinite(value):
-            raise _diverged(run, value, state.step + 1)
+            raise diverged(run, f"the loss became {value} at step {state.step + 1}")
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if t.grad_clip is not None:
@@ -111,9 +114,31 @@ class Step:
         return value
 
 
-def _diverged(run: Run, value: float, step: int) -> TrainingDiverged:
+class FiniteWeights(Hook):
+    """Refuse to checkpoint weights, EMA weights or optimizer moments holding NaN/inf.
+
+    A finite loss can still be followed by an update that overflows; the loss check of the next step
+    would come too late, after the broken weights had replaced the last good checkpoint.
+    """
+
+    def before_checkpoint(self, run: Run, state: TrainState) -> None:
+        broken = [name for name, tensors in _checkpointed(state) if not all(torch.isfinite(t).all() for t in tensors)]
+        if any_rank(bool(broken), run.world_size):
+            what = " and ".join(broken) or "weights (on another rank)"
+            raise diverged(run, f"the {what} became NaN or infinite at step {state.step}")
+
+
+def _checkpointed(state: TrainState) -> list[tuple[str, list[torch.Tensor]]]:
+    moments = [v for s in state.optimizer.state.values() for v in s.values() if isinstance(v, torch.Tensor)]
+    out = [("weights", [p.detach() for p in state.model.parameters()]), ("optimizer moments", moments)]
+    if state.ema is not None:
+        out.insert(1, ("EMA weights", list(state.ema.state_dict().values())))
+    return out
+
+
+def diverged(run: Run, what: str) -> TrainingDiverged:
+    """The error that stops a run which went non-finite, naming the checkpoint it keeps."""
     last = find_checkpoint(run.run_dir) if run.writer else None
     kept = f"the last good checkpoint (step {load_state(last)['step']}) is kept in {last}" if last else \
         "no checkpoint had been written yet"
-    return TrainingDiverged(f"the loss became {value} at step {step}; training stopped and {kept}. "
-                            "Try a lower train.lr, train.grad_clip, or check the data")
+    return TrainingDiverged(f"{what}; training stopped and {kept}. Try a lower train.lr, train.grad_clip, or check the data")

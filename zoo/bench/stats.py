@@ -1,0 +1,102 @@
+"""Statistics of a grid's replicates: a mean with its 95% confidence interval over seeds, the paired
+difference of two variants (seed k of one against seed k of the other, which share their random
+streams: docs/benchmark.md), and Holm's step-down correction across the variants of a grid.
+
+Why these: a grid has a handful of seeds, so intervals use Student's t (not a normal approximation)
+and need no more than the per-seed values; pairing by seed removes what the seeds' shared streams
+make common to both variants; Holm (1979) holds the chance of any false "better"/"worse" in a grid
+at 5% without assuming the variants' tests are independent, and is uniformly more powerful than
+Bonferroni. Pure arithmetic: no torch, no database.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+LEVEL = 0.95  # confidence of every interval
+ALPHA = 0.05  # family-wise error rate of a grid's verdicts (Holm)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A mean over ``n`` values and the half-width of its confidence interval (None when n < 2)."""
+
+    mean: float
+    half: float | None
+    n: int
+
+    @property
+    def low(self) -> float | None:
+        return None if self.half is None else self.mean - self.half
+
+    @property
+    def high(self) -> float | None:
+        return None if self.half is None else self.mean + self.half
+
+    def excludes_zero(self) -> bool:
+        return self.half is not None and abs(self.mean) > self.half
+
+
+def t_quantile(df: int, level: float = LEVEL) -> float:
+    """The two-sided Student t quantile: mean ± q * s / sqrt(n) covers with probability ``level``."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + level / 2, df))
+
+
+def mean_ci(values: Sequence[float], level: float = LEVEL) -> Interval:
+    """Mean and Student-t confidence interval of independent replicates (no interval for one value)."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("no values")
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return Interval(mean, None, 1)
+    half = t_quantile(len(values) - 1, level) * statistics.stdev(values) / math.sqrt(len(values))
+    return Interval(mean, half, len(values))
+
+
+def paired_t(differences: Sequence[float], level: float = LEVEL) -> tuple[Interval, float]:
+    """(interval of the mean difference, two-sided p-value of "mean difference = 0") of paired replicates.
+
+    Equivalent to ``scipy.stats.ttest_rel``; a difference that is the same non-zero number every
+    time has p = 0, identical replicates (all differences 0) have p = 1.
+    """
+    from scipy.stats import t
+
+    interval = mean_ci(differences, level)
+    if interval.n < 2:
+        return interval, 1.0
+    sd = statistics.stdev(differences)
+    if sd == 0:
+        return interval, 1.0 if interval.mean == 0 else 0.0
+    statistic = interval.mean / (sd / math.sqrt(interval.n))
+    return interval, float(2 * t.sf(abs(statistic), interval.n - 1))
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the input order: reject hypothesis i at level alpha
+    exactly when its adjusted p-value is below alpha (the family-wise error rate stays <= alpha)."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def verdict(difference: Interval, p_adjusted: float, better: str, alpha: float = ALPHA) -> str:
+    """``better``/``worse`` when the corrected test rejects "no difference", else ``no evidence``.
+
+    ``difference`` is variant minus reference of a quantity where ``better`` says which way is good
+    ("low" or "high"; a "closest to real" metric is compared as its distance to the real value: low).
+    """
+    if difference.n < 2 or p_adjusted >= alpha or difference.mean == 0:
+        return "no evidence"
+    lower_is_better = better != "high"
+    return "better" if (difference.mean < 0) == lower_is_better else "worse"

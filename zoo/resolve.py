@@ -1,0 +1,63 @@
+"""A spec against a registry: the one place where the names in a :mod:`zoo.spec` meet the components.
+
+:mod:`zoo.spec` is data and parsing; everything that needs to know what is registered is here, and takes
+the registry as an argument (``zoo.spec`` passes the installed plugins' registry). This module never
+imports :mod:`zoo.spec` at run time, so the two cannot form an import cycle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from zoo.errors import UserError, did_you_mean
+from zoo.hookspecs import optional
+from zoo.registry import Registry
+
+if TYPE_CHECKING:
+    from zoo.spec import ModelSpec, RunSpec
+
+OBJECTIVES = ("eps", "x0", "v")
+LOSSES = ("smooth_l1", "mse", "l1")
+
+
+def resolve(spec: RunSpec, registry: Registry) -> RunSpec:
+    """A copy whose model matches the data (channels, image size), in the model's canonical form
+    (two specs that build the same network resolve to the same spec, hence the same hash)."""
+    model = dataclasses.replace(spec.model, channels=spec.data.channels, image_size=spec.data.size)
+    canonical = optional("model", registry.get("model", model.name).factory, "canonical")
+    data = spec.data
+    if data.flip is None:  # the dataset factory's declaration (zoo.hookspecs: flip_invariant), default True
+        flip = bool(getattr(registry.get("dataset", data.dataset).factory, "flip_invariant", True))
+        data = dataclasses.replace(data, flip=flip)
+    return dataclasses.replace(spec, model=canonical(model) if canonical else model, data=data)
+
+
+def validate_model(m: ModelSpec, registry: Registry) -> None:
+    """Component names of a model spec; the model factory checks the shapes itself."""
+    check = optional("model", registry.get("model", m.name).factory, "validate")
+    if check is not None:
+        check(m)
+
+
+def validate(spec: RunSpec, registry: Registry) -> None:
+    """Fail before anything starts: unknown component names and impossible numbers."""
+    d, e = spec.diffusion, spec.eval
+    registry.get("model", spec.model.name)
+    registry.get("schedule", d.schedule)
+    registry.get("dataset", spec.data.dataset)
+    registry.get("sampler", e.sampler)
+    if e.feature is not None:
+        registry.get("feature", e.feature)
+    for metric in (*e.metrics, *e.curve_metrics):
+        registry.get("metric", metric)
+    validate_model(resolve(spec, registry).model, registry)
+    if d.timesteps < 2:
+        raise UserError(f"diffusion.timesteps must be at least 2, got {d.timesteps}")
+    if d.objective not in OBJECTIVES:
+        raise UserError(f"unknown diffusion.objective '{d.objective}'{did_you_mean(d.objective, OBJECTIVES)}; use eps, x0 or v")
+    if d.loss not in LOSSES:
+        raise UserError(f"unknown diffusion.loss '{d.loss}'{did_you_mean(d.loss, LOSSES)}; use smooth_l1, mse or l1")
+    spec.data.check()
+    spec.train.check()
+    spec.eval.check()

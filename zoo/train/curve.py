@@ -1,0 +1,45 @@
+"""The learning-curve hook: :mod:`zoo.curve` scores the EMA weights at the steps ``eval.curve_every`` asks for."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from zoo.curve import CurveScorer, trim_curve
+from zoo.train.distributed import any_rank, barrier
+from zoo.train.hooks import Hook
+
+if TYPE_CHECKING:
+    from zoo.spec import RunSpec
+    from zoo.train.setup import Run
+    from zoo.train.state import TrainState
+
+
+class CurveHook(Hook):
+    """The training-loop side (:mod:`zoo.train.hooks`): a point every ``every`` steps and one at the
+    last step. Rank 0 scores while the other ranks wait at a barrier, so no rank's step time includes
+    the scoring."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.scorer: CurveScorer | None = None
+
+    def on_start(self, run: Run, state: TrainState) -> None:
+        if run.writer:
+            trim_curve(run.run_dir, state.step)
+            self.scorer = CurveScorer(run.spec, run.run_dir, run.prepared, state.model, state.diffusion, state.ema)
+
+    def after_step(self, run: Run, state: TrainState, loss: float) -> None:
+        done = any_rank(run.budget_spent(state.step, state.elapsed), run.world_size)  # ranks' clocks differ
+        if not done and state.step % self.every != 0:
+            return
+        start = time.perf_counter()
+        if self.scorer is not None and not self.scorer.has(state.step):
+            self.scorer.score(state.step, state.elapsed)
+        barrier(run.world_size)
+        state.paused += time.perf_counter() - start  # the logger's images/s leaves it out
+
+
+def curve_hooks(spec: RunSpec) -> list[Hook]:
+    """The hooks a run's spec asks for: a :class:`CurveHook` when ``eval.curve_every`` is set."""
+    return [CurveHook(spec.eval.curve_every)] if spec.eval.curve_every is not None else []
