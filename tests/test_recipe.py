@@ -128,3 +128,11 @@ def test_grids_take_a_preset_per_file_and_per_variant(tmp_path):
     cells = {c.name: c for c in load_grid(grid).cells}
     assert cells["base"].spec.model.block == "convnext" and cells["small"].spec.model.dim == 16
     assert cells["small"].spec.eval.sampler == "ddim"
+
+
+def test_study_preset_cells_keep_the_hash_they_had_before_the_recipe():
+    from zoo.spec import from_dict, with_recipe
+
+    # zoo at 2932aa5 (before the recipe): its defaults are today's study preset with flips on
+    assert from_dict(with_recipe({"data": {"flip": True}}, "study")).hash() == "31d5a9371284b410"
+    assert from_dict(with_recipe({"data": {"size": 8, "flip": True}}, "study")).hash() == "d5ebe0b4ab3abf9e"

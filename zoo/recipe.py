@@ -26,7 +26,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                   "mid_attention": "full", "norm": "pre"},  # fmt: skip
         "diffusion": {"schedule": "linear", "objective": "eps", "loss": "smooth_l1", "min_snr_gamma": None},
         "train": {"batch_size": 32, "lr": 1e-3, "lr_warmup": 0, "lr_decay": "none", "ema_std": None,
-                  "ema_max_decay": 0.9999, "ema_power": 0.75},  # fmt: skip
+                  "ema_max_decay": 0.9999, "ema_power": 0.75, "bf16": False},  # fmt: skip
         "eval": {"sampler": "ddim", "steps": 50},
     },
 }

@@ -183,8 +183,8 @@ class RunSpec:
 
     def hash(self) -> str:
         """A short content hash of the resolved spec: the identity of a benchmark cell. Settings added
-        after cells were first stored (:data:`LATE_DEFAULTS`) count only when changed from their default,
-        so adding a setting does not make every stored result look like a different cell."""
+        after cells were first stored (:data:`LATE_DEFAULTS`) count only when changed from their old
+        behaviour, so adding a setting does not make every stored result look like a different cell."""
         data = self.resolved().to_dict()
         for (section, key), default in LATE_DEFAULTS.items():
             if data[section].get(key) == _plain(default):
@@ -217,12 +217,12 @@ SECTIONS: dict[str, type] = {
 }
 
 
-# (section, key) -> default of every setting added after results databases existed (see RunSpec.hash)
+# (section, key) -> the value that reproduces the old behaviour, for settings added after results
+# databases existed (see RunSpec.hash); the recipe's at the study's values: --preset study keeps hashes
 LATE_DEFAULTS: dict[tuple[str, str], Any] = {
-    ("eval", "curve_every"): EvalSpec.curve_every,
-    ("eval", "curve_n"): EvalSpec.curve_n,
-    ("eval", "curve_steps"): EvalSpec.curve_steps,
-    ("eval", "curve_metrics"): EvalSpec.curve_metrics,
+    ("eval", "curve_every"): EvalSpec.curve_every, ("eval", "curve_n"): EvalSpec.curve_n,
+    ("eval", "curve_steps"): EvalSpec.curve_steps, ("eval", "curve_metrics"): EvalSpec.curve_metrics,
+    ("train", "lr_warmup"): 0, ("train", "lr_decay"): "none", ("train", "ema_std"): None,
 }
 
 
