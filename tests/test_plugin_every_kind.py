@@ -24,8 +24,6 @@ from zoo.registry import KINDS, Registry
 
 PLUGIN = Path(__file__).parent / "plugin_every_kind"
 REPO = Path(zoo.__file__).resolve().parents[1]
-REPORT_PENDING = "zoo/bench/report.py still has a fixed list of metric columns (issue 14 items 2 and 4: the " \
-    "report is being split and moved onto the metrics' own descriptions)"  # fmt: skip
 
 GRID = """\
 name = "every-kind"
@@ -137,6 +135,5 @@ def test_the_plugin_metric_is_a_column_of_the_table(outputs: dict) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason=REPORT_PENDING, strict=False)
 def test_the_plugin_metric_is_in_the_report(outputs: dict) -> None:
     assert "mean distance ↓" in outputs["report"][".md"] and "mean distance ↓" in outputs["report"][".html"]
