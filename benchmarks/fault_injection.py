@@ -114,6 +114,7 @@ class Lab:
         self.train_seconds = time.perf_counter() - tick
         assert done.returncode == 0, done.stderr
         self.weights = weights_digest(self.work / "ref-run")
+        self.run([sys.executable, "-m", "zoo", "features", "digits", "--info"])  # train the digits CNN before timing
         tick = time.perf_counter()
         done = self.run(self.command("grid", self.work / "ref-results"))
         self.grid_seconds = time.perf_counter() - tick
@@ -146,12 +147,15 @@ def kill(proc: subprocess.Popen) -> None:
     proc.communicate()
 
 
-def kill_at(proc: subprocess.Popen, seconds: float) -> None:
+def kill_at(proc: subprocess.Popen, seconds: float) -> bool:
+    """Kill at ``seconds``; False if the process had already finished by then."""
     try:
         proc.wait(timeout=seconds)
     except subprocess.TimeoutExpired:
-        pass
-    kill(proc)
+        kill(proc)
+        return True
+    proc.communicate()
+    return False
 
 
 def kill_in_checkpoint(proc: subprocess.Popen, run: Path, after: int) -> bool:
@@ -188,7 +192,7 @@ def trial(lab: Lab, kind: str, index: int, rng: random.Random) -> dict[str, Any]
         result["killed"] = kill_in_checkpoint(proc, out, after=rng.randint(1, 28))
     else:
         result["kill_at_s"] = round(rng.uniform(0.5, lab.train_seconds if target == "train" else lab.grid_seconds), 2)
-        kill_at(proc, result["kill_at_s"])
+        result["killed"] = kill_at(proc, result["kill_at_s"])
     result["left_by_kill"] = leftovers(out)
     done = recover(lab, target, out)
     if done.returncode != 0:
@@ -246,6 +250,7 @@ def main() -> int:
         "trials": len(records),
         "failures": sum(1 for r in records if r["problems"]),
         "by_kind": dict(Counter(r["kind"] for r in records)),
+        "kills_that_landed": sum(1 for r in records if r.get("killed")),
         "trials_with_leftovers_after_kill": sum(1 for r in records if r.get("left_by_kill")),
         "leftover_files_after_kill": sum(len(r.get("left_by_kill", [])) for r in records),
         "leftover_files_after_recovery": sum(len(r["left_after_recovery"]) for r in records),
