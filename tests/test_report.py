@@ -15,7 +15,7 @@ from zoo.bench.grid import Cell
 from zoo.bench.report import build_report, chart_rows, default_out, timing_rows, write_report
 from zoo.bench.runner import DB_NAME, reference_key
 from zoo.bench.store import Store
-from zoo.bench.table import COLUMNS
+from zoo.bench.table import COST_COLUMNS
 from zoo.cli import main
 from zoo.errors import UserError
 
@@ -150,13 +150,14 @@ def test_failed_cells_and_duplicates_show_their_status(report_dir: Path) -> None
 
 
 def test_best_fid_is_highlighted(report_dir: Path) -> None:
-    fid = 2 + [c.key for c in COLUMNS].index("fid")
+    fid = 2 + len(COST_COLUMNS) + METRICS.index("fid")
     rows = _rows((report_dir / "report.html").read_text())
     assert "best" in rows["resnet"][fid][0] and rows["resnet"][fid][1].startswith("810")
     assert "best" not in rows["base"][fid][0]
     assert "best" not in rows["floor: real train vs real test"][fid][0]  # references are not ranked
     md_resnet = next(line for line in (report_dir / "report.md").read_text().splitlines() if line.startswith("| resnet"))
-    assert "**810 ± 14**" in md_resnet
+    assert "**810 ± 127**" in md_resnet  # ± the 95% CI over 2 seeds (800, 820): t(0.975, 1) x 14.1 / sqrt(2)
+    assert "-31.7 [-52.8, -10.5] no evidence" in md_resnet  # vs base: KID differences -100/3, -90/3; Holm over 2
 
 
 def test_reference_rows_and_timings_are_shown(report_dir: Path) -> None:

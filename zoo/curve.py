@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -44,9 +43,12 @@ CURVE_FILE = "curve.jsonl"
 
 
 def noise_seed(train_seed: int, eval_seed: int, step: int) -> int:
-    """The sampling-noise seed of the point at ``step``: a pure function of the seeds and the step, so
-    variants with the same seeds share it (paired comparisons) and a rescored point is identical."""
-    return int(np.random.SeedSequence([train_seed, eval_seed, step]).generate_state(1)[0])
+    """The sampling-noise seed of the point at ``step``: the run's sampling stream (:mod:`zoo.streams`)
+    indexed by (eval.seed, step), so variants with the same seeds share it (paired comparisons) and a
+    point scored again is identical."""
+    from zoo.streams import SAMPLING, stream_seed
+
+    return stream_seed(train_seed, SAMPLING, eval_seed, step)
 
 
 def read_curve(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ DATA_ORDER = "data order"  # index: epoch; the permutation of the train split
 FLIPS = "flips"  # index: epoch; which images of the epoch are mirrored
 TIMESTEPS = "timesteps"  # index: rank; the diffusion step t of every training image
 TRAINING_NOISE = "training noise"  # index: rank; the Gaussian noise added to every training image
-SAMPLING = "sampling noise"  # index: eval.seed; the noise the sampler starts from and adds
+SAMPLING = "sampling noise"  # index: eval.seed (and the step, for a learning-curve point); the sampler's noise
 STREAMS = (DATA_ORDER, FLIPS, TIMESTEPS, TRAINING_NOISE, SAMPLING)
 
 

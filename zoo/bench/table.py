@@ -194,7 +194,7 @@ def fmt(value: float | None, std: float | None = None, digits: int = 3) -> str:
         return "-"
     text = f"{value:.0f}" if digits == 0 else (f"{value:.{digits}g}" if abs(value) < 1000 else f"{value:,.0f}")
     if std is not None and not math.isnan(std):
-        text += f" ± {std:.2g}"
+        text += f" ± {std:,.0f}" if abs(std) >= 100 else f" ± {std:.2g}"
     return text
 
 
@@ -257,14 +257,3 @@ def _verdict_markup(text: str) -> str:
     colour = "green" if text.endswith("better") else "red" if text.endswith("worse") else ""
     return f"[{colour}]{text}[/]" if colour else text
 
-
-def __getattr__(name: str) -> Any:
-    """Transitional: ``COLUMNS``/``METRIC_KEYS`` for zoo/bench/report.py until its split reads
-    :func:`table_columns` (issue 14); the built-in metrics' own descriptions, not a list."""
-    if name in ("COLUMNS", "METRIC_KEYS"):
-        from zoo.metrics.columns import metric_columns
-        from zoo.spec import EvalSpec
-
-        metrics = metric_columns(EvalSpec.metrics)
-        return COST_COLUMNS + metrics if name == "COLUMNS" else tuple(c.key for c in metrics)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

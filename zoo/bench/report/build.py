@@ -14,7 +14,18 @@ from zoo.bench.curves import At, grid_curves
 from zoo.bench.report.charts import curve_chart, loss_chart, metric_chart
 from zoo.bench.runner import DB_NAME
 from zoo.bench.store import Store
-from zoo.bench.table import COLUMNS, METRIC_KEYS, Row, best, build_rows, fmt, overrides_text, sort_rows
+from zoo.bench.table import (
+    COST_COLUMNS,
+    Column,
+    Row,
+    best,
+    build_rows,
+    fmt,
+    overrides_text,
+    sort_rows,
+    table_columns,
+)
+from zoo.bench.verdicts import Comparison, comparison_of, reading
 from zoo.errors import UserError, did_you_mean
 from zoo.io import read_log
 
@@ -48,6 +59,8 @@ class Report:
     db: Path
     rows: list[Row]
     refs: list[Row]
+    columns: tuple[Column, ...] = ()  # the cost columns, then those of the metrics the grid asks for
+    comparison: Comparison | None = None  # every variant against the grid's reference
     charts: list[Image] = field(default_factory=list)
     loss: Image | None = None
     samples: list[Image] = field(default_factory=list)
@@ -118,16 +131,17 @@ def build_report(results: str | Path = "results", grid: str | None = None, sort:
         counts = {s: sum(1 for c in cells if (c["status"] or "pending") == s) for s in ("failed", "pending")}
         raise UserError(f"grid '{info['grid']}' has no finished cell in {store.path} ({counts['failed']} failed, "
                         f"{counts['pending']} not run); run `zoo benchmark --grid {info['path']} --results {results}` first")
-    report = Report(info, store.path, rows, refs, version=zoo.__version__,
-                    generated=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
+    columns = table_columns(rows)
+    report = Report(info, store.path, rows, refs, columns, comparison_of(store, info["grid"], rows, columns),
+                    version=zoo.__version__, generated=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
     report.failed = [(c["label"], c["error"] or "") for c in cells if c["status"] == "failed"]
     report.at = at
     report.curves = [Image(f"curve-{slug(metric)}.png", f"{metric} learning curve", png, CURVE_CAPTION)
                      for metric, series, floor in grid_curves(store, info["grid"])
                      if (png := curve_chart(series, metric, floor)) is not None]
-    for column in COLUMNS:
-        if column.key in METRIC_KEYS and (png := metric_chart(rows, refs, column)) is not None:
-            report.charts.append(Image(f"{column.key}.png", column.title, png))
+    for column in columns[len(COST_COLUMNS):]:
+        if (png := metric_chart(rows, refs, column)) is not None:
+            report.charts.append(Image(f"{column.key}.png", column.header, png))
     _add_runs(report, results, cells)
     return report
 
@@ -169,7 +183,7 @@ def _sample_caption(cell: dict[str, Any], aliases: list[str]) -> str:
 # -- shared pieces of the two renderings ------------------------------------------------------------
 def bests(report: Report) -> dict[str, float | None]:
     """The best value of each column over the report's rows."""
-    return {c.key: best(report.rows, c) for c in COLUMNS}
+    return {c.key: best(report.rows, c) for c in report.columns}
 
 
 def caption(report: Report) -> str:
@@ -177,12 +191,11 @@ def caption(report: Report) -> str:
     counts = sorted({r.n for r in [*report.rows, *report.refs] if r.n})
     n = "n = " + "/".join(str(c) for c in counts) + " generated samples per score" if counts else "no scores yet"
     seeds = max((len(r.seeds) for r in report.rows), default=1)
-    spread = ("± is the standard deviation over seeds (for a single-seed row, the KID/IS spread over subsets)"
-              if seeds > 1 else "± is KID's and IS's own spread over subsets of the samples")
+    spread = ". ".join(reading(report.comparison, seeds)) if report.comparison else ""
     at = (f"Scores of the learning-curve points {report.at.label} (scoring time excluded), not of the final "
           "evaluation. ") if report.at else ""
     return (f"{at}{n}. Best value of each column in green (bold in Markdown); arrows say which way is better; "
-            f"diversity is best closest to the real data's. {spread}. The floor row scores real training images "
+            f"(≈ real) is best closest to the real data's value. {spread}. The floor row scores real training images "
             "against the real test images, the ceiling row uniform noise, with the same extractor and n: a model "
             "near the floor is as good as this evaluation can tell, one near the ceiling learned nothing. "
             "A \"same as X\" row has the same resolved spec as X, so it was run once.")

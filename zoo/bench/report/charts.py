@@ -38,7 +38,7 @@ def chart_rows(rows: list[Row], key: str) -> list[Row]:
 
 
 def metric_chart(rows: list[Row], refs: list[Row], column: Column) -> bytes | None:
-    """Bars of one metric (mean over seeds, error bar = std over seeds when there are several), the best
+    """Bars of one metric (mean over seeds, error bar = its 95% CI when there are several seeds), the best
     bar green, the floor and ceiling (and for diversity the real data's value) as horizontal lines."""
     from matplotlib.figure import Figure
 
@@ -46,7 +46,7 @@ def metric_chart(rows: list[Row], refs: list[Row], column: Column) -> bytes | No
     if not shown:
         return None
     means = [r.mean(column.key) for r in shown]
-    errors = [r.std(column.key) if len(r.values.get(column.key, [])) > 1 else 0.0 for r in shown]
+    errors = [r.ci(column.key) or 0.0 for r in shown]
     top = best(shown, column)
     fig = Figure(figsize=(max(5.6, 1.6 + 0.62 * len(shown)), 3.9), layout="constrained")
     ax = fig.add_subplot()
@@ -60,7 +60,7 @@ def metric_chart(rows: list[Row], refs: list[Row], column: Column) -> bytes | No
     tilt = len(names) > 6 or max(map(len, names)) > 12
     ax.set_xticks(range(len(shown)), names, fontsize=8, rotation=35 if tilt else 0, ha="right" if tilt else "center",
                   rotation_mode="anchor")
-    ax.set_title(literal(column.title), fontsize=11, loc="left")
+    ax.set_title(literal(column.header), fontsize=11, loc="left")
     ax.grid(axis="y", alpha=0.3, zorder=0)
     ax.spines[["top", "right"]].set_visible(False)
     ax.margins(y=0.12)
@@ -76,8 +76,8 @@ def _reference_lines(ax: Any, shown: list[Row], refs: list[Row], column: Column)
         if value is not None:
             style = FLOOR_STYLE if ref.name.startswith("floor") else CEILING_STYLE
             ax.axhline(value, label=literal(f"{ref_name(ref, refs)}: {fmt(value)}"), zorder=3, **style)
-    if column.key == "diversity":
-        for real in sorted({r.mean("diversity_real") for r in shown} - {None}):
+    if column.real:  # a "closest to real" metric: the real data's value
+        for real in sorted({r.mean(column.real) for r in shown} - {None}):
             ax.axhline(real, label=f"real data: {fmt(real)}", zorder=3, **REAL_STYLE)
 
 

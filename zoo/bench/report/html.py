@@ -10,7 +10,8 @@ from typing import Any
 
 from zoo.bench.report.build import Image, Report, bests, caption, seconds, timing_rows
 from zoo.bench.report.charts import chart_rows, ref_name
-from zoo.bench.table import COLUMNS, Row, cell_text, overrides_text
+from zoo.bench.table import Row, cell_text, overrides_text
+from zoo.bench.verdicts import contrast_text
 
 CSS = files("zoo.bench.report").joinpath("report.css").read_text(encoding="utf-8")  # package data
 
@@ -35,17 +36,21 @@ def _badge(row: Row) -> str:
 
 def _html_table(report: Report) -> str:
     best = bests(report)
-    head = '<th class="l">cell</th><th class="l">overrides</th>' + "".join(f"<th>{_e(c.title)}</th>" for c in COLUMNS)
+    vs = [f"vs {report.comparison.reference}"] if report.comparison else []
+    head = '<th class="l">cell</th><th class="l">overrides</th>' + "".join(f"<th>{_e(t)}</th>" for t in
+                                                                          [*(c.header for c in report.columns), *vs])
     body = []
     for i, row in enumerate([*report.rows, *report.refs]):
         ref = row.status == "reference"
         cells = [f'<td class="l name">{_e(ref_name(row, report.refs) if ref else row.name)}</td>',
                  f'<td class="l over">{"" if ref else _e(overrides_text(row.overrides))}</td>']
-        for c in COLUMNS:
+        for c in report.columns:
             text, note, is_best = cell_text(row, c, best)
             value, _, std = text.partition(" ± ")
             extra = "".join(f'<span class="note">{_e(x)}</span>' for x in (std and f"± {std}", note) if x)
             cells.append(f'<td class="num{" best" if is_best else ""}">{_e(value)}{extra}</td>')
+        if report.comparison:
+            cells.append(f'<td class="num">{"" if ref else _e(contrast_text(report.comparison, row))}</td>')
         cells.append(f'<td class="l status">{_badge(row)}</td>')
         cls = ("ref first" if i == len(report.rows) else "ref") if ref else "dup" if row.status.startswith("same") else ""
         body.append(f'<tr class="{cls}">' + "".join(cells) + "</tr>")

@@ -6,7 +6,8 @@ import re
 
 from zoo.bench.report.build import Report, bests, caption, seconds, status, timing_rows
 from zoo.bench.report.charts import ref_name
-from zoo.bench.table import COLUMNS, cell_text, overrides_text
+from zoo.bench.table import cell_text, overrides_text
+from zoo.bench.verdicts import contrast_text
 
 #: What a name, a description or an error could otherwise turn into markup: emphasis, links and images,
 #: code, raw HTML, entities, table cells, strikethrough, headings and (on GitHub) $math$.
@@ -63,14 +64,17 @@ def to_markdown(report: Report) -> str:
 def _table(report: Report) -> list[str]:
     """The comparison table (best values in bold) and how to read it."""
     best = bests(report)
-    out = ["## Comparison", "", "| cell | overrides | " + " | ".join(c.title for c in COLUMNS) + " | status |",
-           "|---|---|" + "---:|" * len(COLUMNS) + "---|"]
+    vs = [f"vs {report.comparison.reference}"] if report.comparison else []
+    out = ["## Comparison", "", "| cell | overrides | " + " | ".join([*(c.header for c in report.columns), *vs]) + " | status |",
+           "|---|---|" + "---:|" * (len(report.columns) + len(vs)) + "---|"]
     for row in [*report.rows, *report.refs]:
         cells = []
-        for c in COLUMNS:
+        for c in report.columns:
             text, note, is_best = cell_text(row, c, best)
             text = f"**{text}**" if is_best else text
             cells.append(f"{text} ({note})" if note else text)
+        if report.comparison:
+            cells.append("" if row.status == "reference" else contrast_text(report.comparison, row))
         name = f"*{_text(ref_name(row, report.refs))}*" if row.status == "reference" else _text(row.name)
         over = "" if row.status == "reference" else _text(overrides_text(row.overrides))
         out.append("| " + " | ".join([name, over, *map(_md, cells), _text(status(row)[:120])]) + " |")
