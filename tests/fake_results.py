@@ -15,7 +15,7 @@ from zoo.bench.store import Store
 
 def grid_file(tmp_path: Path, variants: list[str], *, seeds: int, metrics: list[str], extra: str = "") -> Path:
     """A grid of ``variants`` (each a different learning rate, so a distinct spec) scored with ``metrics``."""
-    lines = [f'{v} = {{ "train.lr" = {i + 1}e-3 }}' if i else f"{v} = {{}}" for i, v in enumerate(variants)]
+    lines = [f'{v} = {{ "train.lr" = {i}e-4 }}' if i else f"{v} = {{}}" for i, v in enumerate(variants)]  # never the default
     path = tmp_path / "grid.toml"
     path.write_text(textwrap.dedent(f"""
         name = "fake"
