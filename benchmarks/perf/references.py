@@ -37,6 +37,12 @@ class _ForwardXT(nn.Module):
         return self._output(self.net(x, t))
 
 
+#: zoo's U-Net in the architecture these references have (the study's: linear attention in the stages, full
+#: in the middle, pre-norm, width 32, mults 1-2-4), pinned here because zoo's default recipe has since moved
+#: to a U-Net without stage attention, which would no longer be the same network.
+SAME_ARCHITECTURE = {"dim": 32, "dim_mults": (1, 2, 4), "attention": "linear", "mid_attention": "full", "norm": "pre"}
+
+
 def available() -> dict[str, str | None]:
     """Which reference packages import here: name -> version, or None when missing."""
     from importlib.metadata import PackageNotFoundError, version

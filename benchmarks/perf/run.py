@@ -174,7 +174,7 @@ def build_candidates(args: argparse.Namespace, size: int) -> list[Candidate]:
 
     plan: list[tuple[str, str, Callable[[], nn.Module], bool, bool, Any]] = []
     for block in ("convnext", "resnet"):
-        build = lambda block=block: Unet(ModelSpec(channels=channels, image_size=size, block=block))  # noqa: E731
+        build = lambda block=block: Unet(ModelSpec(channels=channels, image_size=size, block=block, **references.SAME_ARCHITECTURE))  # noqa: E731
         plan.append((f"zoo {block}", "zoo", build, True, False, zoo_ddim))
         if args.bf16:
             plan.append((f"zoo {block} bf16", "zoo", build, True, True, None))

@@ -40,6 +40,7 @@ def cell(block: str, size: int, batch: int, steps: int, threads: int) -> dict[st
     import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from references import SAME_ARCHITECTURE
     from run import make_candidate
 
     from zoo.allocator import tune_allocator
@@ -53,7 +54,7 @@ def cell(block: str, size: int, batch: int, steps: int, threads: int) -> dict[st
     torch.manual_seed(0)
     diffusion = GaussianDiffusion(get_registry().create("schedule", "linear", 1000), objective="eps", loss="mse")
     x0 = torch.rand(batch, 3, size, size) * 2 - 1
-    model = Unet(ModelSpec(channels=3, image_size=size, block=block))
+    model = Unet(ModelSpec(channels=3, image_size=size, block=block, **SAME_ARCHITECTURE))
     c = make_candidate(block, "zoo", model, diffusion, x0, channels_last=True, bf16=False, sampler=None)
     before = _rss_mb()
     c.train_step()  # warm-up (allocates Adam's state)
