@@ -82,9 +82,9 @@ def test_shipped_grids_expand() -> None:
     variants = {c.variant for c in full.cells}
     assert {"base", "no_attention", "post_norm", "relu", "silu", "gelu", "resnet", "vae"} <= variants
     assert {c.spec.diffusion.schedule for c in full.cells} == {"linear", "quadratic", "cosine", "sigmoid"}
-    assert [c.label for c in full.cells if c.duplicate_of] == [f"gelu [seed {s}]" for s in range(3)]
+    assert [c.label for c in full.cells if c.duplicate_of] == [f"gelu [seed {s}]" for s in range(4)]
     study = load_grid(SMOKE.parent / "study.toml")  # the default: a subset, paired seeds, verdicts on KID
-    assert {c.variant for c in study.cells} < variants and {c.seed for c in study.cells} == {0, 1, 2}
+    assert {c.variant for c in study.cells} < variants and {c.seed for c in study.cells} == {0, 1, 2, 3}
     assert study.settings == {"reference": "base", "primary": "kid"} and study.cells[0].spec.data.size == 8
     smoke = load_grid(SMOKE)
     assert [c.duplicate_of for c in smoke.cells] == [None, None, "base", None]
