@@ -321,11 +321,13 @@ class Metric(Protocol):
 
 
 #: Every optional attribute zoo reads, per kind, and the value it assumes when a component has none.
-#: ``model`` and ``block`` attributes live on the factory, the others on the object it returns.
+#: ``model`` and ``block`` attributes and the dataset's ``flip_invariant`` live on the factory (they are read
+#: before anything is built), the others on the object it returns.
 OPTIONAL: dict[str, dict[str, Any]] = {
     "block": {"default_activation": None},  # registered name of the block's own activation
     "model": {"validate": None, "canonical": None},  # see ModelFactory
-    "dataset": {"num_classes": None, "default_feature": "inception", "root": None},
+    "dataset": {"num_classes": None, "default_feature": "inception", "root": None,
+                "flip_invariant": True},  # False: a mirrored image means something else (digits); flips default off
     "feature": {"num_classes": None, "logits": None},
     "metric": {"columns": None, "needs_real": True, "needs_logits": False, "min_samples": 2},
 }

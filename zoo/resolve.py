@@ -28,7 +28,7 @@ def resolve(spec: RunSpec, registry: Registry) -> RunSpec:
     canonical = optional("model", registry.get("model", model.name).factory, "canonical")
     data = spec.data
     if data.flip is None:  # the dataset factory's declaration (zoo.hookspecs: flip_invariant), default True
-        flip = bool(getattr(registry.get("dataset", data.dataset).factory, "flip_invariant", True))
+        flip = bool(optional("dataset", registry.get("dataset", data.dataset).factory, "flip_invariant"))
         data = dataclasses.replace(data, flip=flip)
     return dataclasses.replace(spec, model=canonical(model) if canonical else model, data=data)
 
