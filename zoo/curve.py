@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from zoo.io import append_log, atomic_write_text, read_log
+from zoo.streams import SAMPLING, stream_seed
 
 if TYPE_CHECKING:
     from zoo.data.prepare import PreparedData
@@ -46,8 +47,6 @@ def noise_seed(train_seed: int, eval_seed: int, step: int) -> int:
     """The sampling-noise seed of the point at ``step``: the run's sampling stream (:mod:`zoo.streams`)
     indexed by (eval.seed, step), so variants with the same seeds share it (paired comparisons) and a
     point scored again is identical."""
-    from zoo.streams import SAMPLING, stream_seed
-
     return stream_seed(train_seed, SAMPLING, eval_seed, step)
 
 
