@@ -136,3 +136,18 @@ def test_study_preset_cells_keep_the_hash_they_had_before_the_recipe():
     # zoo at 2932aa5 (before the recipe): its defaults are today's study preset with flips on
     assert from_dict(with_recipe({"data": {"flip": True}}, "study")).hash() == "31d5a9371284b410"
     assert from_dict(with_recipe({"data": {"size": 8, "flip": True}}, "study")).hash() == "d5ebe0b4ab3abf9e"
+
+
+def test_a_run_saved_before_the_recipe_settings_existed_keeps_its_old_behaviour(tmp_path):
+    import json
+
+    from zoo.spec import LATE_DEFAULTS, read_spec_json
+
+    saved = load_spec(None, preset="study").resolved().to_dict()
+    for section, key in LATE_DEFAULTS:  # a spec.json written by zoo before these settings existed
+        del saved[section][key]
+    (tmp_path / "spec.json").write_text(json.dumps(saved))
+    for spec in (RunSpec.load(tmp_path / "spec.json"), load_spec(None, base=read_spec_json(tmp_path / "spec.json"))):
+        # not today's warm-up, cosine decay and power EMA, which would change the run halfway through a resume
+        assert (spec.train.lr_warmup, spec.train.lr_decay, spec.train.ema_std) == (0, "none", None)
+        assert spec.eval.curve_every is None

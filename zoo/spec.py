@@ -11,18 +11,17 @@ constant lr 1e-3, DDIM-50).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import tomllib
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zoo import resolve
+from zoo.coerce import coerce
 from zoo.errors import UserError, did_you_mean
 from zoo.io import atomic_write_text
 from zoo.lr import DECAYS
@@ -201,11 +200,17 @@ class RunSpec:
 
 
 def read_spec_json(path: str | Path) -> dict[str, Any]:
-    """A saved ``spec.json`` as nested mappings; a damaged one is a one-line error, not a traceback."""
+    """A saved ``spec.json`` as nested mappings; a damaged one is a one-line error, not a traceback. A
+    setting added after the run was saved takes its old behaviour (:data:`LATE_DEFAULTS`), not today's
+    default, so an old run resumes, samples and scores as it was trained."""
     from zoo.io import load_json
 
-    return load_json(path, what="a run spec", fix="zoo train wrote it beside the run's weights: restore it from a "
+    data = load_json(path, what="a run spec", fix="zoo train wrote it beside the run's weights: restore it from a "
                      "copy of the run, or train the run again")
+    for (section, key), old in LATE_DEFAULTS.items():
+        if isinstance(data.get(section), dict):
+            data[section].setdefault(key, _plain(old))
+    return data
 
 
 SECTIONS: dict[str, type] = {
@@ -236,56 +241,6 @@ def _plain(value: Any) -> Any:
 
 
 # -- parsing ------------------------------------------------------------------------------------
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; convert lists to tuples and ints to floats."""
-    origin = typing.get_origin(tp)
-    if origin in (types.UnionType, typing.Union):
-        args = typing.get_args(tp)
-        if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("none", "null"))):
-            return None  # TOML has no null: "none" switches an optional setting off
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where)
-            except UserError as err:
-                errors.append(str(err))
-        raise UserError(errors[0] if errors else f"{where}: unexpected value {value!r}")
-    if origin is tuple:
-        (item, _ellipsis) = typing.get_args(tp)
-        if isinstance(value, str):
-            value = [v for v in value.replace(",", " ").split()]
-        if not isinstance(value, (list, tuple)):
-            raise UserError(f"{where} must be a list like [1, 2, 4], got {value!r}")
-        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
-    if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            raise UserError(f"{where} must be a table, got {value!r}")
-        return dict(value)
-    if tp is bool:
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        if not isinstance(value, bool):
-            raise UserError(f"{where} must be true or false, got {value!r}")
-        return value
-    if tp in (int, float):
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                value = tp(value)
-        allowed = (int,) if tp is int else (int, float)
-        if isinstance(value, bool) or not isinstance(value, allowed):
-            raise UserError(f"{where} must be {'a whole number' if tp is int else 'a number'}, got {value!r}")
-        return tp(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise UserError(f"{where} must be a string, got {value!r}")
-        return value
-    if tp is Any:
-        return value
-    raise TypeError(f"unsupported spec annotation {tp!r} at {where}")
-
-
 def section_from_dict(cls: type, data: dict[str, Any], section: str) -> Any:
     """Build one section dataclass from a mapping, naming any unknown key and its closest match."""
     hints = typing.get_type_hints(cls)
@@ -294,7 +249,7 @@ def section_from_dict(cls: type, data: dict[str, Any], section: str) -> Any:
     for key, value in data.items():
         if key not in hints:
             raise UserError(f"unknown setting '{section}.{key}'{did_you_mean(key, names)}; settings of [{section}]: {', '.join(names)}")
-        kwargs[key] = _coerce(value, hints[key], f"{section}.{key}")
+        kwargs[key] = coerce(value, hints[key], f"{section}.{key}")
     return cls(**kwargs)
 
 
