@@ -173,12 +173,24 @@ def test_ddim_converges_to_the_data_for_every_objective(objective: str) -> None:
 
 @pytest.mark.parametrize("schedule", [linear_beta_schedule, cosine_beta_schedule])
 def test_dpmpp_2m_reaches_the_data_in_20_steps(schedule) -> None:
+    """With an exact denoiser (right at every noise level) and log-SNR steps, 2M lands on the data."""
     oracle, d = _setup(schedule=schedule)
-    x = dpmpp_2m(oracle, d, SHAPE, steps=20, generator=_gen())
+    x = dpmpp_2m(oracle, d, SHAPE, steps=20, generator=_gen(), spacing="logsnr")
     assert len(oracle.calls) == 20
     assert _matches(x, MU, S, tol=0.01)
-    wrong = dpmpp_2m(GaussianOracle(schedule(1000), eps_scale=0.8), d, SHAPE, steps=20, generator=_gen())
+    wrong = dpmpp_2m(GaussianOracle(schedule(1000), eps_scale=0.8), d, SHAPE, steps=20, generator=_gen(), spacing="logsnr")
     assert not _matches(wrong, MU, S, tol=0.02)
+
+
+def test_dpmpp_2m_never_calls_the_network_at_the_lowest_noise_by_default() -> None:
+    """The default "trailing" spacing: a trained network's worst timesteps (the least noisy, which
+    min-SNR weighting hardly trains) are skipped; the last call is at t = T/steps - 1."""
+    oracle, d = _setup()
+    seen = []
+    forward = oracle.forward
+    oracle.forward = lambda x, t: seen.append(int(t[0])) or forward(x, t)
+    dpmpp_2m(oracle, d, (2, 1, 1, 1), steps=20, generator=_gen())
+    assert seen == sampling_timesteps(d, 20, "trailing") and seen[-1] == 49
 
 
 @pytest.mark.parametrize("sampler", [ddim, dpmpp_2m])
@@ -256,7 +268,7 @@ def test_dpmpp_2m_follows_the_diffusers_trajectory() -> None:
     diffusers = pytest.importorskip("diffusers")
     oracle, d = _setup()
     timesteps = sampling_timesteps(d, 20, "logsnr")
-    ours = dpmpp_2m(oracle, d, (1000, 1, 1, 1), steps=20, generator=_gen())
+    ours = dpmpp_2m(oracle, d, (1000, 1, 1, 1), steps=20, generator=_gen(), spacing="logsnr")
     scheduler = diffusers.DPMSolverMultistepScheduler(
         num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule="linear",
         algorithm_type="dpmsolver++", solver_order=2, final_sigmas_type="zero", lower_order_final=True,
