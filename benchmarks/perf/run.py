@@ -176,6 +176,8 @@ def build_candidates(args: argparse.Namespace, size: int) -> list[Candidate]:
     for block in ("convnext", "resnet"):
         build = lambda block=block: Unet(ModelSpec(channels=channels, image_size=size, block=block, **references.SAME_ARCHITECTURE))  # noqa: E731
         plan.append((f"zoo {block}", "zoo", build, True, False, zoo_ddim))
+        if args.zoo_nchw:
+            plan.append((f"zoo {block} nchw", "zoo", build, False, False, zoo_ddim))
         if args.bf16:
             plan.append((f"zoo {block} bf16", "zoo", build, True, True, None))
     have = references.available()
@@ -392,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-sample", action="store_true", help="skip DDIM sampling")
     p.add_argument("--no-bf16", dest="bf16", action="store_false", help="skip zoo's opt-in bf16 rows")
     p.add_argument("--ref-channels-last", action="store_true", help="also time the references in channels_last")
+    p.add_argument("--zoo-nchw", action="store_true", help="also time zoo's networks in NCHW (train.channels_last = false)")
     p.add_argument("--default-allocator", action="store_true", help="keep glibc's malloc defaults (see above)")
     p.add_argument("--only", default="", help="comma-separated row names to keep (e.g. 'zoo resnet,lucidrains')")
     p.add_argument("--json", type=Path, default=RESULTS, help=f"where to write the results (default {RESULTS.relative_to(ROOT)})")

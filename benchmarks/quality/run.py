@@ -10,8 +10,17 @@ before and after, because a shared machine makes a minutes budget worth fewer st
 
     python benchmarks/quality/run.py                       # 2,4,8,16 min x {new, vae}: ~60 min on 2 cores
     python benchmarks/quality/run.py --minutes 2 --models new,old,vae   # the reduced version
+    python benchmarks/quality/run.py --minutes 16 --models "" --prefix old --prefix-every 550   # the study recipe's curve
 
-Writes ``--out`` (JSON, one record per cell, appended) and prints a Markdown table.
+``--prefix MODEL`` is for a recipe with a constant learning rate (``old``): a run of the longest
+budget is then, step for step, every shorter run too (same streams, an EMA rule of the step), so it
+is trained once and scored along the way (``eval.curve_every``, each point with the final cells'
+sampler, n and metrics, outside the timed steps); its rows give the minutes each point was reached.
+``--samplers`` scores the same weights of each diffusion cell with other samplers (same sampling
+noise), timed, to choose the default sampler and step count.
+
+Writes ``--out`` (JSON, rewritten after every cell, so an interrupted run keeps what it measured) and
+prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -56,19 +65,60 @@ def spec_dict(model: str, minutes: float, threads: int, n: int) -> dict:
     return with_recipe(user, preset)
 
 
-def run_one(model: str, minutes: float, args: argparse.Namespace, root: Path) -> dict:
+def run_one(model: str, minutes: float, args: argparse.Namespace, root: Path, curve_every: int | None = None) -> list[dict]:
+    """The cell's row, then one row per extra sampler (diffusion models) or per curve point (``curve_every``)."""
     from zoo.bench.cell import run_cell
+    from zoo.spec import from_dict
 
     load_before = os.getloadavg()
-    out = run_cell(spec_dict(model, minutes, args.threads, args.n), str(root / f"{model}-{minutes:g}"), threads=args.threads)
+    spec = spec_dict(model, minutes, args.threads, args.n)
+    own = from_dict(spec).eval
+    diffusion = MODELS[model][1].get("model", {}).get("name", "unet") != "vae"  # the VAE samples with its decoder
+    if curve_every:
+        spec["eval"] |= {"curve_every": curve_every, "curve_n": args.n, "curve_metrics": METRICS, "curve_steps": own.steps}
+    run_dir = root / f"{model}-{minutes:g}"
+    out = run_cell(spec, str(run_dir), threads=args.threads)
     if out["status"] != "done":
         raise SystemExit(f"{model} {minutes} min failed: {out['error']}")
     record = out["record"]
     values = record["eval"]["rows"][0]["values"]
-    return {"model": model, "minutes": minutes, "threads": args.threads, "steps": record["train"]["step"],
-            "train_s": record["train"]["elapsed"], **{k: values[k] for k in METRICS},
-            "sample_s_per_1000": record["timings"]["sample"] * 1000 / args.n,
-            "load_before": load_before, "load_after": os.getloadavg()}  # fmt: skip
+    base = {"model": model, "minutes": minutes, "threads": args.threads, "load_before": load_before}
+    rows = [{**base, "steps": record["train"]["step"], "train_s": record["train"]["elapsed"],
+             "sampler": f"{own.sampler}:{own.steps}" if diffusion else "decoder", "own": True, **{k: values[k] for k in METRICS},
+             "sample_s_per_1000": record["timings"]["sample"] * 1000 / args.n, "load_after": os.getloadavg()}]  # fmt: skip
+    for point in out["curve"] if curve_every else []:
+        rows.append({**base, "minutes": round(point["train_seconds"] / 60, 2), "steps": point["step"], "curve": True,
+                     "train_s": point["train_seconds"], "sampler": rows[0]["sampler"],
+                     **{k: point["values"][k] for k in METRICS}, "sample_s_per_1000": None})  # fmt: skip
+    if diffusion:
+        rows += [{**base, "steps": rows[0]["steps"], "train_s": rows[0]["train_s"], **other}
+                 for other in other_samplers(run_dir, spec, args)]  # fmt: skip
+    return rows
+
+
+def other_samplers(run_dir: Path, spec: dict, args: argparse.Namespace) -> list[dict]:
+    """The cell's weights sampled with each of ``--samplers`` (the cell's sampling seed), timed and scored."""
+    from zoo.data.prepare import prepare
+    from zoo.metrics.evaluate import evaluate
+    from zoo.run import load_run
+    from zoo.sample import generate
+    from zoo.spec import from_dict
+    from zoo.streams import SAMPLING, stream_seed
+
+    rows = []
+    full = from_dict(spec)
+    run = load_run(run_dir, weights=full.eval.weights)
+    seed = stream_seed(full.train.seed, SAMPLING, full.eval.seed)
+    for item in (s for s in args.samplers.split(",") if s and s != f"{full.eval.sampler}:{full.eval.steps}"):
+        name, steps = item.split(":")
+        start = time.perf_counter()
+        images = generate(run, args.n, sampler=name, steps=int(steps), seed=seed, batch_size=full.eval.batch_size)
+        seconds = time.perf_counter() - start
+        result = evaluate(images, prepare(full.data), metrics=METRICS, references=False, seed=full.eval.seed)
+        values = result.rows[0].values
+        rows.append({"sampler": item, **{k: values[k] for k in METRICS}, "sample_s_per_1000": seconds * 1000 / args.n,
+                     "load_after": os.getloadavg()})  # fmt: skip
+    return rows
 
 
 def floor_row(n: int) -> dict:
@@ -81,12 +131,14 @@ def floor_row(n: int) -> dict:
 
 
 def markdown(rows: list[dict], refs: dict) -> str:
-    lines = ["| model | minutes | steps | FID | KID | precision | recall | sampling s / 1,000 |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['model']} | {r['minutes']:g} | {r['steps']:,} | {r['fid']:.1f} | {r['kid']:.1f} | "
-                     f"{r['precision']:.3f} | {r['recall']:.3f} | {r['sample_s_per_1000']:.1f} |")  # fmt: skip
+    lines = ["| model | minutes | steps | sampler | FID | KID | precision | recall | sampling s / 1,000 |",
+             "|---|---:|---:|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in sorted(rows, key=lambda r: (r["model"], r["minutes"], r["sampler"])):
+        seconds = "" if r["sample_s_per_1000"] is None else f"{r['sample_s_per_1000']:.1f}"
+        lines.append(f"| {r['model']}{' (curve)' if r.get('curve') else ''} | {r['minutes']:g} | {r['steps']:,} | {r['sampler']} | "
+                     f"{r['fid']:.1f} | {r['kid']:.1f} | {r['precision']:.3f} | {r['recall']:.3f} | {seconds} |")  # fmt: skip
     for name, v in refs.items():
-        lines.append(f"| *{name}* | | | {v['fid']:.1f} | {v['kid']:.1f} | {v['precision']:.3f} | {v['recall']:.3f} | |")
+        lines.append(f"| *{name}* | | | | {v['fid']:.1f} | {v['kid']:.1f} | {v['precision']:.3f} | {v['recall']:.3f} | |")
     return "\n".join(lines)
 
 
@@ -98,24 +150,32 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1000, help="samples scored per cell (and real images in the floor row)")
     p.add_argument("--runs", help="folder for the run folders (default: a temporary folder)")
     p.add_argument("--out", default="benchmarks/results/quality.json")
+    p.add_argument("--prefix", default="", help="comma-separated constant-lr models: one run of the longest budget, scored on the way")
+    p.add_argument("--prefix-every", type=int, default=1000, help="steps between the --prefix models' points")
+    p.add_argument("--samplers", default="ddim:50,dpmpp_2m:20,dpmpp_2m:30",
+                   help="sampler:steps pairs scored on each diffusion cell's weights too (empty: none)")  # fmt: skip
     args = p.parse_args()
     from zoo.allocator import tune_allocator
+    from zoo.io import atomic_write_text
 
     tune_allocator()
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     refs = floor_row(args.n)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(args.runs or tmp)
-        for minutes in (float(m) for m in args.minutes.split(",")):
-            for model in args.models.split(","):
-                rows.append(run_one(model, minutes, args, root))
-                print(json.dumps(rows[-1]), flush=True)
     out = Path(args.out)
     history = json.loads(out.read_text()) if out.is_file() else []
-    history.append({"started": started, "machine": machine(), "references": refs, "rows": rows})
-    out.write_text(json.dumps(history, indent=1) + "\n")
-    print(markdown(rows, refs))
+    entry = {"started": started, "machine": machine(), "references": refs, "rows": []}
+    history.append(entry)
+    budgets = [float(m) for m in args.minutes.split(",")]
+    cells = [(model, minutes, None) for minutes in budgets for model in filter(None, args.models.split(","))]
+    cells += [(model, max(budgets), args.prefix_every) for model in filter(None, args.prefix.split(","))]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(args.runs or tmp)
+        for model, minutes, every in cells:
+            for row in run_one(model, minutes, args, root, every):
+                entry["rows"].append(row)
+                print(json.dumps(row), flush=True)
+            atomic_write_text(out, json.dumps(history, indent=1) + "\n")
+    print(markdown(entry["rows"], refs))
 
 
 if __name__ == "__main__":
