@@ -18,9 +18,9 @@ Timesteps (one ``spacing`` option for every sampler but ddpm, see :func:`samplin
   2024, "Common Diffusion Noise Schedules and Sample Steps are Flawed", Table 2). The first model call
   sees pure noise at t = T-1 (Lin et al.'s point against "leading"), the last makes its x0 estimate at
   the lowest noise level, t = 0 (unlike "trailing").
-- ``dpmpp_2m`` defaults to "trailing" (Lin et al.'s choice, and what diffusers'
-  ``DPMSolverMultistepScheduler`` does by default: its last network call is at t = T/steps - 1, not at
-  t = 0). A trained network is worst where it was trained least: min-SNR weighting (the default
+- ``dpmpp_2m`` defaults to "trailing" (Lin et al.'s choice; diffusers' ``DPMSolverMultistepScheduler``
+  is close by default: its "linspace" drops t = 0, so its last network call is at t = round(T/steps),
+  one step above "trailing"'s T/steps - 1). A trained network is worst where it was trained least: min-SNR weighting (the default
   recipe's) gives the lowest-noise timesteps almost no weight, and "logsnr" and "linspace" spend
   their last calls there. On the default recipe's 8-minute digits model (benchmarks/results/recipe.md)
   15 "trailing" steps score FID 62.7, 20 "logsnr" steps 70.2 and 20 "linspace" steps 66.7, against
