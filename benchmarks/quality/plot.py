@@ -3,7 +3,7 @@
 One line per model with each budget's own sampler (the ``--prefix`` model's points come from its
 single longest run), the floor row as a dashed line; the CPU of the run in the title.
 
-    python benchmarks/quality/plot.py [--results benchmarks/results/quality.json] [--entries=-2,-1] [--out docs/img/quality/time_to_quality.png]
+    python benchmarks/quality/plot.py [--entries=-2,-1] [--results R] [--out docs/img/quality/time_to_quality.png]
 """
 
 from __future__ import annotations
