@@ -19,13 +19,9 @@ def series(rows: list[dict]) -> dict[str, list[tuple[float, float]]]:
     """model -> (minutes, FID) of the rows scored with the model's own sampler, by minutes; a model
     with curve points (``--prefix``) is drawn from those."""
     curved = {r["model"] for r in rows if r.get("curve")}
-    first: dict[tuple, int] = {}  # files written before rows carried "own": a cell's first row is its own sampler's
-    for i, r in enumerate(rows):
-        first.setdefault((r["model"], r["minutes"], bool(r.get("curve"))), i)
     out: dict[str, list[tuple[float, float]]] = {}
-    for i, r in enumerate(rows):
-        own = r.get("own", first[(r["model"], r["minutes"], bool(r.get("curve")))] == i)
-        if (r.get("curve") if r["model"] in curved else own):
+    for r in rows:
+        if r.get("curve") if r["model"] in curved else r.get("own"):
             out.setdefault(r["model"], []).append((r["train_s"] / 60, r["fid"]))
     return {model: sorted(points) for model, points in out.items()}
 

@@ -68,54 +68,53 @@ def spec_dict(model: str, minutes: float, threads: int, n: int) -> dict:
 def run_one(model: str, minutes: float, args: argparse.Namespace, root: Path, curve_every: int | None = None) -> list[dict]:
     """The cell's row, then one row per extra sampler (diffusion models) or per curve point (``curve_every``)."""
     from zoo.bench.cell import run_cell
+    from zoo.run import load_run
     from zoo.spec import from_dict
 
     load_before = os.getloadavg()
     spec = spec_dict(model, minutes, args.threads, args.n)
-    own = from_dict(spec).eval
-    diffusion = MODELS[model][1].get("model", {}).get("name", "unet") != "vae"  # the VAE samples with its decoder
+    full = from_dict(spec)
     if curve_every:
-        spec["eval"] |= {"curve_every": curve_every, "curve_n": args.n, "curve_metrics": METRICS, "curve_steps": own.steps}
+        spec["eval"] |= {"curve_every": curve_every, "curve_n": args.n, "curve_metrics": METRICS,
+                         "curve_steps": full.eval.steps}  # fmt: skip
     run_dir = root / f"{model}-{minutes:g}"
     out = run_cell(spec, str(run_dir), threads=args.threads)
     if out["status"] != "done":
         raise SystemExit(f"{model} {minutes} min failed: {out['error']}")
     record = out["record"]
     values = record["eval"]["rows"][0]["values"]
+    run = load_run(run_dir, weights=full.eval.weights)  # no diffusion: a model that samples itself (the VAE)
     base = {"model": model, "minutes": minutes, "threads": args.threads, "load_before": load_before}
     rows = [{**base, "steps": record["train"]["step"], "train_s": record["train"]["elapsed"],
-             "sampler": f"{own.sampler}:{own.steps}" if diffusion else "decoder", "own": True, **{k: values[k] for k in METRICS},
+             "sampler": "decoder" if run.diffusion is None else f"{full.eval.sampler}:{full.eval.steps}", "own": True,
+             **{k: values[k] for k in METRICS},
              "sample_s_per_1000": record["timings"]["sample"] * 1000 / args.n, "load_after": os.getloadavg()}]  # fmt: skip
     for point in out["curve"] if curve_every else []:
         rows.append({**base, "minutes": round(point["train_seconds"] / 60, 2), "steps": point["step"], "curve": True,
                      "train_s": point["train_seconds"], "sampler": rows[0]["sampler"],
                      **{k: point["values"][k] for k in METRICS}, "sample_s_per_1000": None})  # fmt: skip
-    if diffusion:
+    if run.diffusion is not None:
         rows += [{**base, "steps": rows[0]["steps"], "train_s": rows[0]["train_s"], **other}
-                 for other in other_samplers(run_dir, spec, args)]  # fmt: skip
+                 for other in other_samplers(run, full, args)]  # fmt: skip
     return rows
 
 
-def other_samplers(run_dir: Path, spec: dict, args: argparse.Namespace) -> list[dict]:
+def other_samplers(run, full, args: argparse.Namespace) -> list[dict]:  # noqa: ANN001 - zoo types, imported late
     """The cell's weights sampled with each of ``--samplers`` (the cell's sampling seed), timed and scored."""
     from zoo.data.prepare import prepare
     from zoo.metrics.evaluate import evaluate
-    from zoo.run import load_run
     from zoo.sample import generate
-    from zoo.spec import from_dict
     from zoo.streams import SAMPLING, stream_seed
 
     rows = []
-    full = from_dict(spec)
-    run = load_run(run_dir, weights=full.eval.weights)
+    prepared = prepare(full.data)
     seed = stream_seed(full.train.seed, SAMPLING, full.eval.seed)
     for item in (s for s in args.samplers.split(",") if s and s != f"{full.eval.sampler}:{full.eval.steps}"):
         name, steps = item.split(":")
         start = time.perf_counter()
         images = generate(run, args.n, sampler=name, steps=int(steps), seed=seed, batch_size=full.eval.batch_size)
         seconds = time.perf_counter() - start
-        result = evaluate(images, prepare(full.data), metrics=METRICS, references=False, seed=full.eval.seed)
-        values = result.rows[0].values
+        values = evaluate(images, prepared, metrics=METRICS, references=False, seed=full.eval.seed).rows[0].values
         rows.append({"sampler": item, **{k: values[k] for k in METRICS}, "sample_s_per_1000": seconds * 1000 / args.n,
                      "load_after": os.getloadavg()})  # fmt: skip
     return rows
