@@ -112,7 +112,7 @@ def test_warmup_ema_keeps_its_rule():
 def test_default_spec_is_the_fast_recipe():
     spec = RunSpec()
     assert (spec.model.block, spec.model.attention, spec.diffusion.objective) == ("resnet", "none", "v")
-    assert (spec.eval.sampler, spec.eval.steps) == ("dpmpp_2m", 15)
+    assert (spec.eval.sampler, spec.eval.steps) == ("dpmpp_2m", 10)
 
 
 def test_grids_take_a_preset_per_file_and_per_variant(tmp_path):

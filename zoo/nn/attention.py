@@ -47,6 +47,7 @@ def _position_softmax_sum(logits: torch.Tensor, tokens: torch.Tensor) -> torch.T
     (about a third less time at 16x16 on CPU). The max is detached: it only guards exp from
     overflow, and the result does not depend on it.
     """
+    logits = logits.float()  # a no-op in fp32; under bf16 autocast the exponentials stay fp32, as softmax's do
     weights = logits.sub_(logits.detach().amax(1, keepdim=True)).exp_()
     return (weights.transpose(1, 2) @ tokens) / weights.sum(1).unsqueeze(-1)
 

@@ -1,0 +1,64 @@
+"""How many sampler steps a trained run needs: the same weights and the same start noise, sampled with
+``--sampler`` at each of ``--steps``, for each ``--seeds`` offset of the run's sampling seed, timed and
+scored with the run's metric against its test split (paired rows: only the step count differs).
+
+    python benchmarks/quality/sampler_steps.py RUN_DIR[,RUN_DIR...] --steps 8,10,12,15 --seeds 0,1
+
+Runs come from ``benchmarks/quality/run.py --runs DIR``. Prints and appends JSON lines to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+METRICS = ["fid", "kid", "precision", "recall"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("runs", help="comma-separated run folders")
+    p.add_argument("--sampler", default="dpmpp_2m")
+    p.add_argument("--steps", default="10,15")
+    p.add_argument("--seeds", default="0,1", help="offsets added to the run's eval.seed")
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default="benchmarks/results/sampler_steps.jsonl")
+    args = p.parse_args()
+
+    import torch
+
+    import zoo
+    from zoo.cpu import current
+    from zoo.data.prepare import prepare
+    from zoo.metrics.evaluate import evaluate
+    from zoo.run import load_run
+    from zoo.sample import generate
+    from zoo.spec import from_dict, read_spec_json
+    from zoo.streams import SAMPLING, stream_seed
+
+    zoo.tune_allocator()
+    torch.set_num_threads(args.threads)
+    cpu = current().describe()
+    with Path(args.out).open("a") as log:
+        for run_dir in args.runs.split(","):
+            spec = from_dict(read_spec_json(Path(run_dir) / "spec.json"))
+            run = load_run(run_dir, weights=spec.eval.weights)
+            prepared = prepare(spec.data)
+            for offset in map(int, args.seeds.split(",")):
+                seed = stream_seed(spec.train.seed, SAMPLING, spec.eval.seed + offset)
+                for steps in map(int, args.steps.split(",")):
+                    start = time.perf_counter()
+                    images = generate(run, args.n, sampler=args.sampler, steps=steps, seed=seed, batch_size=spec.eval.batch_size)
+                    seconds = time.perf_counter() - start
+                    values = evaluate(images, prepared, metrics=METRICS, references=False, seed=spec.eval.seed).rows[0].values
+                    row = {"run": str(run_dir), "cpu": cpu, "sampler": args.sampler, "steps": steps, "seed_offset": offset,
+                           "s_per_1000": round(seconds * 1000 / args.n, 2), **{k: round(values[k], 3) for k in METRICS}}  # fmt: skip
+                    print(json.dumps(row), flush=True)
+                    log.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
