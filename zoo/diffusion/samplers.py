@@ -24,10 +24,11 @@ Timesteps (one ``spacing`` option for every sampler but ddpm, see :func:`samplin
   min-SNR weighting (the default recipe's) gives the lowest-noise timesteps almost no weight, and
   "logsnr" and "linspace" spend their last calls there. On the default recipe's 8-minute digits
   model (benchmarks/results/recipe.md) 15 "trailing" steps score FID 62.7 and 10 (the default
-  ``eval.steps``) 62.9, 20 "logsnr" steps 70.2 and 20 "linspace" steps 66.7, against 63.4 for DDIM-50. With an exact denoiser
-  (tests/test_samplers.py, N(0.3, 0.2²) data, linear schedule) the order reverses: 20 steps give
-  std 0.204 with "logsnr", 0.251 with "linspace" and 0.150 with "trailing", whose last x0 estimate
-  is made at t = 49 (sigma 0.17), a noise level the sharp Gaussian does not survive. Under the
+  ``eval.steps``) 62.9, 20 "logsnr" steps 70.2 and 20 "linspace" steps 66.7, against 63.4 for
+  DDIM-50. With an exact denoiser (tests/test_samplers.py, N(0.3, 0.2²) data, linear schedule) the
+  order reverses: 20 steps give std 0.204 with "logsnr", 0.251 with "linspace" and 0.150 with
+  "trailing", whose last x0 estimate is made at t = 49 (sigma 0.17), a noise level the sharp
+  Gaussian does not survive. Under the
   cosine schedule "logsnr" also wastes steps: its log-SNR falls by 5 over the last ten timesteps, so
   8 of 20 evenly spaced targets land on t = 991..999.
 - DDIM is first order whatever the spacing: 50 steps give std 0.177 ("linspace"), 0.175
