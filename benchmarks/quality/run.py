@@ -40,6 +40,7 @@ MODELS: dict[str, tuple[str | None, dict]] = {  # name -> (preset, overrides)
     "vae": (None, {"model": {"name": "vae", "latent_dim": 8, "dim": 16}}),  # quality.toml's VAE baseline
 }
 METRICS = ["fid", "kid", "precision", "recall"]
+ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")  # set: an emulated CPU kind
 
 
 def machine() -> dict:
@@ -53,7 +54,7 @@ def machine() -> dict:
     info = current()
     return {"model": fields.get("Model name", info.model).strip(), "flags": fields.get("Flags", "").strip(),
             "cpus": fields.get("CPU(s)", "").strip(), "kind": info.kind, "describe": info.describe(),
-            "env": {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if k in os.environ}}  # fmt: skip
+            "env": {k: os.environ[k] for k in ISA_CAPS if k in os.environ}}  # fmt: skip
 
 
 def spec_dict(model: str, minutes: float, threads: int, n: int) -> dict:
