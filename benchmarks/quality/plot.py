@@ -45,26 +45,25 @@ def main() -> None:
 
     history = json.loads(Path(args.results).read_text())
     picked = [history[int(i)] for i in args.entries.split(",")]
-    kind = {id(e): _kind(e["machine"]) for e in picked}
-    rows = [{**row, "kind": kind[id(e)]} for e in picked for row in e["rows"]]
-    entry = {**picked[-1], "rows": rows}  # floor: the last run's
-    kinds = list(dict.fromkeys(kind.values()))
+    rows = [{**row, "kind": _kind(e["machine"])} for e in picked for row in e["rows"]]
+    kinds = list(dict.fromkeys(_kind(e["machine"]) for e in picked))
+    last = picked[-1]  # its floor, CPU model and date go on the chart
     fig = Figure(figsize=(6.4, 4.0), dpi=120)
     ax = fig.subplots()
     colours = {}
-    for (model, k), points in series(entry["rows"]).items():
+    for (model, k), points in series(rows).items():
         xs, ys = zip(*points, strict=True)
         label = LABELS.get(model, model) + (f" ({k})" if len(kinds) > 1 else "")
         colour = colours.setdefault(model, f"C{len(colours)}")
         ax.plot(xs, ys, marker="o", label=label, color=colour, linestyle="--" if "emulated" in k else "-")
-    floor = next((v["fid"] for name, v in entry["references"].items() if name.startswith("floor")), None)
+    floor = next((v["fid"] for name, v in last["references"].items() if name.startswith("floor")), None)
     if floor is not None:
         ax.axhline(floor, linestyle="--", color="grey", label="floor (real train vs real test)")
         ax.axhline(1.5 * floor, linestyle=":", color="grey", label="1.5x floor (the target)")
     ax.set_xlabel("minutes of training (2 threads)")
     ax.set_ylabel("FID, digits CNN, n = 1,000 (lower is better)")
     ax.set_ylim(bottom=0)
-    ax.set_title(f"{entry['machine']['model']} ({', '.join(kinds)}), {entry['started'][:10]}", fontsize=9)
+    ax.set_title(f"{last['machine']['model']} ({', '.join(kinds)}), {last['started'][:10]}", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -103,22 +103,31 @@ def run_one(model: str, minutes: float, args: argparse.Namespace, root: Path, cu
 def other_samplers(run, full, args: argparse.Namespace) -> list[dict]:  # noqa: ANN001 - zoo types, imported late
     """The cell's weights sampled with each of ``--samplers`` (the cell's sampling seed), timed and scored."""
     from zoo.data.prepare import prepare
+
+    rows = []
+    prepared = prepare(full.data)
+    for item in (s for s in args.samplers.split(",") if s and s != f"{full.eval.sampler}:{full.eval.steps}"):
+        name, steps = item.split(":")
+        values, seconds = sample_and_score(run, full, prepared, name, int(steps), args.n)
+        rows.append({"sampler": item, **values, "sample_s_per_1000": seconds * 1000 / args.n,
+                     "load_after": os.getloadavg()})  # fmt: skip
+    return rows
+
+
+def sample_and_score(run, full, prepared, sampler: str, steps: int, n: int, seed_offset: int = 0) -> tuple[dict, float]:  # noqa: ANN001
+    """``n`` images of ``run`` drawn with ``sampler`` at ``steps`` from the run's own sampling noise
+    (its eval seed plus ``seed_offset``), scored on ``METRICS`` against its test split: (scores, seconds
+    spent sampling). Rows that differ only in sampler or steps are therefore paired."""
     from zoo.metrics.evaluate import evaluate
     from zoo.sample import generate
     from zoo.streams import SAMPLING, stream_seed
 
-    rows = []
-    prepared = prepare(full.data)
-    seed = stream_seed(full.train.seed, SAMPLING, full.eval.seed)
-    for item in (s for s in args.samplers.split(",") if s and s != f"{full.eval.sampler}:{full.eval.steps}"):
-        name, steps = item.split(":")
-        start = time.perf_counter()
-        images = generate(run, args.n, sampler=name, steps=int(steps), seed=seed, batch_size=full.eval.batch_size)
-        seconds = time.perf_counter() - start
-        values = evaluate(images, prepared, metrics=METRICS, references=False, seed=full.eval.seed).rows[0].values
-        rows.append({"sampler": item, **{k: values[k] for k in METRICS}, "sample_s_per_1000": seconds * 1000 / args.n,
-                     "load_after": os.getloadavg()})  # fmt: skip
-    return rows
+    seed = stream_seed(full.train.seed, SAMPLING, full.eval.seed + seed_offset)
+    start = time.perf_counter()
+    images = generate(run, n, sampler=sampler, steps=steps, seed=seed, batch_size=full.eval.batch_size)
+    seconds = time.perf_counter() - start
+    values = evaluate(images, prepared, metrics=METRICS, references=False, seed=full.eval.seed).rows[0].values
+    return {k: values[k] for k in METRICS}, seconds
 
 
 def floor_row(n: int) -> dict:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+import sys
 from pathlib import Path
 
-METRICS = ["fid", "kid", "precision", "recall"]
+sys.path.insert(0, str(Path(__file__).parent))
+from run import sample_and_score  # noqa: E402
 
 
 def main() -> None:
@@ -33,11 +34,8 @@ def main() -> None:
     import zoo
     from zoo.cpu import current
     from zoo.data.prepare import prepare
-    from zoo.metrics.evaluate import evaluate
     from zoo.run import load_run
-    from zoo.sample import generate
     from zoo.spec import from_dict, read_spec_json
-    from zoo.streams import SAMPLING, stream_seed
 
     zoo.tune_allocator()
     torch.set_num_threads(args.threads)
@@ -48,14 +46,10 @@ def main() -> None:
             run = load_run(run_dir, weights=spec.eval.weights)
             prepared = prepare(spec.data)
             for offset in map(int, args.seeds.split(",")):
-                seed = stream_seed(spec.train.seed, SAMPLING, spec.eval.seed + offset)
                 for steps in map(int, args.steps.split(",")):
-                    start = time.perf_counter()
-                    images = generate(run, args.n, sampler=args.sampler, steps=steps, seed=seed, batch_size=spec.eval.batch_size)
-                    seconds = time.perf_counter() - start
-                    values = evaluate(images, prepared, metrics=METRICS, references=False, seed=spec.eval.seed).rows[0].values
+                    values, seconds = sample_and_score(run, spec, prepared, args.sampler, steps, args.n, offset)
                     row = {"run": str(run_dir), "cpu": cpu, "sampler": args.sampler, "steps": steps, "seed_offset": offset,
-                           "s_per_1000": round(seconds * 1000 / args.n, 2), **{k: round(values[k], 3) for k in METRICS}}  # fmt: skip
+                           "s_per_1000": round(seconds * 1000 / args.n, 2), **{k: round(v, 3) for k, v in values.items()}}  # fmt: skip
                     print(json.dumps(row), flush=True)
                     log.write(json.dumps(row) + "\n")
 
