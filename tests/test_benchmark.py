@@ -6,6 +6,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import zoo.bench.executors
@@ -193,3 +194,47 @@ def test_two_local_jobs_give_the_same_results_as_one(tmp_path: Path, smoke_resul
     parallel, _ = build_rows(Store(tmp_path / DB_NAME), "smoke")
     serial, _ = build_rows(Store(smoke_results / DB_NAME), "smoke")
     assert [r.mean("fid") for r in parallel] == pytest.approx([r.mean("fid") for r in serial], rel=1e-4)
+
+
+def test_sampler_options_of_a_cell_reach_its_samples_and_curve(tmp_path: Path, smoke_results: Path) -> None:
+    path = write_grid(tmp_path, f"""
+        name = "options"
+        [budget]
+        steps = 2
+        [base.data]
+        size = 8
+        prepared = "{smoke_results.parent / "prep"}"
+        [base.model]
+        dim = 8
+        dim_mults = [1, 2]
+        groups = 4
+        [base.eval]
+        n = 20
+        steps = 3
+        metrics = ["fid"]
+        curve_every = 2
+        curve_n = 20
+        [variants]
+        trailing = {{}}
+        linspace = {{ "eval.sampler_options" = {{ spacing = "linspace" }} }}
+    """)
+    grid = load_grid(path)
+    assert grid.cells[1].spec.eval.sampler_options == {"spacing": "linspace"}
+    assert grid.cells[0].hash != grid.cells[1].hash
+    assert run_grid(grid, tmp_path / "results", progress=False).failed == 0
+    store = Store(tmp_path / "results" / DB_NAME)
+    runs = [tmp_path / "results" / "runs" / c.hash for c in grid.cells]
+    # same seed, same training: the weights agree and only the timesteps of sampling differ
+    samples = [np.load(run / "samples.npz")["images"] for run in runs]
+    assert not np.array_equal(*samples)
+    curves = [store.curve(c.hash) for c in grid.cells]
+    assert [p["step"] for p in curves[0]] == [p["step"] for p in curves[1]] == [2]
+    assert curves[0][0]["values"] != curves[1][0]["values"]
+
+
+def test_the_grid_example_of_the_docs_loads(tmp_path: Path) -> None:
+    docs = (SMOKE.parents[2] / "docs" / "benchmark.md").read_text()
+    example = docs.split("## Grid files", 1)[1].split("```toml", 1)[1].split("```", 1)[0]
+    grid = load_grid(write_grid(tmp_path, example))
+    assert len(grid.cells) == 4 * 2 * 3  # variants x schedules x seeds
+    assert grid.settings["reference"] in {c.name for c in grid.cells}

@@ -28,6 +28,8 @@ from zoo.diffusion.samplers import (
 )
 from zoo.diffusion.schedules import alphas_cumprod, cosine_beta_schedule, linear_beta_schedule
 from zoo.errors import UserError
+from zoo.plugins import load_registry
+from zoo.spec import from_dict, load_spec, validate
 
 MU, S = 0.3, 0.2  # well inside [-1, 1]: clipping x0 does not distort the Gaussian
 N = 20_000
@@ -322,3 +324,48 @@ def test_progress_bar_runs(capsys) -> None:
 def test_samplers_are_registered(registry) -> None:
     assert {"ddpm", "ddim", "dpmpp_2m"} <= set(registry.names("sampler"))
     assert registry.get("sampler", "ddim").factory is ddim
+
+
+# -- options from the spec (eval.sampler_options) -------------------------------------------------
+def test_sampler_options_left_empty_keep_the_hash_of_older_cells() -> None:
+    # the hashes zoo gave these specs before eval.sampler_options existed (commit 4faf85a)
+    spec = from_dict({"data": {"size": 8}})
+    assert spec.hash() == "06c8f1273bfe9697"
+    assert load_spec(None, ["data.size=8"], preset="study").hash() == "4c2a8eb7a91c81bb"
+    assert from_dict({"data": {"size": 8}, "eval": {"sampler_options": {"spacing": "linspace"}}}).hash() != spec.hash()
+
+
+@pytest.mark.parametrize(("settings", "needle"), [
+    ({"sampler_options": {"nope": 1}}, "has no option 'nope'"),
+    ({"sampler_options": {"spacing": "sideways"}}, "unknown timestep spacing 'sideways'"),
+    ({"sampler_options": {"eta": 1.0}}, "has no option 'eta'"),  # dpmpp_2m, the default, has no eta
+])
+def test_wrong_sampler_options_fail_when_the_spec_loads(settings: dict, needle: str) -> None:
+    with pytest.raises(UserError, match="eval.sampler_options") as err:
+        validate(from_dict({"data": {"size": 8}, "eval": settings}))
+    assert needle in str(err.value)
+
+
+def test_right_sampler_options_load() -> None:
+    spec = load_spec(None, ["data.size=8", "eval.sampler=ddim", 'eval.sampler_options={eta=1.0, spacing="leading"}'])
+    assert spec.eval.sampler_options == {"eta": 1.0, "spacing": "leading"}
+
+
+def test_a_plugin_samplers_own_option_check_runs_when_the_spec_loads() -> None:
+    seen = []
+
+    def picky(model, diffusion, shape, *, steps, generator=None, progress=False, guidance: float = 1.0):  # noqa: ANN001, ANN202
+        seen.append((tuple(shape), steps, guidance))
+        if guidance <= 0:
+            raise ValueError("guidance must be positive")
+        return torch.zeros(shape)
+
+    registry, _ = load_registry()
+    registry.add("sampler", "picky", picky)
+    spec = from_dict({"data": {"size": 8}, "eval": {"sampler": "picky", "steps": 7, "sampler_options": {"guidance": 2.0}}})
+    validate(spec, registry)
+    assert seen == [((1, 1, 2, 2), 7, 2.0)]
+    spec.eval.sampler_options["guidance"] = -1.0
+    with pytest.raises(UserError, match=r"eval.sampler_options \{'guidance': -1.0\} do not suit sampler 'picky': "
+                                        "guidance must be positive"):
+        validate(spec, registry)

@@ -191,6 +191,7 @@ def test_the_vae_trains_through_the_same_loop_and_samples(tmp_path: Path, prepar
     assert main(["sample", str(run), "--n", "5", "--no-progress"]) == 0
     images = np.load(run / "samples.npz")["images"]
     assert images.shape == (5, 1, 8, 8) and len(np.unique(images)) > 10
+    assert main(["sample", str(run), "--n", "5", "--option", "spacing=linspace", "--no-progress"]) == 2  # no sampler
 
 
 def test_hooks_see_every_step_set_the_lr_and_can_veto_a_checkpoint(tmp_path: Path, prepared_root: str) -> None:
@@ -222,3 +223,25 @@ def test_hooks_see_every_step_set_the_lr_and_can_veto_a_checkpoint(tmp_path: Pat
                               ("checkpoint", 4)]
     assert [r["lr"] for r in read_log(tmp_path / "run/log.jsonl")] == pytest.approx([2e-4, 4e-4])
     assert json.loads((tmp_path / "run/checkpoint/state.json").read_text())["step"] == 2
+
+
+def test_zoo_sample_takes_the_specs_sampler_options_and_its_own(tmp_path: Path, prepared_root: str,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    overrides = tiny(prepared_root, "train.steps=2", 'eval.sampler_options={spacing="linspace"}')
+    assert main(["train", *sum((["--set", s] for s in overrides), []), "--out", str(run), "--no-progress"]) == 0
+
+    def draw(*extra: str) -> np.ndarray:
+        out = tmp_path / f"draw{len(list(tmp_path.glob('*.npz')))}.npz"
+        assert main(["sample", str(run), "--n", "4", "--out", str(out), "--no-progress", *extra]) == 0
+        return np.load(out)["images"]
+
+    from_spec = draw()
+    assert np.array_equal(draw("--option", "spacing=linspace"), from_spec)
+    assert not np.array_equal(draw("--option", "spacing=trailing"), from_spec)  # dpmpp_2m's own default
+    draw("--sampler", "ddpm")  # takes no options: the spec's, meant for dpmpp_2m, stay behind
+    capsys.readouterr()
+    assert main(["sample", str(run), "--n", "4", "--option", "nope=1", "--no-progress"]) == 2
+    assert "has no option 'nope'" in capsys.readouterr().err
+    assert main(["sample", str(run), "--n", "4", "--option", "spacing", "--no-progress"]) == 2
+    assert "--option expects KEY=VALUE" in capsys.readouterr().err

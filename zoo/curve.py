@@ -100,7 +100,7 @@ class CurveScorer:
         run = LoadedRun(self.spec, self.copy, self.diffusion, step, "ema" if self.ema is not None else "raw")
         with torch.random.fork_rng(devices=[]):  # nothing here may move the global RNG training could read
             images = generate(run, e.curve_n, sampler=e.sampler, steps=e.curve_steps,
-                              seed=noise_seed(t.seed, e.seed, step), batch_size=e.batch_size)
+                              seed=noise_seed(t.seed, e.seed, step), batch_size=e.batch_size, options=e.sampler_options)
             fake = extract_features(self.extractor, images)
             row = score("samples", self.metrics, self.real, fake, self.extractor.num_classes, {})
         point = {"step": step, "train_seconds": train_seconds, "score_seconds": time.perf_counter() - start,

@@ -17,6 +17,11 @@ from typing import Any
 
 from zoo.errors import DiskFullError, UserError
 
+try:
+    import fcntl  # POSIX file locks
+except ImportError:  # not POSIX: no locks (see _flock and file_lock)
+    fcntl = None  # type: ignore[assignment]
+
 NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})  # a full disk, a full quota
 
 
@@ -137,9 +142,7 @@ def _fsync(path: Path) -> None:
 def _flock(fd: int, *, wait: bool = True) -> bool:
     """An exclusive OS lock on an open file or folder; it dies with the process. BlockingIOError when another
     process holds it and ``wait`` is False; False when the platform has no such locks (not POSIX)."""
-    try:
-        import fcntl
-    except ImportError:
+    if fcntl is None:
         return False
     fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
     return True
@@ -199,9 +202,7 @@ def file_lock(path: Path, *, wait: bool = True) -> Iterator[None]:
     longer names the file it locked and locks the path afresh, so two processes never both hold it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: atomic writes alone still keep the files whole
+    if fcntl is None:  # not POSIX: atomic writes alone still keep the files whole
         yield
         return
     while True:

@@ -61,3 +61,32 @@ def validate(spec: RunSpec, registry: Registry) -> None:
     spec.data.check()
     spec.train.check()
     spec.eval.check()
+    check_sampler_options(spec, registry)
+
+
+def check_sampler_options(spec: RunSpec, registry: Registry) -> None:
+    """``eval.sampler_options`` are the sampler's to judge (plugins take theirs through ``**options``), and a
+    wrong one must fail now, not after the training it would be sampled from: so the sampler draws one 2x2
+    image, on the run's schedule and steps, from a model that predicts zeros."""
+    e = spec.eval
+    if not e.sampler_options:
+        return
+    import torch
+
+    from zoo.diffusion.gaussian import GaussianDiffusion
+
+    class PredictsZeros(torch.nn.Module):
+        def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return torch.zeros_like(x)
+
+    d = spec.diffusion
+    betas = registry.create("schedule", d.schedule, d.timesteps)
+    diffusion = GaussianDiffusion(betas, objective=d.objective, loss=d.loss, min_snr_gamma=d.min_snr_gamma)
+    sampler = registry.get("sampler", e.sampler).factory
+    try:
+        with torch.inference_mode():
+            sampler(PredictsZeros().eval(), diffusion, (1, spec.data.channels, 2, 2), steps=e.steps,
+                    generator=torch.Generator().manual_seed(0), progress=False, **e.sampler_options)
+    except Exception as exc:  # a plugin's own check may raise anything: name the setting either way
+        raise UserError(f"eval.sampler_options {e.sampler_options} do not suit sampler '{e.sampler}': {exc}; "
+                        "see `zoo list samplers` for each sampler's options") from exc

@@ -5,7 +5,9 @@ and models that sample themselves (the VAE)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,8 +42,10 @@ def generate(
     seed: int = 0,
     batch_size: int = 250,
     progress: bool = False,
+    options: Mapping[str, Any] | None = None,
 ) -> np.ndarray:
-    """``n`` images as uint8 (N, C, H, W), deterministic given ``seed``."""
+    """``n`` images as uint8 (N, C, H, W), deterministic given ``seed``; ``options`` go to the sampler
+    (the spec's ``eval.sampler_options``; a model that samples itself has no sampler to take them)."""
     from zoo.plugins import get_registry
 
     m = run.spec.model
@@ -54,7 +58,7 @@ def generate(
             images = run.model.sample(b, generator=generator)
         else:
             images = sample(run.model, run.diffusion, (b, m.channels, m.image_size, m.image_size),
-                            steps=steps, generator=generator, progress=progress)
+                            steps=steps, generator=generator, progress=progress, **(options or {}))
         check_finite(images, run)
         out.append(to_uint8(images))
     return np.concatenate(out)

@@ -138,6 +138,7 @@ class EvalSpec:
     """How samples are drawn and scored."""
 
     sampler: str = "dpmpp_2m"  # registered sampler (the study's: ddim)
+    sampler_options: dict[str, Any] = field(default_factory=dict)  # the sampler's own, e.g. {spacing = "linspace"}
     steps: int = 10  # sampler steps (ddpm always uses all T; dpmpp_2m's "trailing" 10 ~ DDIM-50; the study's: 50)
     n: int = 1000  # number of samples scored
     batch_size: int = 250  # sampling batch size
@@ -227,6 +228,7 @@ SECTIONS: dict[str, type] = {
 LATE_DEFAULTS: dict[tuple[str, str], Any] = {
     ("eval", "curve_every"): EvalSpec.curve_every, ("eval", "curve_n"): EvalSpec.curve_n,
     ("eval", "curve_steps"): EvalSpec.curve_steps, ("eval", "curve_metrics"): EvalSpec.curve_metrics,
+    ("eval", "sampler_options"): {},
     ("train", "lr_warmup"): 0, ("train", "lr_decay"): "none", ("train", "ema_std"): None,
 }
 

@@ -65,7 +65,8 @@ def _run(spec_dict: dict[str, Any], run_dir: Path, threads: int | None, progress
     e = spec.eval
     # the sampling-noise stream of this replicate (train.seed): shared by every variant with that seed
     seed = stream_seed(spec.train.seed, SAMPLING, e.seed)
-    images = generate(run, e.n, sampler=e.sampler, steps=e.steps, seed=seed, batch_size=e.batch_size)
+    images = generate(run, e.n, sampler=e.sampler, steps=e.steps, seed=seed, batch_size=e.batch_size,
+                      options=e.sampler_options)
     timings["sample"] = time.perf_counter() - start
     save_npz(images, run_dir / "samples.npz")
     save_grid(images, run_dir / "samples.png")

@@ -1,10 +1,11 @@
-"""``zoo sample RUN_DIR [--n N] [--sampler ddim] [--steps 50] [--seed S] [--out FILE]``:
+"""``zoo sample RUN_DIR [--n N] [--sampler ddim] [--steps 50] [--option KEY=VALUE] [--seed S] [--out FILE]``:
 draw images from a trained run into ``samples.npz`` and ``samples.png``."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 ORDER = 60
 
@@ -15,6 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=64, help="number of images")
     p.add_argument("--sampler", default=None, help="registered sampler (default: the spec's eval.sampler)")
     p.add_argument("--steps", type=int, default=None, help="sampler steps (default: the spec's eval.steps)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a sampler option, e.g. spacing=linspace (repeatable; default: the spec's eval.sampler_options "
+                   "when --sampler is the spec's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling noise")
     p.add_argument("--batch-size", type=int, default=250, help="images per sampling batch")
     p.add_argument("--weights", choices=("ema", "raw"), default="ema", help="EMA weights (default) or raw weights")
@@ -36,19 +40,41 @@ def run(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
     loaded = load_run(args.run_dir, weights=args.weights)
-    sampler = args.sampler or loaded.spec.eval.sampler
-    steps = args.steps or loaded.spec.eval.steps
+    e = loaded.spec.eval
+    sampler = args.sampler or e.sampler
+    steps = args.steps or e.steps
     get_registry().get("sampler", sampler)
+    if args.option and loaded.diffusion is None:
+        raise UserError(f"--option: the model of {args.run_dir} samples itself ({loaded.spec.model.name}), through no "
+                        "sampler, so it takes no sampler options; leave --option out")
+    options = {**(e.sampler_options if sampler == e.sampler else {}), **parse_options(args.option)}
+    out = Path(args.out) if args.out else Path(args.run_dir) / "samples.npz"
+    if out.suffix != ".npz":  # before sampling, not after
+        raise UserError(f"--out must end in .npz, got '{out}'")
     start = time.perf_counter()
     images = generate(loaded, args.n, sampler=sampler, steps=steps, seed=args.seed, batch_size=args.batch_size,
-                      progress=args.progress)
+                      progress=args.progress, options=options)
     seconds = time.perf_counter() - start
-    out = Path(args.out) if args.out else Path(args.run_dir) / "samples.npz"
-    if out.suffix != ".npz":
-        raise UserError(f"--out must end in .npz, got '{out}'")
     save_npz(images, out)
     save_grid(images, out.with_suffix(".png"))
-    how = "the model's own sampler" if loaded.diffusion is None else f"{sampler}, {steps} steps"
+    if loaded.diffusion is None:
+        how = "the model's own sampler"
+    else:
+        how = ", ".join([sampler, f"{steps} steps", *(f"{key}={value}" for key, value in options.items())])
     Console(stderr=True).print(f"{args.n} samples ({how}, {loaded.weights} weights, {seconds / args.n * 1e3:.1f} ms/image) "
                                f"-> {out} and {out.with_suffix('.png')}")
     return 0
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``["spacing=linspace", "eta=1"]`` -> ``{"spacing": "linspace", "eta": 1}`` (values as in ``--set``)."""
+    from zoo.errors import UserError
+    from zoo.spec import parse_value
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--option expects KEY=VALUE (e.g. spacing=linspace), got '{pair}'")
+        out[key.strip()] = parse_value(value.strip())
+    return out
