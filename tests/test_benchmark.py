@@ -30,6 +30,27 @@ def write_grid(tmp_path: Path, body: str, prepared: str | None = None) -> Path:
     return path
 
 
+TINY = """
+    [budget]
+    steps = 2
+    [base.data]
+    size = 8
+    prepared = "PREPARED"
+    [base.model]
+    dim = 8
+    dim_mults = [1, 2]
+    groups = 4
+    [base.eval]
+    n = 20
+    metrics = ["fid"]
+"""  # a grid of 8x8 cells trained for 2 steps, on the smoke grid's prepared data; add eval keys and variants
+
+
+def tiny_grid(tmp_path: Path, smoke_results: Path, name: str, rest: str) -> Path:
+    body = f'name = "{name}"\n' + textwrap.dedent(TINY) + textwrap.dedent(rest)
+    return write_grid(tmp_path, body, str(smoke_results.parent / "prep"))
+
+
 def test_variants_cross_axes_and_seeds_and_duplicates_run_once(tmp_path: Path) -> None:
     grid = load_grid(write_grid(tmp_path, """
         name = "g"
@@ -127,26 +148,12 @@ def test_table_rows_references_and_sorting(smoke_results: Path, capsys: pytest.C
 def test_an_interrupted_grid_resumes_and_a_failing_cell_does_not_stop_the_others(
     tmp_path: Path, smoke_results: Path
 ) -> None:
-    prepared = str(smoke_results.parent / "prep")
-    path = write_grid(tmp_path, f"""
-        name = "mixed"
-        [budget]
+    path = tiny_grid(tmp_path, smoke_results, "mixed", """
         steps = 2
-        [base.data]
-        size = 8
-        prepared = "{prepared}"
-        [base.model]
-        dim = 8
-        dim_mults = [1, 2]
-        groups = 4
-        [base.eval]
-        n = 20
-        steps = 2
-        metrics = ["fid"]
         [variants]
-        first = {{}}
-        broken = {{ "train.batch_size" = 100000 }}
-        last = {{ "model.block" = "convnext" }}
+        first = {}
+        broken = { "train.batch_size" = 100000 }
+        last = { "model.block" = "convnext" }
     """)
     grid = load_grid(path)
     store = Store(tmp_path / "results" / DB_NAME)
@@ -197,26 +204,13 @@ def test_two_local_jobs_give_the_same_results_as_one(tmp_path: Path, smoke_resul
 
 
 def test_sampler_options_of_a_cell_reach_its_samples_and_curve(tmp_path: Path, smoke_results: Path) -> None:
-    path = write_grid(tmp_path, f"""
-        name = "options"
-        [budget]
-        steps = 2
-        [base.data]
-        size = 8
-        prepared = "{smoke_results.parent / "prep"}"
-        [base.model]
-        dim = 8
-        dim_mults = [1, 2]
-        groups = 4
-        [base.eval]
-        n = 20
+    path = tiny_grid(tmp_path, smoke_results, "options", """
         steps = 3
-        metrics = ["fid"]
         curve_every = 2
         curve_n = 20
         [variants]
-        trailing = {{}}
-        linspace = {{ "eval.sampler_options" = {{ spacing = "linspace" }} }}
+        trailing = {}
+        linspace = { "eval.sampler_options" = { spacing = "linspace" } }
     """)
     grid = load_grid(path)
     assert grid.cells[1].spec.eval.sampler_options == {"spacing": "linspace"}
