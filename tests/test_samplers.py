@@ -364,8 +364,18 @@ def test_a_plugin_samplers_own_option_check_runs_when_the_spec_loads() -> None:
     registry.add("sampler", "picky", picky)
     spec = from_dict({"data": {"size": 8}, "eval": {"sampler": "picky", "steps": 7, "sampler_options": {"guidance": 2.0}}})
     validate(spec, registry)
-    assert seen == [((1, 1, 2, 2), 7, 2.0)]
+    assert seen == [((1, 1, 8, 8), 7, 2.0)]
     spec.eval.sampler_options["guidance"] = -1.0
     with pytest.raises(UserError, match=r"eval.sampler_options \{'guidance': -1.0\} do not suit sampler 'picky': "
                                         "guidance must be positive"):
         validate(spec, registry)
+
+
+def test_a_sampler_that_cannot_run_on_the_stand_in_model_is_not_blamed_on_its_options() -> None:
+    def needs_classes(model, diffusion, shape, *, steps, generator=None, progress=False, guidance: float = 1.0):  # noqa: ANN001, ANN202
+        return model.num_classes  # not part of the model contract: fails on zoo's stand-in, options or not
+
+    registry, _ = load_registry()
+    registry.add("sampler", "needs_classes", needs_classes)
+    validate(from_dict({"data": {"size": 8}, "eval": {"sampler": "needs_classes", "sampler_options": {"guidance": 3.0}}}),
+             registry)

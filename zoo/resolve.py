@@ -66,8 +66,10 @@ def validate(spec: RunSpec, registry: Registry) -> None:
 
 def check_sampler_options(spec: RunSpec, registry: Registry) -> None:
     """``eval.sampler_options`` are the sampler's to judge (plugins take theirs through ``**options``), and a
-    wrong one must fail now, not after the training it would be sampled from: so the sampler draws one 2x2
-    image, on the run's schedule and steps, from a model that predicts zeros."""
+    wrong one must fail now, not after the training it would be sampled from: so the sampler draws one
+    image of the run's shape, on its schedule and steps, from a stand-in model that predicts zeros. Only
+    a sampler that runs without the options and fails with them is refused: one that cannot run on the
+    stand-in at all has its options checked when it samples."""
     e = spec.eval
     if not e.sampler_options:
         return
@@ -83,10 +85,19 @@ def check_sampler_options(spec: RunSpec, registry: Registry) -> None:
     betas = registry.create("schedule", d.schedule, d.timesteps)
     diffusion = GaussianDiffusion(betas, objective=d.objective, loss=d.loss, min_snr_gamma=d.min_snr_gamma)
     sampler = registry.get("sampler", e.sampler).factory
-    try:
+    shape = (1, spec.data.channels, spec.data.size, spec.data.size)
+
+    def draw(options: dict) -> None:
         with torch.inference_mode():
-            sampler(PredictsZeros().eval(), diffusion, (1, spec.data.channels, 2, 2), steps=e.steps,
-                    generator=torch.Generator().manual_seed(0), progress=False, **e.sampler_options)
+            sampler(PredictsZeros().eval(), diffusion, shape, steps=e.steps, generator=torch.Generator().manual_seed(0),
+                    progress=False, **options)
+
+    try:
+        draw(e.sampler_options)
     except Exception as exc:  # a plugin's own check may raise anything: name the setting either way
+        try:
+            draw({})
+        except Exception:
+            return
         raise UserError(f"eval.sampler_options {e.sampler_options} do not suit sampler '{e.sampler}': {exc}; "
                         "see `zoo list samplers` for each sampler's options") from exc
