@@ -355,7 +355,7 @@ def test_a_plugin_samplers_own_option_check_runs_when_the_spec_loads() -> None:
     seen = []
 
     def picky(model, diffusion, shape, *, steps, generator=None, progress=False, guidance: float = 1.0):  # noqa: ANN001, ANN202
-        seen.append((tuple(shape), steps, guidance))
+        seen.append((tuple(shape), steps, guidance, next(model.parameters()).device.type))  # as docs/plugins.md's example
         if guidance <= 0:
             raise ValueError("guidance must be positive")
         return torch.zeros(shape)
@@ -364,7 +364,7 @@ def test_a_plugin_samplers_own_option_check_runs_when_the_spec_loads() -> None:
     registry.add("sampler", "picky", picky)
     spec = from_dict({"data": {"size": 8}, "eval": {"sampler": "picky", "steps": 7, "sampler_options": {"guidance": 2.0}}})
     validate(spec, registry)
-    assert seen == [((1, 1, 8, 8), 7, 2.0)]
+    assert seen == [((1, 1, 8, 8), 7, 2.0, "cpu")]
     spec.eval.sampler_options["guidance"] = -1.0
     with pytest.raises(UserError, match=r"eval.sampler_options \{'guidance': -1.0\} do not suit sampler 'picky': "
                                         "guidance must be positive"):

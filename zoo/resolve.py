@@ -78,6 +78,10 @@ def check_sampler_options(spec: RunSpec, registry: Registry) -> None:
     from zoo.diffusion.gaussian import GaussianDiffusion
 
     class PredictsZeros(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.anchor = torch.nn.Parameter(torch.zeros(()))  # samplers find the device from a parameter
+
         def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             return torch.zeros_like(x)
 
