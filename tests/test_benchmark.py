@@ -231,4 +231,4 @@ def test_the_grid_example_of_the_docs_loads(tmp_path: Path) -> None:
     example = docs.split("## Grid files", 1)[1].split("```toml", 1)[1].split("```", 1)[0]
     grid = load_grid(write_grid(tmp_path, example))
     assert len(grid.cells) == 4 * 2 * 3  # variants x schedules x seeds
-    assert grid.settings["reference"] in {c.name for c in grid.cells}
+    assert grid.settings["reference"] in {c.variant for c in grid.cells}

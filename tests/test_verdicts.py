@@ -92,7 +92,7 @@ def test_an_injected_effect_is_worse_and_an_identical_variant_no_evidence(
 
 
 @pytest.mark.parametrize(("body", "message"), [
-    ('[compare]\nreference = "bsae"\n[variants]\nbase = {}\n', "compare.reference 'bsae' is not a cell of this grid; did you mean 'base'"),
+    ('[compare]\nreference = "bsae"\n[variants]\nbase = {}\n', "compare.reference 'bsae' is neither a variant nor a cell of this grid; did you mean 'base'"),
     ('[compare]\nprimery = "kid"\n', r"\[compare\] takes reference and primary, not primery"),
 ])
 def test_compare_mistakes_are_user_errors(tmp_path: Path, body: str, message: str) -> None:
@@ -100,3 +100,42 @@ def test_compare_mistakes_are_user_errors(tmp_path: Path, body: str, message: st
     path.write_text(body)
     with pytest.raises(UserError, match=message):
         load_grid(path)
+
+
+def _row(name: str, variant: str, values: list[float]):  # noqa: ANN202
+    from zoo.bench.table import Row
+
+    row = Row(name, {}, list(range(len(values))), "done", variant=variant)
+    row.per_seed = {seed: {"kid": v} for seed, v in enumerate(values)}
+    row.values = {"kid": values}
+    return row
+
+
+def test_with_axes_each_variant_is_compared_with_the_reference_at_the_same_axis_values() -> None:
+    from zoo.bench.verdicts import compare, contrast_text
+    from zoo.hookspecs import MetricColumn
+
+    rows = [  # resnet: as good as base at linear, much worse at cosine, where base itself is better
+        _row("base schedule=linear", "base", [10.0, 11.0, 12.0, 10.5]),
+        _row("base schedule=cosine", "base", [5.0, 6.0, 7.0, 5.5]),
+        _row("resnet schedule=linear", "resnet", [10.1, 11.1, 12.0, 10.4]),
+        _row("resnet schedule=cosine", "resnet", [15.0, 16.2, 17.1, 15.4]),
+    ]
+    result = compare(rows, (MetricColumn("kid", better="low"),), reference="base")
+    assert set(result.contrasts) == {"resnet schedule=linear", "resnet schedule=cosine"}
+    assert result.reference_rows == {"base schedule=linear", "base schedule=cosine"}
+    assert result.contrasts["resnet schedule=cosine"].verdict == "worse"
+    assert result.contrasts["resnet schedule=cosine"].difference.mean == pytest.approx(10.05)
+    assert result.contrasts["resnet schedule=linear"].verdict == "no evidence"
+    assert contrast_text(result, rows[1]) == "reference"
+    # a cell named as the reference is everyone's reference, as without axes
+    by_cell = compare(rows, (MetricColumn("kid", better="low"),), reference="base schedule=linear")
+    assert set(by_cell.contrasts) == {r.name for r in rows[1:]} and by_cell.reference_rows == {"base schedule=linear"}
+    assert by_cell.contrasts["base schedule=cosine"].verdict == "better"
+
+
+def test_a_grid_with_axes_accepts_a_variant_as_its_reference(tmp_path: Path) -> None:
+    path = tmp_path / "grid.toml"
+    path.write_text('[compare]\nreference = "base"\n[variants]\nbase = {}\nrelu = { "model.activation" = "relu" }\n'
+                    '[axes]\n"diffusion.schedule" = ["linear", "cosine"]\n')
+    assert load_grid(path).settings["reference"] == "base"

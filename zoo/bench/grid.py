@@ -133,11 +133,11 @@ def load_grid(path: str | Path) -> Grid:
                     Cell(name, variant, all_overrides, seed, label, spec, cell_hash, first_by_hash.get(cell_hash))
                 )
                 first_by_hash.setdefault(cell_hash, label)
-    reference = grid.settings.get("reference")
-    if reference is not None and reference not in {c.name for c in grid.cells}:
-        names = list(dict.fromkeys(c.name for c in grid.cells))
-        raise UserError(f"{path}: compare.reference '{reference}' is not a cell of this grid{did_you_mean(reference, names)}; "
-                        f"cells: {', '.join(names)}")
+    reference = grid.settings.get("reference")  # a variant (compared at each combination of the axes) or a cell
+    if reference is not None and reference not in {c.name for c in grid.cells} | {c.variant for c in grid.cells}:
+        names = list(dict.fromkeys([*(c.variant for c in grid.cells), *(c.name for c in grid.cells)]))
+        raise UserError(f"{path}: compare.reference '{reference}' is neither a variant nor a cell of this grid"
+                        f"{did_you_mean(reference, names)}; variants and cells: {', '.join(names)}")
     return grid
 
 

@@ -43,6 +43,7 @@ class Row:
     overrides: dict[str, Any]
     seeds: list[int]
     status: str  # done | failed | pending | "same as X"
+    variant: str | None = None  # the grid variant (the name without axis values); None for reference rows
     metrics: list[str] = field(default_factory=list)  # the metrics the cells' specs ask for
     values: dict[str, list[float]] = field(default_factory=dict)  # key -> one value per finished seed
     per_seed: dict[int, dict[str, float]] = field(default_factory=dict)  # seed -> key -> value, for pairing
@@ -114,7 +115,7 @@ def build_rows(store: Store, grid: str, at: At | None = None) -> tuple[list[Row]
     at_points = points_at(store, grid, at) if at is not None else None
     for c in cells:
         source = by_label[c["duplicate_of"]] if c["duplicate_of"] else c
-        row = rows.setdefault(c["name"], Row(c["name"], c["overrides"], [], "pending"))
+        row = rows.setdefault(c["name"], Row(c["name"], c["overrides"], [], "pending", variant=c["variant"]))
         record, spec = source["record"], source["spec"]
         if at_points is not None:
             record, spec = rewind(record, spec, at_points[c["label"]])

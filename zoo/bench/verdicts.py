@@ -28,7 +28,7 @@ class Contrast:
     name: str
     difference: Interval  # variant - reference (of the distance to real, for a "closest to real" metric)
     p: float  # paired t-test, two-sided
-    p_holm: float  # Holm-adjusted across the grid's variants
+    p_holm: float  # Holm-adjusted across the grid's comparisons
     verdict: str  # better | worse | no evidence
 
     def to_dict(self) -> dict[str, Any]:
@@ -45,9 +45,11 @@ class Comparison:
     contrasts: dict[str, Contrast] = field(default_factory=dict)  # row name -> contrast
     noise: dict[str, Any] | None = None  # see zoo.metrics.noise.metric_noise
     note: str = ""  # why there are no contrasts, when there are none
+    reference_rows: set[str] = field(default_factory=set)  # the rows others were compared with
 
     def to_dict(self) -> dict[str, Any]:
-        return {"reference": self.reference, "primary": self.primary.key if self.primary else None,
+        return {"reference": self.reference, "reference_rows": sorted(self.reference_rows),
+                "primary": self.primary.key if self.primary else None,
                 "why_primary": self.why_primary, "note": self.note, "noise": self.noise,
                 "contrasts": [c.to_dict() for c in self.contrasts.values()]}
 
@@ -86,19 +88,22 @@ def quantity(row: Row, column: MetricColumn) -> dict[int, float]:
 
 def compare(rows: list[Row], columns: tuple[MetricColumn, ...], *, reference: str = "base", primary: str | None = None,
             noise: dict[str, Any] | None = None) -> Comparison:  # fmt: skip
-    """Every row but the reference against it, on the primary metric, paired by seed."""
+    """Every row but the reference against it, on the primary metric, paired by seed. ``reference`` names
+    a row, or a variant: then, in a grid with axes, each row is compared with that variant's row at
+    the same axis values (``resnet schedule=cosine`` with ``base schedule=cosine``)."""
     column, why = choose_primary(columns, rows, primary)
     result = Comparison(reference, column, why, noise=noise)
-    base = next((r for r in rows if r.name == reference), None)
-    if column is None or base is None:
+    bases = {row.name: base for row in rows if (base := reference_row(rows, row, reference)) is not None}
+    if column is None or not bases:
         result.note = "no ranked metric" if column is None else f"no variant '{reference}' to compare with (compare.reference)"
         return result
-    base_values = quantity(base, column)
+    result.reference_rows = {base.name for base in bases.values()}
     tests: dict[str, tuple[Interval, float]] = {}
     for row in rows:
-        if row is base:
+        base = bases.get(row.name)
+        if base is None or base is row:
             continue
-        values = quantity(row, column)
+        values, base_values = quantity(row, column), quantity(base, column)
         pairs = sorted(set(values) & set(base_values))
         if pairs:
             tests[row.name] = paired_t([values[s] - base_values[s] for s in pairs])
@@ -109,6 +114,17 @@ def compare(rows: list[Row], columns: tuple[MetricColumn, ...], *, reference: st
     if all(c.difference.n < 2 for c in result.contrasts.values()):
         result.note = "n=1, no CI: set seeds = 3 or more in the grid for verdicts"
     return result
+
+
+def reference_row(rows: list[Row], row: Row, reference: str) -> Row | None:
+    """The row ``row`` is compared with: the one named ``reference``, else the reference variant's row
+    with the same axis values as ``row`` (its name after the variant's); None when there is neither."""
+    by_name = {r.name: r for r in rows}
+    if reference in by_name:
+        return by_name[reference]
+    if row.variant is None or not row.name.startswith(row.variant):
+        return None
+    return by_name.get(reference + row.name[len(row.variant):])
 
 
 def row_interval(row: Row, key: str) -> Interval | None:
@@ -130,7 +146,7 @@ def comparison_of(store: Store, grid: str, rows: list[Row], columns: tuple[Metri
 
 def contrast_text(comparison: Comparison, row: Row) -> str:
     """The ``vs base`` cell of a row: difference [95% CI] verdict."""
-    if row.name == comparison.reference:
+    if row.name in comparison.reference_rows:
         return "reference"
     c = comparison.contrasts.get(row.name)
     if c is None:
@@ -148,7 +164,7 @@ def reading(comparison: Comparison, seeds: int) -> list[str]:
            else "n=1, no CI: one seed per cell (set seeds = 3 or more for intervals and verdicts)"]
     if p is not None and not comparison.note:
         out.append(f"vs {comparison.reference}: paired difference of {p.title or p.key} ({comparison.why_primary}) "
-                   f"with its 95% CI; verdict by paired t-test, Holm-corrected over {len(comparison.contrasts)} variants at 5%")
+                   f"with its 95% CI; verdict by paired t-test, Holm-corrected over {len(comparison.contrasts)} comparisons at 5%")
     elif comparison.note:
         out.append(comparison.note)
     noise = comparison.noise
