@@ -92,7 +92,9 @@ def check_sampler_options(spec: RunSpec, registry: Registry) -> None:
     shape = (1, spec.data.channels, spec.data.size, spec.data.size)
 
     def draw(options: dict) -> None:
-        with torch.inference_mode():
+        # forked: a sampler that breaks the contract and draws from the global generator must not shift what
+        # training draws from it later
+        with torch.random.fork_rng(devices=[]), torch.inference_mode():
             sampler(PredictsZeros().eval(), diffusion, shape, steps=e.steps, generator=torch.Generator().manual_seed(0),
                     progress=False, **options)
 
