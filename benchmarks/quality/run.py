@@ -124,7 +124,8 @@ def sample_and_score(run, full, prepared, sampler: str, steps: int, n: int, seed
 
     seed = stream_seed(full.train.seed, SAMPLING, full.eval.seed + seed_offset)
     start = time.perf_counter()
-    images = generate(run, n, sampler=sampler, steps=steps, seed=seed, batch_size=full.eval.batch_size)
+    options = full.eval.sampler_options if sampler == full.eval.sampler else {}  # the spec's, for its own sampler
+    images = generate(run, n, sampler=sampler, steps=steps, seed=seed, batch_size=full.eval.batch_size, options=options)
     seconds = time.perf_counter() - start
     values = evaluate(images, prepared, metrics=METRICS, references=False, seed=full.eval.seed).rows[0].values
     return {k: values[k] for k in METRICS}, seconds
