@@ -85,9 +85,7 @@ def check_sampler_options(spec: RunSpec, registry: Registry) -> None:
         def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             return torch.zeros_like(x)
 
-    d = spec.diffusion
-    betas = registry.create("schedule", d.schedule, d.timesteps)
-    diffusion = GaussianDiffusion(betas, objective=d.objective, loss=d.loss, min_snr_gamma=d.min_snr_gamma)
+    diffusion = GaussianDiffusion.from_spec(spec.diffusion, registry)
     sampler = registry.get("sampler", e.sampler).factory
     shape = (1, spec.data.channels, spec.data.size, spec.data.size)
 

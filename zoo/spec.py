@@ -151,6 +151,10 @@ class EvalSpec:
     curve_steps: int = 10  # sampler steps per curve point
     curve_metrics: tuple[str, ...] = ("kid",)  # KID: unbiased at small n, unlike FID (docs/metrics.md)
 
+    def options_for(self, sampler: str) -> dict[str, Any]:
+        """The options to draw with ``sampler``: this spec's when it is the spec's own sampler, else none."""
+        return dict(self.sampler_options) if sampler == self.sampler else {}
+
     def check(self) -> None:
         """Impossible numbers, named."""
         if self.weights not in ("ema", "raw"):

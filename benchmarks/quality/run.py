@@ -123,8 +123,8 @@ def sample_and_score(run, full, prepared, sampler: str, steps: int, n: int, seed
     from zoo.streams import SAMPLING, stream_seed
 
     seed = stream_seed(full.train.seed, SAMPLING, full.eval.seed + seed_offset)
+    options = full.eval.options_for(sampler)
     start = time.perf_counter()
-    options = full.eval.sampler_options if sampler == full.eval.sampler else {}  # the spec's, for its own sampler
     images = generate(run, n, sampler=sampler, steps=steps, seed=seed, batch_size=full.eval.batch_size, options=options)
     seconds = time.perf_counter() - start
     values = evaluate(images, prepared, metrics=METRICS, references=False, seed=full.eval.seed).rows[0].values

@@ -93,7 +93,8 @@ def compare(rows: list[Row], columns: tuple[MetricColumn, ...], *, reference: st
     the same axis values (``resnet schedule=cosine`` with ``base schedule=cosine``)."""
     column, why = choose_primary(columns, rows, primary)
     result = Comparison(reference, column, why, noise=noise)
-    bases = {row.name: base for row in rows if (base := reference_row(rows, row, reference)) is not None}
+    by_name = {r.name: r for r in rows}
+    bases = {row.name: base for row in rows if (base := reference_row(by_name, row, reference)) is not None}
     if column is None or not bases:
         result.note = "no ranked metric" if column is None else f"no variant '{reference}' to compare with (compare.reference)"
         return result
@@ -116,10 +117,10 @@ def compare(rows: list[Row], columns: tuple[MetricColumn, ...], *, reference: st
     return result
 
 
-def reference_row(rows: list[Row], row: Row, reference: str) -> Row | None:
-    """The row ``row`` is compared with: the one named ``reference``, else the reference variant's row
-    with the same axis values as ``row`` (its name after the variant's); None when there is neither."""
-    by_name = {r.name: r for r in rows}
+def reference_row(by_name: dict[str, Row], row: Row, reference: str) -> Row | None:
+    """The row ``row`` is compared with, among the rows ``by_name``: the one named ``reference``, else the
+    reference variant's row with the same axis values as ``row`` (its name after the variant's); None when
+    there is neither."""
     if reference in by_name:
         return by_name[reference]
     if row.variant is None or not row.name.startswith(row.variant):

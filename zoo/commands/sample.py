@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.option and loaded.diffusion is None:
         raise UserError(f"--option: the model of {args.run_dir} samples itself ({loaded.spec.model.name}), through no "
                         "sampler, so it takes no sampler options; leave --option out")
-    options = {**(e.sampler_options if sampler == e.sampler else {}), **parse_options(args.option)}
+    options = {**e.options_for(sampler), **parse_options(args.option)}
     out = Path(args.out) if args.out else Path(args.run_dir) / "samples.npz"
     if out.suffix != ".npz":  # before sampling, not after
         raise UserError(f"--out must end in .npz, got '{out}'")

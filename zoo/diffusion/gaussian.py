@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from zoo.errors import UserError, did_you_mean
 
 if TYPE_CHECKING:
+    from zoo.registry import Registry
     from zoo.spec import DiffusionSpec
 
 OBJECTIVES = ("eps", "x0", "v")
@@ -94,11 +95,12 @@ class GaussianDiffusion(nn.Module):
             self.register_buffer(name, value.to(torch.float32))
 
     @classmethod
-    def from_spec(cls, spec: DiffusionSpec) -> GaussianDiffusion:
-        """The process of a run's ``[diffusion]`` section, its schedule built by the registry."""
+    def from_spec(cls, spec: DiffusionSpec, registry: Registry | None = None) -> GaussianDiffusion:
+        """The process of a run's ``[diffusion]`` section, its schedule built by ``registry`` (by default
+        the installed plugins')."""
         from zoo.plugins import get_registry
 
-        betas = get_registry().create("schedule", spec.schedule, spec.timesteps)
+        betas = (registry or get_registry()).create("schedule", spec.schedule, spec.timesteps)
         return cls(betas, objective=spec.objective, loss=spec.loss, min_snr_gamma=spec.min_snr_gamma)
 
     def _at(self, name: str, t: Tensor, x: Tensor) -> Tensor:
