@@ -192,6 +192,7 @@ def test_the_vae_trains_through_the_same_loop_and_samples(tmp_path: Path, prepar
     images = np.load(run / "samples.npz")["images"]
     assert images.shape == (5, 1, 8, 8) and len(np.unique(images)) > 10
     assert main(["sample", str(run), "--n", "5", "--option", "spacing=linspace", "--no-progress"]) == 2  # no sampler
+    assert main(["sample", str(run), "--n", "5", "--compile", "on", "--no-progress"]) == 2  # no denoising network
 
 
 def test_hooks_see_every_step_set_the_lr_and_can_veto_a_checkpoint(tmp_path: Path, prepared_root: str) -> None:

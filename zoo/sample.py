@@ -5,7 +5,7 @@ and models that sample themselves (the VAE)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,22 +43,32 @@ def generate(
     batch_size: int = 250,
     progress: bool = False,
     options: Mapping[str, Any] | None = None,
+    compile: str = "off",
+    note: Callable[[str], None] = print,
 ) -> np.ndarray:
-    """``n`` images as uint8 (N, C, H, W), deterministic given ``seed``; ``options`` go to the sampler
-    (the spec's ``eval.sampler_options``; a model that samples itself has no sampler to take them)."""
+    """``n`` images as uint8 (N, C, H, W), deterministic given ``seed`` (and ``compile``); ``options`` go to the
+    sampler (the spec's ``eval.sampler_options``; a model that samples itself has no sampler to take them).
+
+    ``compile`` (auto, on, off): whether full batches are drawn by the network compiled with
+    ``torch.compile``, see :class:`zoo.compiled.SamplingNetworks`.
+    """
+    from zoo.compiled import SamplingNetworks
     from zoo.plugins import get_registry
 
     m = run.spec.model
     generator = torch.Generator().manual_seed(seed)
     out = []
     sample = None if run.diffusion is None else get_registry().get("sampler", sampler).factory
+    shape = (batch_size, m.channels, m.image_size, m.image_size)
+    networks = SamplingNetworks(run.model, compile, n=n, shape=shape, note=note) if sample is not None else None
     for start in range(0, n, batch_size):
         b = min(batch_size, n - start)
         if sample is None:
             images = run.model.sample(b, generator=generator)
         else:
-            images = sample(run.model, run.diffusion, (b, m.channels, m.image_size, m.image_size),
-                            steps=steps, generator=generator, progress=progress, **(options or {}))
+            with networks.batch(start, b) as network:
+                images = sample(network, run.diffusion, (b, *shape[1:]), steps=steps, generator=generator,
+                                progress=progress, **(options or {}))
         check_finite(images, run)
         out.append(to_uint8(images))
     return np.concatenate(out)

@@ -1,4 +1,5 @@
-"""``zoo sample RUN_DIR [--n N] [--sampler ddim] [--steps 50] [--option KEY=VALUE] [--seed S] [--out FILE]``:
+"""``zoo sample RUN_DIR [--n N] [--sampler ddim] [--steps 50] [--option KEY=VALUE] [--seed S] [--compile auto]
+[--out FILE]``:
 draw images from a trained run into ``samples.npz`` and ``samples.png``."""
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "when --sampler is the spec's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the sampling noise")
     p.add_argument("--batch-size", type=int, default=250, help="images per sampling batch")
+    p.add_argument("--compile", choices=("auto", "on", "off"), default="auto",
+                   help="draw with the network compiled by torch.compile: auto (default) compiles when the job's "
+                   "network evaluations repay the compile time (thousands of images), on always, off never")
     p.add_argument("--weights", choices=("ema", "raw"), default="ema", help="EMA weights (default) or raw weights")
     p.add_argument("--out", default=None, help="output .npz (default RUN_DIR/samples.npz; the PNG grid goes beside it)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -44,16 +48,19 @@ def run(args: argparse.Namespace) -> int:
     sampler = args.sampler or e.sampler
     steps = args.steps or e.steps
     get_registry().get("sampler", sampler)
-    if args.option and loaded.diffusion is None:
-        raise UserError(f"--option: the model of {args.run_dir} samples itself ({loaded.spec.model.name}), through no "
-                        "sampler, so it takes no sampler options; leave --option out")
+    for flag, given in (("--option", bool(args.option)), ("--compile on", args.compile == "on")):
+        if given and loaded.diffusion is None:
+            raise UserError(f"{flag}: the model of {args.run_dir} samples itself ({loaded.spec.model.name}), through "
+                            f"no sampler and no denoising network, so it takes no {flag}; leave it out")
     options = {**e.options_for(sampler), **parse_options(args.option)}
     out = Path(args.out) if args.out else Path(args.run_dir) / "samples.npz"
     if out.suffix != ".npz":  # before sampling, not after
         raise UserError(f"--out must end in .npz, got '{out}'")
+    console = Console(stderr=True)
     start = time.perf_counter()
     images = generate(loaded, args.n, sampler=sampler, steps=steps, seed=args.seed, batch_size=args.batch_size,
-                      progress=args.progress, options=options)
+                      progress=args.progress, options=options, compile=args.compile,
+                      note=lambda text: console.print(text, markup=False))
     seconds = time.perf_counter() - start
     save_npz(images, out)
     save_grid(images, out.with_suffix(".png"))
@@ -61,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
         how = "the model's own sampler"
     else:
         how = ", ".join([sampler, f"{steps} steps", *(f"{key}={value}" for key, value in options.items())])
-    Console(stderr=True).print(f"{args.n} samples ({how}, {loaded.weights} weights, {seconds / args.n * 1e3:.1f} ms/image) "
-                               f"-> {out} and {out.with_suffix('.png')}")
+    console.print(f"{args.n} samples ({how}, {loaded.weights} weights, {seconds / args.n * 1e3:.1f} ms/image) "
+                  f"-> {out} and {out.with_suffix('.png')}")
     return 0
 
 

@@ -1,0 +1,97 @@
+"""When does ``torch.compile`` repay itself for sampling? Eager against compiled, compile time counted.
+
+    python benchmarks/perf/compile_sampling.py [--preset study] [--set model.dim=16] [--sampler ddim --steps 50]
+        [--rounds 6] [--batch 250] [--threads 2] [--json benchmarks/results/compile_sampling.json]
+
+The network is the spec's (default: the default digits recipe, 16x16 greyscale), untrained: its
+weights do not change its speed. One process: an eager warm-up batch, the compile (into an empty
+inductor cache, so a cold compile, as on a user's first ``zoo sample --compile`` of a network; a warm
+cache compiles in seconds; ``--warm`` keeps inductor's usual cache), then ``--rounds`` rounds that
+each draw one batch eagerly and one compiled, in alternating order, so a slow phase of the host hits
+both. The break-even, compile time / time saved per network evaluation (from the medians), is the
+figure behind ``zoo.compiled.PAYS_AFTER``; the result is appended to ``--json`` with the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def measure(args: argparse.Namespace) -> dict:
+    import torch
+
+    import zoo
+    from zoo.compiled import compile_for_sampling, counting_calls
+    from zoo.cpu import current
+    from zoo.plugins import get_registry
+    from zoo.run import build
+    from zoo.spec import load_spec
+
+    zoo.tune_allocator()
+    torch.set_num_threads(args.threads)
+    spec = load_spec(None, args.set, preset=args.preset).resolved()
+    model, diffusion = build(spec)
+    model.to(memory_format=torch.channels_last if spec.train.channels_last else torch.contiguous_format).eval()
+    shape = (args.batch, spec.model.channels, spec.model.image_size, spec.model.image_size)
+
+    sample = get_registry().get("sampler", args.sampler).factory
+    networks = {"off": model}
+
+    def batch(mode: str) -> float:
+        start = time.perf_counter()
+        sample(networks[mode], diffusion, shape, steps=args.steps, generator=torch.Generator().manual_seed(0))
+        return time.perf_counter() - start
+
+    with counting_calls(model) as calls:
+        batch("off")  # warm-up; counts the calls per batch
+    start = time.perf_counter()
+    networks["on"] = compile_for_sampling(model, shape)  # compiles, into the cache
+    compile_s = time.perf_counter() - start
+    times: dict[str, list[float]] = {"off": [], "on": []}
+    for r in range(args.rounds):
+        for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
+            times[mode].append(batch(mode))
+    per_image = {mode: statistics.median(t) / args.batch for mode, t in times.items()}
+    ratios = sorted(a / b for a, b in zip(times["off"], times["on"]))
+    saved_per_eval = (per_image["off"] - per_image["on"]) / calls[0]  # calls per batch = calls per image
+    return {"when": time.strftime("%Y-%m-%d %H:%M"), "cpu": current().describe(), "threads": args.threads,
+            "preset": args.preset, "set": args.set, "sampler": args.sampler, "steps": args.steps, "batch": args.batch,
+            "rounds": args.rounds, "cold_cache": not args.warm, "calls_per_image": calls[0],
+            "eager_s_per_1000": per_image["off"] * 1000, "compiled_s_per_1000": per_image["on"] * 1000,
+            "speedup_per_round": {"median": statistics.median(ratios), "min": ratios[0], "max": ratios[-1]},
+            "compile_s": compile_s, "times_s": times,
+            "pays_after_evaluations": compile_s / saved_per_eval if saved_per_eval > 0 else None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default=None)
+    p.add_argument("--set", action="append", default=[], help="spec override (repeatable)")
+    p.add_argument("--sampler", default="ddim")
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--rounds", type=int, default=6, help="rounds of one eager and one compiled batch (default 6)")
+    p.add_argument("--batch", type=int, default=250, help="sampling batch, as `zoo sample` (default 250)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--warm", action="store_true", help="use inductor's usual cache (default: an empty one)")
+    p.add_argument("--json", default="benchmarks/results/compile_sampling.json")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="inductor-cold-") as cache:
+        if not args.warm:
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # before torch is imported
+        result = measure(args)
+    print(json.dumps(result, indent=1))
+    path = Path(args.json)
+    history = json.loads(path.read_text()) if path.is_file() else []
+    path.write_text(json.dumps([*history, result], indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""``zoo sample --compile``: which batches the compiled network draws, the auto rule, the fallback."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import zoo.compiled
+from zoo.compiled import PAYS_AFTER, PAYS_AFTER_UNMEASURED, SamplingNetworks, pays_off
+from zoo.errors import UserError
+from zoo.run import LoadedRun, build
+from zoo.sample import generate
+from zoo.spec import load_spec
+
+TINY = ["data.size=8", "model.dim=8", "model.dim_mults=[1,2]", "model.heads=2", "model.dim_head=8", "model.groups=4",
+        "diffusion.timesteps=50"]
+
+
+def tiny_run() -> LoadedRun:
+    spec = load_spec(None, TINY).resolved()
+    model, diffusion = build(spec)
+    return LoadedRun(spec, model.eval(), diffusion, 0, "raw")
+
+
+class Spy(nn.Module):
+    """Stands in for the compiled network: the same numbers, and the batch sizes it was called with."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.calls: list[int] = []
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        self.calls.append(x.shape[0])
+        return self.model(x, t)
+
+
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> dict[str, Spy]:
+    made: dict[str, Spy] = {}
+
+    def fake_compile(model: nn.Module, shape, note=print) -> Spy:  # noqa: ANN001
+        made["spy"] = Spy(model)
+        made["shape"] = tuple(shape)
+        return made["spy"]
+
+    monkeypatch.setattr(zoo.compiled, "compile_for_sampling", fake_compile)
+    return made
+
+
+def batches_of(spy: dict, steps: int) -> int:
+    """How many batches the stand-in drew, at ``steps`` calls per batch."""
+    calls = spy["spy"].calls if "spy" in spy else []
+    assert len(calls) % steps == 0 and len(set(calls)) <= 1, calls  # whole batches, all full
+    return len(calls) // steps
+
+
+def test_the_auto_rule_is_a_threshold_per_cpu_kind() -> None:
+    for kind, threshold in PAYS_AFTER.items():
+        assert not pays_off(threshold - 1, kind) and pays_off(threshold, kind)
+    assert PAYS_AFTER_UNMEASURED == max(PAYS_AFTER.values())  # unmeasured kinds wait longest
+    assert not pays_off(PAYS_AFTER_UNMEASURED - 1, "cuda") and pays_off(PAYS_AFTER_UNMEASURED, "default")
+
+
+@pytest.mark.parametrize("compile", ["auto", "on", "off"])
+def test_every_choice_draws_the_same_images_when_compiling_changes_no_number(compile: str, spy: dict,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(zoo.compiled, "PAYS_AFTER", {})
+    monkeypatch.setattr(zoo.compiled, "PAYS_AFTER_UNMEASURED", 1)  # auto: everything pays
+    run = tiny_run()
+    kw = dict(sampler="ddim", steps=3, batch_size=4, seed=5)
+    images = generate(run, 14, compile=compile, **kw)  # batches of 4, 4, 4 and 2
+    assert np.array_equal(images, generate(run, 14, compile="off", **kw))
+    assert batches_of(spy, 3) == {"on": 3, "auto": 2, "off": 0}[compile]  # never the last, smaller batch
+    if compile != "off":
+        assert spy["shape"] == (4, 1, 8, 8)
+
+
+def test_auto_counts_the_samplers_calls_before_it_decides(spy: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = tiny_run()
+    # ddim with 3 steps calls the network 3 times per image: 2 more full batches of 4 are 24 evaluations
+    monkeypatch.setattr(zoo.compiled, "PAYS_AFTER_UNMEASURED", 25)
+    monkeypatch.setattr(zoo.compiled, "PAYS_AFTER", {})
+    generate(run, 12, sampler="ddim", steps=3, batch_size=4, compile="auto")
+    assert "spy" not in spy
+    monkeypatch.setattr(zoo.compiled, "PAYS_AFTER_UNMEASURED", 24)
+    notes: list[str] = []
+    generate(run, 12, sampler="ddim", steps=3, batch_size=4, compile="auto", note=notes.append)
+    assert "spy" in spy and "24 network evaluations" in notes[0]
+    spy.clear()
+    generate(run, 4, sampler="ddim", steps=3, batch_size=4, compile="on")  # one batch: compiled from the start
+    assert batches_of(spy, 3) == 1
+
+
+def test_a_failing_compiler_leaves_an_eager_run_and_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Broken(nn.Module):
+        def forward(self, *args):  # noqa: ANN002, ANN202
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\nmore lines")
+
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: Broken())
+    run = tiny_run()
+    notes: list[str] = []
+    images = generate(run, 6, sampler="ddim", steps=2, batch_size=3, compile="on", note=notes.append)
+    assert np.array_equal(images, generate(run, 6, sampler="ddim", steps=2, batch_size=3))
+    assert "torch.compile failed here (RuntimeError: InvalidCxxCompiler: No working C++ compiler found)" in notes[-1]
+    assert "sampling without it" in notes[-1]
+
+
+def test_unknown_choices_are_user_errors() -> None:
+    with pytest.raises(UserError, match="compile must be one of auto, on, off"):
+        SamplingNetworks(nn.Linear(1, 1), "yes", n=4, shape=(2, 1))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not any(map(shutil.which, ("g++", "c++", "clang++"))), reason="inductor needs a C++ compiler")
+def test_inductor_compiles_the_unet_and_draws_what_eager_draws() -> None:
+    """The real compiler, once (up to a minute and a half, cold): the same images to a level, the last batch eager."""
+    run = tiny_run()
+    notes: list[str] = []
+    kw = dict(sampler="dpmpp_2m", steps=4, batch_size=5, seed=2)
+    compiled = generate(run, 7, compile="on", note=notes.append, **kw).astype(int)
+    eager = generate(run, 7, compile="off", **kw).astype(int)
+    assert len(notes) == 1 and notes[0].startswith("compiling the network for 5 images"), notes
+    assert np.abs(compiled - eager).max() <= 1
+    assert np.array_equal(compiled[5:], eager[5:])

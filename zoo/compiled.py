@@ -1,0 +1,129 @@
+"""The network compiled with ``torch.compile`` (inductor) for sampling jobs long enough to repay it.
+
+Compiling fuses the U-Net's memory-bound remainder (GroupNorm, FiLM, SiLU, the softmaxes). For the
+default digits network at batch 250 (``benchmarks/perf/compile_sampling.py``, docs/performance.md)
+it samples 1.31x faster on the AMX Xeon but only 1.08x under AVX2, where the convolutions, which it
+leaves as they are, take most of the time; a cold compile costs 90-100 s on both. A training run or
+a grid cell's 1,000 images at 10 steps never repays that; a ``zoo sample`` of many thousands does.
+
+``auto`` decides from the job's size alone, counted in network evaluations (images x calls per
+image), never from a timing, so the same command on the same kind of CPU always makes the same
+choice and draws the same images. The calls per image are counted while the first batch is drawn
+eagerly, so any registered sampler (one call per step, two, or all T) is judged by what it does.
+Compiled and eager networks agree to float rounding: images may differ by a level here and there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from zoo.errors import UserError
+
+CHOICES = ("auto", "on", "off")
+# Network evaluations (images x calls per image) after which a cold compile has paid for itself:
+# compile time / time saved per evaluation, measured for the default digits network (batch 250):
+# AMX 102 s / 0.41 ms, AVX2 (emulated) 90 s / 0.25 ms (benchmarks/results/compile_sampling.json).
+PAYS_AFTER = {"amx": 250_000, "avx2": 370_000}
+PAYS_AFTER_UNMEASURED = max(PAYS_AFTER.values())  # other kinds and CUDA: the more cautious figure
+
+
+def pays_off(evaluations: int, kind: str) -> bool:
+    """Will compiling repay itself over ``evaluations`` network calls on a CPU of ``kind``?"""
+    return evaluations >= PAYS_AFTER.get(kind, PAYS_AFTER_UNMEASURED)
+
+
+@contextmanager
+def counting_calls(model: nn.Module) -> Iterator[list[int]]:
+    """Counts ``model``'s forward calls inside the block: ``with counting_calls(m) as calls: ...; calls[0]``."""
+    calls = [0]
+
+    def count(module: nn.Module, args: tuple) -> None:  # noqa: ARG001
+        calls[0] += 1
+
+    handle = model.register_forward_pre_hook(count)
+    try:
+        yield calls
+    finally:
+        handle.remove()
+
+
+def kind_of(device: torch.device) -> str:
+    if device.type != "cpu":
+        return device.type
+    from zoo.cpu import current
+
+    return current().kind
+
+
+class SamplingNetworks:
+    """Which network draws each batch of a sampling job of ``n`` images in batches of ``shape[0]``.
+
+    ``off``: the model. ``on``: the model compiled for full batches, from the first. ``auto``: the
+    first batch eagerly, counting the sampler's calls; then the compiled model if the remaining full
+    batches' evaluations repay the compile. A last, smaller batch is always eager: compiling for a
+    second shape would cost another compile for a fraction of a batch.
+    """
+
+    def __init__(
+        self, model: nn.Module, choice: str, *, n: int, shape: Sequence[int], note: Callable[[str], None] = print
+    ) -> None:
+        if choice not in CHOICES:
+            raise UserError(f"compile must be one of {', '.join(CHOICES)}, got '{choice}'")
+        self.model, self.choice, self.shape, self.note = model, choice, tuple(shape), note
+        self.full_images = n // self.shape[0] * self.shape[0]
+        self.network = model
+        if choice == "on" and self.full_images:
+            self.network = self._compiled(f"{self.full_images:,} images")
+
+    @contextmanager
+    def batch(self, start: int, size: int) -> Iterator[nn.Module]:
+        """The network to draw images ``start`` to ``start + size`` with."""
+        if size < self.shape[0]:
+            yield self.model
+        elif start == 0 and self.choice == "auto":
+            with counting_calls(self.model) as calls:
+                yield self.model
+            evaluations = calls[0] * (self.full_images - size)
+            if evaluations and pays_off(evaluations, kind_of(_device(self.model))):
+                self.network = self._compiled(f"{evaluations:,} network evaluations")
+        else:
+            yield self.network
+
+    def _compiled(self, job: str) -> nn.Module:
+        self.note(f"compiling the network for {job} (torch.compile: 1-2 minutes when this network and batch are new "
+                  "to inductor's cache, seconds after; --compile off to skip)")
+        compiled = compile_for_sampling(self.model, self.shape, self.note)
+        return self.model if compiled is None else compiled
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def compile_for_sampling(
+    model: nn.Module, shape: Sequence[int], note: Callable[[str], None] = print
+) -> nn.Module | None:
+    """``model`` compiled for batches of ``shape`` (compiled now, by one call on zeros), or None with a
+    note when inductor cannot compile here (no C++ compiler, an unsupported op): the caller samples eagerly."""
+    device = _device(model)
+    compiled = torch.compile(model, dynamic=False)
+    x = torch.zeros(*shape, device=device)
+    t = torch.zeros(shape[0], dtype=torch.long, device=device)
+    quiet = logging.getLogger("torch.utils.cpp_extension")  # "No CUDA runtime is found" on every CPU machine
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with torch.inference_mode():
+            compiled(x, t)
+    except Exception as error:  # noqa: BLE001 - any failure of the compiler means: sample eagerly
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        note(f"torch.compile failed here ({type(error).__name__}: {first_line[:200]}); sampling without it")
+        return None
+    finally:
+        quiet.setLevel(level)
+    return compiled
