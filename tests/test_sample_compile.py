@@ -43,7 +43,7 @@ class Spy(nn.Module):
 def spy(monkeypatch: pytest.MonkeyPatch) -> dict[str, Spy]:
     made: dict[str, Spy] = {}
 
-    def fake_compile(model: nn.Module, shape, note=print) -> Spy:  # noqa: ANN001
+    def fake_compile(model: nn.Module, shape, device, note=print) -> Spy:  # noqa: ANN001
         made["spy"] = Spy(model)
         made["shape"] = tuple(shape)
         return made["spy"]
@@ -112,7 +112,7 @@ def test_a_failing_compiler_leaves_an_eager_run_and_a_note(monkeypatch: pytest.M
 
 def test_unknown_choices_are_user_errors() -> None:
     with pytest.raises(UserError, match="compile must be one of auto, on, off"):
-        SamplingNetworks(nn.Linear(1, 1), "yes", n=4, shape=(2, 1))
+        SamplingNetworks(nn.Linear(1, 1), "yes", n=4, shape=(2, 1), device=torch.device("cpu"))
 
 
 @pytest.mark.slow

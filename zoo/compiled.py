@@ -70,11 +70,18 @@ class SamplingNetworks:
     """
 
     def __init__(
-        self, model: nn.Module, choice: str, *, n: int, shape: Sequence[int], note: Callable[[str], None] = print
+        self,
+        model: nn.Module,
+        choice: str,
+        *,
+        n: int,
+        shape: Sequence[int],
+        device: torch.device,
+        note: Callable[[str], None] = print,
     ) -> None:
         if choice not in CHOICES:
             raise UserError(f"compile must be one of {', '.join(CHOICES)}, got '{choice}'")
-        self.model, self.choice, self.shape, self.note = model, choice, tuple(shape), note
+        self.model, self.choice, self.shape, self.device, self.note = model, choice, tuple(shape), device, note
         self.full_images = n // self.shape[0] * self.shape[0]
         self.network = model
         if choice == "on" and self.full_images:
@@ -89,7 +96,7 @@ class SamplingNetworks:
             with counting_calls(self.model) as calls:
                 yield self.model
             evaluations = calls[0] * (self.full_images - size)
-            if evaluations and pays_off(evaluations, kind_of(_device(self.model))):
+            if evaluations and pays_off(evaluations, kind_of(self.device)):
                 self.network = self._compiled(f"{evaluations:,} network evaluations")
         else:
             yield self.network
@@ -97,20 +104,15 @@ class SamplingNetworks:
     def _compiled(self, job: str) -> nn.Module:
         self.note(f"compiling the network for {job} (torch.compile: 1-2 minutes when this network and batch are new "
                   "to inductor's cache, seconds after; --compile off to skip)")
-        compiled = compile_for_sampling(self.model, self.shape, self.note)
+        compiled = compile_for_sampling(self.model, self.shape, self.device, self.note)
         return self.model if compiled is None else compiled
 
 
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 def compile_for_sampling(
-    model: nn.Module, shape: Sequence[int], note: Callable[[str], None] = print
+    model: nn.Module, shape: Sequence[int], device: torch.device, note: Callable[[str], None] = print
 ) -> nn.Module | None:
-    """``model`` compiled for batches of ``shape`` (compiled now, by one call on zeros), or None with a
-    note when inductor cannot compile here (no C++ compiler, an unsupported op): the caller samples eagerly."""
-    device = _device(model)
+    """``model`` compiled for batches of ``shape`` on ``device`` (compiled now, by one call on zeros), or None
+    with a note when inductor cannot compile here (no C++ compiler, an unsupported op): the caller samples eagerly."""
     compiled = torch.compile(model, dynamic=False)
     x = torch.zeros(*shape, device=device)
     t = torch.zeros(shape[0], dtype=torch.long, device=device)

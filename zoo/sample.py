@@ -53,6 +53,7 @@ def generate(
     ``torch.compile``, see :class:`zoo.compiled.SamplingNetworks`.
     """
     from zoo.compiled import SamplingNetworks
+    from zoo.diffusion.samplers import model_device
     from zoo.plugins import get_registry
 
     m = run.spec.model
@@ -60,7 +61,10 @@ def generate(
     out = []
     sample = None if run.diffusion is None else get_registry().get("sampler", sampler).factory
     shape = (batch_size, m.channels, m.image_size, m.image_size)
-    networks = SamplingNetworks(run.model, compile, n=n, shape=shape, note=note) if sample is not None else None
+    networks = None
+    if sample is not None:
+        device = model_device(run.model, run.diffusion)
+        networks = SamplingNetworks(run.model, compile, n=n, shape=shape, device=device, note=note)
     for start in range(0, n, batch_size):
         b = min(batch_size, n - start)
         if sample is None:

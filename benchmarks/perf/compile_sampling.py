@@ -30,6 +30,7 @@ def measure(args: argparse.Namespace) -> dict:
     import zoo
     from zoo.compiled import compile_for_sampling, counting_calls
     from zoo.cpu import current
+    from zoo.diffusion.samplers import model_device
     from zoo.plugins import get_registry
     from zoo.run import build
     from zoo.spec import load_spec
@@ -52,7 +53,7 @@ def measure(args: argparse.Namespace) -> dict:
     with counting_calls(model) as calls:
         batch("off")  # warm-up; counts the calls per batch
     start = time.perf_counter()
-    networks["on"] = compile_for_sampling(model, shape)  # compiles, into the cache
+    networks["on"] = compile_for_sampling(model, shape, model_device(model, diffusion))  # compiles, into the cache
     compile_s = time.perf_counter() - start
     times: dict[str, list[float]] = {"off": [], "on": []}
     for r in range(args.rounds):
@@ -87,9 +88,11 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # before torch is imported
         result = measure(args)
     print(json.dumps(result, indent=1))
+    from zoo.io import atomic_write_text
+
     path = Path(args.json)
     history = json.loads(path.read_text()) if path.is_file() else []
-    path.write_text(json.dumps([*history, result], indent=1) + "\n")
+    atomic_write_text(path, json.dumps([*history, result], indent=1) + "\n")  # the history survives a crash
     return 0
 
 
