@@ -117,8 +117,11 @@ def test_unknown_choices_are_user_errors() -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not any(map(shutil.which, ("g++", "c++", "clang++"))), reason="inductor needs a C++ compiler")
-def test_inductor_compiles_the_unet_and_draws_what_eager_draws() -> None:
-    """The real compiler, once (up to a minute and a half, cold): the same images to a level, the last batch eager."""
+def test_inductor_compiles_the_unet_and_draws_what_eager_draws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real compiler, once (up to a minute and a half, cold): the same images to a level, the last batch
+    eager, and no second compile when sampling starts (the warm-up call must pass dynamo's guards)."""
+    torch._dynamo.reset()
+    monkeypatch.setattr(torch._dynamo.config, "error_on_recompile", True)
     run = tiny_run()
     notes: list[str] = []
     kw = dict(sampler="dpmpp_2m", steps=4, batch_size=5, seed=2)

@@ -114,14 +114,12 @@ def compile_for_sampling(
     """``model`` compiled for batches of ``shape`` on ``device`` (compiled now, by one call on zeros), or None
     with a note when inductor cannot compile here (no C++ compiler, an unsupported op): the caller samples eagerly."""
     compiled = torch.compile(model, dynamic=False)
-    x = torch.zeros(*shape, device=device)
-    t = torch.zeros(shape[0], dtype=torch.long, device=device)
     quiet = logging.getLogger("torch.utils.cpp_extension")  # "No CUDA runtime is found" on every CPU machine
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        with torch.inference_mode():
-            compiled(x, t)
+        with torch.inference_mode():  # inputs made in it, as the samplers' are: dynamo guards on the difference
+            compiled(torch.zeros(*shape, device=device), torch.zeros(shape[0], dtype=torch.long, device=device))
     except Exception as error:  # noqa: BLE001 - any failure of the compiler means: sample eagerly
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         note(f"torch.compile failed here ({type(error).__name__}: {first_line[:200]}); sampling without it")
