@@ -110,6 +110,16 @@ def test_a_failing_compiler_leaves_an_eager_run_and_a_note(monkeypatch: pytest.M
     assert "sampling without it" in notes[-1]
 
 
+@pytest.mark.parametrize("compile", ["off", "on"])
+def test_the_calls_per_image_are_what_the_sampler_made_not_the_steps_asked(compile: str, spy: dict) -> None:
+    run = tiny_run()  # T = 50
+    kw = dict(batch_size=4, compile=compile, return_calls=True)
+    assert generate(run, 6, sampler="ddim", steps=3, **kw)[1] == 3
+    assert generate(run, 4, sampler="ddpm", steps=3, **kw)[1] == 50  # ancestral: all T, whatever steps says
+    images, calls = generate(run, 2, sampler="ddim", steps=3, batch_size=4, return_calls=True)  # one smaller batch
+    assert calls == 3 and images.shape == (2, 1, 8, 8)
+
+
 def test_unknown_choices_are_user_errors() -> None:
     with pytest.raises(UserError, match="compile must be one of auto, on, off"):
         SamplingNetworks(nn.Linear(1, 1), "yes", n=4, shape=(2, 1), device=torch.device("cpu"))
@@ -125,8 +135,10 @@ def test_inductor_compiles_the_unet_and_draws_what_eager_draws(monkeypatch: pyte
     run = tiny_run()
     notes: list[str] = []
     kw = dict(sampler="dpmpp_2m", steps=4, batch_size=5, seed=2)
-    compiled = generate(run, 7, compile="on", note=notes.append, **kw).astype(int)
+    compiled, calls = generate(run, 7, compile="on", note=notes.append, return_calls=True, **kw)
+    compiled = compiled.astype(int)
     eager = generate(run, 7, compile="off", **kw).astype(int)
+    assert calls == 4  # counted by a hook on the compiled module, which must not recompile it
     assert len(notes) == 1 and notes[0].startswith("compiling the network for 5 images"), notes
     assert np.abs(compiled - eager).max() <= 1
     assert np.array_equal(compiled[5:], eager[5:])

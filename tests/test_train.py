@@ -40,7 +40,8 @@ def weights(run_dir: Path, which: str = "model") -> dict[str, torch.Tensor]:
     return load_weights(find_checkpoint(run_dir), which)
 
 
-def test_a_short_run_writes_every_file_and_samples(tmp_path: Path, prepared_root: str) -> None:
+def test_a_short_run_writes_every_file_and_samples(tmp_path: Path, prepared_root: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "run"
     assert main(["train", *sum((["--set", s] for s in tiny(prepared_root, "train.steps=4")), []),
                  "--out", str(run), "--no-progress"]) == 0
@@ -58,6 +59,11 @@ def test_a_short_run_writes_every_file_and_samples(tmp_path: Path, prepared_root
     # same seed, same samples; raw weights differ from EMA weights
     assert main(["sample", str(run), "--n", "6", "--out", str(tmp_path / "again.npz"), "--no-progress"]) == 0
     assert np.array_equal(np.load(tmp_path / "again.npz")["images"], images)
+    said = lambda: " ".join(capsys.readouterr().err.split())  # noqa: E731 - rich wraps at the terminal's width
+    assert "(dpmpp_2m, 5 steps, ema weights" in said()
+    # ddpm runs all T = 50 steps, and the closing line says so rather than the spec's 5
+    assert main(["sample", str(run), "--n", "2", "--sampler", "ddpm", "--out", str(tmp_path / "d.npz"), "--no-progress"]) == 0
+    assert "(ddpm, 50 network calls per image (the sampler's own count; steps=5), ema" in said()
     # a second train into the same folder without --resume is refused
     assert main(["train", *sum((["--set", s] for s in tiny(prepared_root, "train.steps=4")), []),
                  "--out", str(run), "--no-progress"]) == 2

@@ -84,22 +84,23 @@ class SamplingNetworks:
         self.model, self.choice, self.shape, self.device, self.note = model, choice, tuple(shape), device, note
         self.full_images = n // self.shape[0] * self.shape[0]
         self.network = model
+        self.calls_per_image: int | None = None
         if choice == "on" and self.full_images:
             self.network = self._compiled(f"{self.full_images:,} images")
 
     @contextmanager
     def batch(self, start: int, size: int) -> Iterator[nn.Module]:
-        """The network to draw images ``start`` to ``start + size`` with."""
-        if size < self.shape[0]:
-            yield self.model
-        elif start == 0 and self.choice == "auto":
-            with counting_calls(self.model) as calls:
-                yield self.model
-            evaluations = calls[0] * (self.full_images - size)
-            if evaluations and pays_off(evaluations, kind_of(self.device)):
-                self.network = self._compiled(f"{evaluations:,} network evaluations")
-        else:
-            yield self.network
+        """The network to draw images ``start`` to ``start + size`` with. The first batch's calls are
+        counted (``calls_per_image``): what the sampler really did, whatever steps it was asked for."""
+        deciding = start == 0 and self.choice == "auto" and size == self.shape[0]
+        network = self.model if size < self.shape[0] or deciding else self.network
+        with counting_calls(network) as calls:  # on a compiled module the hook runs outside its graph
+            yield network
+        if start == 0:
+            self.calls_per_image = calls[0]
+        evaluations = calls[0] * (self.full_images - size)
+        if deciding and evaluations and pays_off(evaluations, kind_of(self.device)):
+            self.network = self._compiled(f"{evaluations:,} network evaluations")
 
     def _compiled(self, job: str) -> nn.Module:
         self.note(f"compiling the network for {job} (torch.compile: 1-2 minutes when this network and batch are new "

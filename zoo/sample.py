@@ -45,12 +45,15 @@ def generate(
     options: Mapping[str, Any] | None = None,
     compile: str = "off",
     note: Callable[[str], None] = print,
-) -> np.ndarray:
+    return_calls: bool = False,
+) -> np.ndarray | tuple[np.ndarray, int | None]:
     """``n`` images as uint8 (N, C, H, W), deterministic given ``seed`` (and ``compile``); ``options`` go to the
     sampler (the spec's ``eval.sampler_options``; a model that samples itself has no sampler to take them).
 
     ``compile`` (auto, on, off): whether full batches are drawn by the network compiled with
-    ``torch.compile``, see :class:`zoo.compiled.SamplingNetworks`.
+    ``torch.compile``, see :class:`zoo.compiled.SamplingNetworks`. ``return_calls``: also return the network
+    calls the sampler made per image (None for a model that samples itself); ddpm, for one, makes T whatever
+    ``steps`` says, and a second-order sampler may make two a step.
     """
     from zoo.compiled import SamplingNetworks
     from zoo.diffusion.samplers import model_device
@@ -75,7 +78,10 @@ def generate(
                                 progress=progress, **(options or {}))
         check_finite(images, run)
         out.append(to_uint8(images))
-    return np.concatenate(out)
+    images = np.concatenate(out)
+    if return_calls:
+        return images, None if networks is None else networks.calls_per_image
+    return images
 
 
 def save_npz(images: np.ndarray, path: str | Path) -> None:

@@ -58,16 +58,17 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--out must end in .npz, got '{out}'")
     console = Console(stderr=True)
     start = time.perf_counter()
-    images = generate(loaded, args.n, sampler=sampler, steps=steps, seed=args.seed, batch_size=args.batch_size,
-                      progress=args.progress, options=options, compile=args.compile,
-                      note=lambda text: console.print(text, markup=False))
+    images, calls = generate(loaded, args.n, sampler=sampler, steps=steps, seed=args.seed, batch_size=args.batch_size,
+                             progress=args.progress, options=options, compile=args.compile,
+                             note=lambda text: console.print(text, markup=False), return_calls=True)
     seconds = time.perf_counter() - start
     save_npz(images, out)
     save_grid(images, out.with_suffix(".png"))
     if loaded.diffusion is None:
         how = "the model's own sampler"
     else:
-        how = ", ".join([sampler, f"{steps} steps", *(f"{key}={value}" for key, value in options.items())])
+        made = f"{steps} steps" if calls == steps else f"{calls} network calls per image (the sampler's own count; steps={steps})"
+        how = ", ".join([sampler, made, *(f"{key}={value}" for key, value in options.items())])
     console.print(f"{args.n} samples ({how}, {loaded.weights} weights, {seconds / args.n * 1e3:.1f} ms/image) "
                   f"-> {out} and {out.with_suffix('.png')}")
     return 0
