@@ -17,6 +17,7 @@ import torch
 import zoo.checkpoint
 from zoo.checkpoint import find_checkpoint, load_weights
 from zoo.cli import main
+from zoo.curve import read_curve
 from zoo.errors import UserError
 from zoo.io import read_log
 from zoo.spec import load_spec
@@ -176,7 +177,8 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path: Path, prepared_ro
 @pytest.mark.slow
 def test_ddp_with_two_processes_sees_the_expected_number_of_samples(tmp_path: Path, prepared_root: str) -> None:
     run = tmp_path / "run"
-    sets = sum((["--set", s] for s in tiny(prepared_root, "train.steps=3")), [])
+    curve = ["eval.curve_every=2", "eval.curve_n=8", "eval.curve_steps=2"]  # rank 0 scores while rank 1 waits
+    sets = sum((["--set", s] for s in tiny(prepared_root, "train.steps=3", *curve)), [])
     proc = _cli(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                 "-m", "zoo", "train", *sets, "--out", str(run), "--no-progress")
     out, err = proc.communicate(timeout=300)
@@ -186,6 +188,7 @@ def test_ddp_with_two_processes_sees_the_expected_number_of_samples(tmp_path: Pa
     assert state["samples_seen"] == 3 * 8 * 2  # batch_size is per rank
     assert set(state["generator"]) == {"0", "1"}
     assert json.loads((run / "train.json").read_text())["samples_seen"] == 48
+    assert [p["step"] for p in read_curve(run)] == [2, 3]  # once each, though two processes trained
 
 
 def test_the_vae_trains_through_the_same_loop_and_samples(tmp_path: Path, prepared_root: str) -> None:
