@@ -52,6 +52,8 @@ def test_a_short_run_writes_every_file_and_samples(tmp_path: Path, prepared_root
     assert [r["step"] for r in read_log(run / "log.jsonl")] == [2, 4]
     state = json.loads((run / "checkpoint/state.json").read_text())
     assert state["step"] == 4 and state["samples_seen"] == 32
+    summary = json.loads((run / "train.json").read_text())
+    assert summary["precision"] == "fp32" and summary["device"]  # 8x8 images train in fp32 on every CPU
     assert weights(run, "ema").keys() == weights(run).keys()
     assert main(["sample", str(run), "--n", "6", "--no-progress"]) == 0
     images = np.load(run / "samples.npz")["images"]

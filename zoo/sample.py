@@ -14,6 +14,7 @@ import torch
 
 from zoo.errors import UserError
 from zoo.io import atomic_path
+from zoo.precision import autocast, use_bf16
 from zoo.run import LoadedRun
 
 
@@ -53,7 +54,8 @@ def generate(
     ``compile`` (auto, on, off): whether full batches are drawn by the network compiled with
     ``torch.compile``, see :class:`zoo.compiled.SamplingNetworks`. ``return_calls``: also return the network
     calls the sampler made per image (None for a model that samples itself); ddpm, for one, makes T whatever
-    ``steps`` says, and a second-order sampler may make two a step.
+    ``steps`` says, and a second-order sampler may make two a step. The network runs in the precision the
+    run trained in (:func:`sampling_bf16`).
     """
     from zoo.compiled import SamplingNetworks
     from zoo.diffusion.samplers import model_device
@@ -65,23 +67,29 @@ def generate(
     sample = None if run.diffusion is None else get_registry().get("sampler", sampler).factory
     shape = (batch_size, m.channels, m.image_size, m.image_size)
     networks = None
-    if sample is not None:
-        device = model_device(run.model, run.diffusion)
-        networks = SamplingNetworks(run.model, compile, n=n, shape=shape, device=device, note=note)
-    for start in range(0, n, batch_size):
-        b = min(batch_size, n - start)
-        if sample is None:
-            images = run.model.sample(b, generator=generator)
-        else:
-            with networks.batch(start, b) as network:
-                images = sample(network, run.diffusion, (b, *shape[1:]), steps=steps, generator=generator,
-                                progress=progress, **(options or {}))
-        check_finite(images, run)
-        out.append(to_uint8(images))
+    device = model_device(run.model, run.diffusion)
+    with autocast(sampling_bf16(run, device), device):  # around the compile too: dynamo guards on autocast
+        if sample is not None:
+            networks = SamplingNetworks(run.model, compile, n=n, shape=shape, device=device, note=note)
+        for start in range(0, n, batch_size):
+            b = min(batch_size, n - start)
+            if sample is None:
+                images = run.model.sample(b, generator=generator)
+            else:
+                with networks.batch(start, b) as network:
+                    images = sample(network, run.diffusion, (b, *shape[1:]), steps=steps, generator=generator,
+                                    progress=progress, **(options or {}))
+            check_finite(images, run)
+            out.append(to_uint8(images))
     images = np.concatenate(out)
     if return_calls:
         return images, None if networks is None else networks.calls_per_image
     return images
+
+
+def sampling_bf16(run: LoadedRun, device: torch.device) -> bool:
+    """Whether ``run``'s network samples under bf16 autocast on ``device``: as it trained (:mod:`zoo.precision`)."""
+    return use_bf16(run.spec.train.bf16, run.spec.model.image_size, device)[0]
 
 
 def save_npz(images: np.ndarray, path: str | Path) -> None:

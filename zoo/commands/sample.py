@@ -36,10 +36,11 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from zoo.diffusion.samplers import model_device
     from zoo.errors import UserError
     from zoo.plugins import get_registry
     from zoo.run import load_run
-    from zoo.sample import generate, save_grid, save_npz
+    from zoo.sample import generate, sampling_bf16, save_grid, save_npz
 
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
@@ -64,11 +65,12 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     save_npz(images, out)
     save_grid(images, out.with_suffix(".png"))
+    bf16 = ["bf16"] if sampling_bf16(loaded, model_device(loaded.model, loaded.diffusion)) else []
     if loaded.diffusion is None:
-        how = "the model's own sampler"
+        how = ", ".join(["the model's own sampler", *bf16])
     else:
         made = f"{steps} steps" if calls == steps else f"{calls} network calls per image (the sampler's own count; steps={steps})"
-        how = ", ".join([sampler, made, *(f"{key}={value}" for key, value in options.items())])
+        how = ", ".join([sampler, made, *(f"{key}={value}" for key, value in options.items()), *bf16])
     console.print(f"{args.n} samples ({how}, {loaded.weights} weights, {seconds / args.n * 1e3:.1f} ms/image) "
                   f"-> {out} and {out.with_suffix('.png')}")
     return 0

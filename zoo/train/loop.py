@@ -17,6 +17,7 @@ import torch
 from zoo.checkpoint import find_checkpoint, remove_stale_temporaries
 from zoo.data import loader
 from zoo.io import atomic_write_text, exclusive
+from zoo.precision import describe_device, use_bf16
 from zoo.spec import RunSpec
 from zoo.train.curve import curve_hooks
 from zoo.train.distributed import any_rank
@@ -41,6 +42,8 @@ class Summary:
     flops_per_image: int  # forward FLOPs of one image
     interrupted: bool
     world_size: int
+    precision: str = "fp32"  # the network's, in this process: "bf16" (autocast) or "fp32" (zoo.precision)
+    device: str = ""  # where this process trained: the CPU's model and zoo kind (zoo.cpu), or the GPU's name
 
 
 def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress: bool | Any = True,
@@ -128,11 +131,13 @@ def _open_folder(run: Run) -> None:
 def _summarize(run: Run, state: TrainState, *, interrupted: bool) -> Summary:
     """The run's summary, also written to ``train.json`` (rank 0)."""
     samples = state.step * run.images_per_step
+    t = run.spec.train
     summary = Summary(
         run_dir=str(run.run_dir), step=state.step, epoch=state.epoch, samples_seen=samples, elapsed=state.elapsed,
         images_per_s=throughput(run.run_dir, samples, state.elapsed), final_loss=state.last_loss,
         parameters=state.parameters, flops_per_image=state.flops_per_image, interrupted=interrupted,
-        world_size=run.world_size,
+        world_size=run.world_size, precision="bf16" if use_bf16(t.bf16, run.spec.model.image_size, run.device)[0] else "fp32",
+        device=describe_device(run.device),
     )
     if run.writer:
         atomic_write_text(run.run_dir / "train.json", json.dumps(summary.__dict__, indent=2) + "\n")

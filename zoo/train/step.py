@@ -4,7 +4,6 @@ checkpoint, so the last checkpoint is always one worth resuming."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 import warnings
@@ -16,6 +15,7 @@ from torch import nn
 from zoo.checkpoint import find_checkpoint, load_state
 from zoo.errors import UserError
 from zoo.lr import lr_factor, progress
+from zoo.precision import autocast, use_bf16
 from zoo.streams import TIMESTEPS, TRAINING_NOISE
 from zoo.train.distributed import any_rank
 from zoo.train.hooks import Hook
@@ -49,25 +49,13 @@ def loss_module(run: Run, state: TrainState) -> nn.Module:
     return module
 
 
-def _bf16_supported(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
 def _autocast(run: Run) -> Any:
-    """bf16 autocast when asked and supported; on a CPU, ``train.bf16 = none`` lets :mod:`zoo.cpu` choose
-    (AMX only), and an explicit ``true`` on a CPU where bf16 is slow is kept with a warning."""
-    wanted = run.spec.train.bf16
-    if run.device.type == "cpu":
-        from zoo.cpu import choose_bf16
-
-        wanted, note = choose_bf16(wanted, run.spec.model.image_size)
-        if note and run.writer:
-            warnings.warn(note, stacklevel=2)
-    if wanted and _bf16_supported(run.device):
-        return torch.autocast(run.device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """bf16 autocast as :mod:`zoo.precision` decides; an explicit ``true`` on a CPU where bf16 is slow is kept,
+    with a warning."""
+    bf16, note = use_bf16(run.spec.train.bf16, run.spec.model.image_size, run.device)
+    if note and run.writer:
+        warnings.warn(note, stacklevel=2)
+    return autocast(bf16, run.device)
 
 
 class LrSchedule(Hook):

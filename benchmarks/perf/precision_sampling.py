@@ -1,0 +1,143 @@
+"""How much faster does a network sample in bf16 than in fp32, per image size, on this CPU?
+
+    python benchmarks/perf/precision_sampling.py [--sizes 16,32,64] [--rounds 8] [--threads 2]
+        [--json benchmarks/results/precision_sampling.json]
+    python benchmarks/perf/precision_sampling.py --run RUN_DIR [--n 1000] [--seeds 0,1]
+
+The network is the default recipe's for each size (RGB from 32x32, greyscale at 16x16, as the digits),
+untrained (its weights do not change its speed), in channels_last and eval mode. Each round times one
+sampling-batch forward pass in fp32 and one under bf16 autocast, in alternating order, so a slow phase
+of the host hits both; the speed-up is the median of the per-round ratios. The relative error of the
+bf16 output against fp32 on the same input is printed beside it. This is the measurement behind
+``zoo.precision`` (sampling follows the training precision, bf16 on AMX from 32x32). Results are
+appended to ``--json`` with the CPU.
+
+With ``--run``, what the precision does to a trained run's images instead: for each sampling seed, ``--n``
+images in fp32 and in bf16 from the same weights and noise (the run's eval sampler and steps), the share
+of identical uint8 pixels, and FID / KID of both against the run's test split, with the seconds spent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+
+def measure(size: int, args: argparse.Namespace) -> dict:
+    import torch
+
+    from zoo.run import build
+    from zoo.spec import load_spec
+
+    channels = 1 if size <= 16 else 3
+    spec = load_spec(None, [f"data.size={size}", f"data.channels={channels}"]).resolved()
+    model, _ = build(spec)
+    model = model.eval().to(memory_format=torch.channels_last)
+    batch = args.batch or (250 if size <= 32 else 50)
+    x = torch.randn(batch, channels, size, size).contiguous(memory_format=torch.channels_last)
+    t = torch.full((batch,), 500)
+    contexts = {"fp32": lambda: torch.autocast("cpu", enabled=False),
+                "bf16": lambda: torch.autocast("cpu", dtype=torch.bfloat16)}  # fmt: skip
+    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    outputs = {}
+    with torch.inference_mode():
+        for mode, context in contexts.items():  # warm-up, and the outputs compared
+            with context():
+                outputs[mode] = model(x, t).float()
+        for r in range(args.rounds):
+            for mode in ("fp32", "bf16") if r % 2 == 0 else ("bf16", "fp32"):
+                with contexts[mode]():
+                    start = time.perf_counter()
+                    model(x, t)
+                    times[mode].append(time.perf_counter() - start)
+    ratios = sorted(a / b for a, b in zip(times["fp32"], times["bf16"]))
+    error = float((outputs["bf16"] - outputs["fp32"]).norm() / outputs["fp32"].norm())
+    return {"size": size, "channels": channels, "dim": spec.model.dim, "dim_mults": list(spec.model.dim_mults),
+            "batch": batch, "fp32_ms": statistics.median(times["fp32"]) * 1e3,
+            "bf16_ms": statistics.median(times["bf16"]) * 1e3,
+            "speedup_per_round": {"median": statistics.median(ratios), "min": ratios[0], "max": ratios[-1]},
+            "relative_error": error, "times_s": times}
+
+
+def paired(args: argparse.Namespace) -> list[dict]:
+    import dataclasses
+
+    import numpy as np
+
+    from zoo.data.prepare import prepare
+    from zoo.metrics.evaluate import evaluate
+    from zoo.run import load_run
+    from zoo.sample import generate
+
+    loaded = load_run(args.run)
+    e = loaded.spec.eval
+    prepared = prepare(loaded.spec.data)
+    rows = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        images = {}
+        for precision in ("fp32", "bf16"):
+            train = dataclasses.replace(loaded.spec.train, bf16=precision == "bf16")
+            run = dataclasses.replace(loaded, spec=dataclasses.replace(loaded.spec, train=train))
+            start = time.perf_counter()
+            images[precision] = generate(run, args.n, sampler=e.sampler, steps=e.steps, seed=seed,
+                                         batch_size=e.batch_size, options=e.options_for(e.sampler))
+            seconds = time.perf_counter() - start
+            values = evaluate(images[precision], prepared, metrics=("fid", "kid"), references=False).rows[0].values
+            rows.append({"run": str(args.run), "seed": seed, "precision": precision, "n": args.n, "sampler": e.sampler,
+                         "steps": e.steps, "seconds": seconds, "fid": values["fid"], "kid": values["kid"]})
+            print(json.dumps(rows[-1]), flush=True)
+        difference = np.abs(images["fp32"].astype(int) - images["bf16"].astype(int))
+        rows[-1].update(identical=float((difference == 0).mean()), mean_difference=float(difference.mean()))
+        print(f"seed {seed}: {rows[-1]['identical']:.1%} of the pixels identical, mean difference "
+              f"{rows[-1]['mean_difference']:.2f} levels", flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="16,32,64", help="image sides (default 16,32,64)")
+    p.add_argument("--rounds", type=int, default=8, help="rounds of one fp32 and one bf16 pass (default 8)")
+    p.add_argument("--batch", type=int, default=None, help="images per pass (default 250, 50 at 64x64 and up)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", default="benchmarks/results/precision_sampling.json")
+    p.add_argument("--run", type=Path, default=None, help="a trained run: compare its images in both precisions")
+    p.add_argument("--n", type=int, default=1000, help="--run: images per precision and seed (default 1000)")
+    p.add_argument("--seeds", default="0,1", help="--run: sampling seeds (default 0,1)")
+    args = p.parse_args(argv)
+    import torch
+
+    import zoo
+    from zoo.cpu import current
+
+    zoo.tune_allocator()
+    torch.set_num_threads(args.threads)
+    if args.run is not None:
+        return _append(args, {"when": time.strftime("%Y-%m-%d %H:%M"), "cpu": current().describe(),
+                              "threads": args.threads, "paired": paired(args)})
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        row = measure(size, args)
+        print(f"{size}x{size} x{row['channels']}, batch {row['batch']}: fp32 {row['fp32_ms']:.1f} ms, bf16 "
+              f"{row['bf16_ms']:.1f} ms, speed-up {row['speedup_per_round']['median']:.2f}x per round "
+              f"({row['speedup_per_round']['min']:.2f}-{row['speedup_per_round']['max']:.2f}), "
+              f"relative error {row['relative_error']:.1e}", flush=True)
+        rows.append(row)
+    return _append(args, {"when": time.strftime("%Y-%m-%d %H:%M"), "cpu": current().describe(),
+                          "threads": args.threads, "rounds": args.rounds, "rows": rows})
+
+
+def _append(args: argparse.Namespace, result: dict) -> int:
+    from zoo.io import atomic_write_text
+
+    path = Path(args.json)
+    history = json.loads(path.read_text()) if path.is_file() else []
+    atomic_write_text(path, json.dumps([*history, result], indent=1) + "\n")  # the history survives a crash
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

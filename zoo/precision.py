@@ -1,0 +1,45 @@
+"""The precision a network runs in: bf16 autocast where the spec asks for it and the device has it.
+
+Training and sampling decide alike (``train.bf16``; None lets :func:`zoo.cpu.choose_bf16` choose: AMX
+and images of 32x32 or more, where bf16 convolutions run faster), so a run samples, is scored and draws
+its learning curve in the precision it was trained in. On the AMX Xeon, the default recipe's network
+evaluates 1.9x faster in bf16 at 32x32 and 2.4x at 64x64 (docs/performance.md). Only the network runs
+under autocast: ``GaussianDiffusion.model_predictions`` casts its output to float32, so the samplers'
+own arithmetic and the training loss stay float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from zoo.cpu import choose_bf16, current
+
+
+def bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def use_bf16(requested: bool | None, image_size: int, device: torch.device) -> tuple[bool, str | None]:
+    """(run the network under bf16 autocast?, a note when an explicit request is slow on this CPU)."""
+    note = None
+    if device.type == "cpu":
+        requested, note = choose_bf16(requested, image_size)
+    return bool(requested) and bf16_supported(device), note
+
+
+def autocast(bf16: bool, device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on ``device`` when ``bf16``, else nothing."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+def describe_device(device: torch.device) -> str:
+    """The device as a results file names it: the CPU's model and zoo kind, or the GPU's name."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        return current().describe()
+    return str(device)
