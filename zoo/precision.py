@@ -2,10 +2,11 @@
 
 Training and sampling decide alike (``train.bf16``; None lets :func:`zoo.cpu.choose_bf16` choose: AMX
 and images of 32x32 or more, where bf16 convolutions run faster), so a run samples, is scored and draws
-its learning curve in the precision it was trained in. On the AMX Xeon, the default recipe's network
-evaluates 1.9x faster in bf16 at 32x32 and 2.4x at 64x64 (docs/performance.md). Only the network runs
-under autocast: ``GaussianDiffusion.model_predictions`` casts its output to float32, so the samplers'
-own arithmetic and the training loss stay float32.
+its learning curve in the precision it was trained in (on another CPU, in the one the same rule gives
+there). On the AMX Xeon, the default recipe's network evaluates 1.8x faster in bf16 at 32x32 and 2.3x
+at 64x64 (docs/performance.md). Only the network runs under autocast:
+``GaussianDiffusion.model_predictions`` casts its output to float32, so the samplers' own arithmetic
+and the training loss stay float32.
 """
 
 from __future__ import annotations

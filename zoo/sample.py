@@ -55,7 +55,7 @@ def generate(
     ``torch.compile``, see :class:`zoo.compiled.SamplingNetworks`. ``return_calls``: also return the network
     calls the sampler made per image (None for a model that samples itself); ddpm, for one, makes T whatever
     ``steps`` says, and a second-order sampler may make two a step. The network runs in the precision the
-    run trained in (:func:`sampling_bf16`).
+    run's ``train.bf16`` gives on this device, the one it trained in (:func:`sampling_bf16`).
     """
     from zoo.compiled import SamplingNetworks
     from zoo.diffusion.samplers import model_device

@@ -4,7 +4,8 @@
         [--rounds 6] [--batch 250] [--threads 2] [--json benchmarks/results/compile_sampling.json]
 
 The network is the spec's (default: the default digits recipe, 16x16 greyscale), untrained: its
-weights do not change its speed. One process: an eager warm-up batch, the compile (into an empty
+weights do not change its speed; it runs in the precision `zoo sample` would give it here (bf16 on AMX
+from 32x32, ``zoo.precision``). One process: an eager warm-up batch, the compile (into an empty
 inductor cache, so a cold compile, as on a user's first ``zoo sample --compile`` of a network; a warm
 cache compiles in seconds; ``--warm`` keeps inductor's usual cache), then ``--rounds`` rounds that
 each draw one batch eagerly and one compiled, in alternating order, so a slow phase of the host hits
@@ -32,6 +33,7 @@ def measure(args: argparse.Namespace) -> dict:
     from zoo.cpu import current
     from zoo.diffusion.samplers import model_device
     from zoo.plugins import get_registry
+    from zoo.precision import autocast, use_bf16
     from zoo.run import build
     from zoo.spec import load_spec
 
@@ -50,21 +52,24 @@ def measure(args: argparse.Namespace) -> dict:
         sample(networks[mode], diffusion, shape, steps=args.steps, generator=torch.Generator().manual_seed(0))
         return time.perf_counter() - start
 
-    with counting_calls(model) as calls:
-        batch("off")  # warm-up; counts the calls per batch
-    start = time.perf_counter()
-    networks["on"] = compile_for_sampling(model, shape, model_device(model, diffusion))  # compiles, into the cache
-    compile_s = time.perf_counter() - start
-    times: dict[str, list[float]] = {"off": [], "on": []}
-    for r in range(args.rounds):
-        for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
-            times[mode].append(batch(mode))
+    device = model_device(model, diffusion)
+    bf16, _ = use_bf16(spec.train.bf16, spec.model.image_size, device)
+    with autocast(bf16, device):  # the precision `zoo sample` would use for this spec here
+        with counting_calls(model) as calls:
+            batch("off")  # warm-up; counts the calls per batch
+        start = time.perf_counter()
+        networks["on"] = compile_for_sampling(model, shape, device)  # compiles, into the cache
+        compile_s = time.perf_counter() - start
+        times: dict[str, list[float]] = {"off": [], "on": []}
+        for r in range(args.rounds):
+            for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
+                times[mode].append(batch(mode))
     per_image = {mode: statistics.median(t) / args.batch for mode, t in times.items()}
     ratios = sorted(a / b for a, b in zip(times["off"], times["on"]))
     saved_per_eval = (per_image["off"] - per_image["on"]) / calls[0]  # calls per batch = calls per image
     return {"when": time.strftime("%Y-%m-%d %H:%M"), "cpu": current().describe(), "threads": args.threads,
-            "preset": args.preset, "set": args.set, "sampler": args.sampler, "steps": args.steps, "batch": args.batch,
-            "rounds": args.rounds, "cold_cache": not args.warm, "calls_per_image": calls[0],
+            "preset": args.preset, "set": args.set, "precision": "bf16" if bf16 else "fp32", "sampler": args.sampler,
+            "steps": args.steps, "batch": args.batch, "rounds": args.rounds, "cold_cache": not args.warm, "calls_per_image": calls[0],
             "eager_s_per_1000": per_image["off"] * 1000, "compiled_s_per_1000": per_image["on"] * 1000,
             "speedup_per_round": {"median": statistics.median(ratios), "min": ratios[0], "max": ratios[-1]},
             "compile_s": compile_s, "times_s": times,

@@ -131,13 +131,12 @@ def _open_folder(run: Run) -> None:
 def _summarize(run: Run, state: TrainState, *, interrupted: bool) -> Summary:
     """The run's summary, also written to ``train.json`` (rank 0)."""
     samples = state.step * run.images_per_step
-    t = run.spec.train
+    bf16, _ = use_bf16(run.spec.train.bf16, run.spec.model.image_size, run.device)
     summary = Summary(
         run_dir=str(run.run_dir), step=state.step, epoch=state.epoch, samples_seen=samples, elapsed=state.elapsed,
         images_per_s=throughput(run.run_dir, samples, state.elapsed), final_loss=state.last_loss,
         parameters=state.parameters, flops_per_image=state.flops_per_image, interrupted=interrupted,
-        world_size=run.world_size, precision="bf16" if use_bf16(t.bf16, run.spec.model.image_size, run.device)[0] else "fp32",
-        device=describe_device(run.device),
+        world_size=run.world_size, precision="bf16" if bf16 else "fp32", device=describe_device(run.device),
     )
     if run.writer:
         atomic_write_text(run.run_dir / "train.json", json.dumps(summary.__dict__, indent=2) + "\n")
