@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+import zoo.compiled
 import zoo.precision
 from zoo.cli import main
 from zoo.diffusion.samplers import dpmpp_2m
@@ -96,3 +97,11 @@ def test_a_bf16_run_says_so_in_train_json_and_in_zoo_samples_closing_line(
     capsys.readouterr()
     assert main(["sample", str(tmp_path / "run"), "--n", "2", "--steps", "2", "--no-progress"]) == 0
     assert ", bf16, ema weights" in " ".join(capsys.readouterr().err.split())
+
+
+def test_compile_auto_judges_a_bf16_job_by_bf16_figures(bf16_here: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(zoo.compiled, "PAYS_AFTER", {})
+    monkeypatch.setattr(zoo.compiled, "WORTH_A_NOTE", 1)
+    notes: list[str] = []
+    generate(spied_run("train.bf16=true"), 8, sampler="ddim", steps=2, batch_size=4, compile="auto", note=notes.append)
+    assert len(notes) == 1 and "8x8 bf16" in notes[0]

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import zoo.compiled
-from zoo.compiled import PAYS_AFTER, PAYS_AFTER_UNMEASURED, SamplingNetworks, pays_off
+from zoo.compiled import PAYS_AFTER, SamplingNetworks, kind_of, pays_off
 from zoo.errors import UserError
 from zoo.run import LoadedRun, build
 from zoo.sample import generate
@@ -59,18 +59,33 @@ def batches_of(spy: dict, steps: int) -> int:
     return len(calls) // steps
 
 
-def test_the_auto_rule_is_a_threshold_per_cpu_kind() -> None:
-    for kind, threshold in PAYS_AFTER.items():
-        assert not pays_off(threshold - 1, kind) and pays_off(threshold, kind)
-    assert PAYS_AFTER_UNMEASURED == max(PAYS_AFTER.values())  # unmeasured kinds wait longest
-    assert not pays_off(PAYS_AFTER_UNMEASURED - 1, "cuda") and pays_off(PAYS_AFTER_UNMEASURED, "default")
+def pays_after(monkeypatch: pytest.MonkeyPatch, evaluations: int) -> None:
+    """Let ``auto`` compile the tiny test network (8x8, fp32, this CPU) from ``evaluations`` on."""
+    monkeypatch.setattr(zoo.compiled, "PAYS_AFTER", {(kind_of(torch.device("cpu")), 8, "fp32"): evaluations})
+
+
+def test_the_auto_rule_is_a_threshold_per_measured_configuration() -> None:
+    for (kind, side, precision), threshold in PAYS_AFTER.items():
+        assert not pays_off(threshold - 1, kind, side, precision) and pays_off(threshold, kind, side, precision)
+    # where it was not measured, auto never compiles: the break-even moves 5x between measured configurations
+    assert not pays_off(10**12, "cuda", 16, "fp32") and not pays_off(10**12, "amx", 64, "bf16")
+    assert not pays_off(10**12, "amx", 16, "bf16")
+
+
+def test_auto_says_when_a_large_job_in_an_unmeasured_configuration_stays_eager(
+    spy: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(zoo.compiled, "PAYS_AFTER", {})
+    monkeypatch.setattr(zoo.compiled, "WORTH_A_NOTE", 24)
+    notes: list[str] = []
+    generate(tiny_run(), 12, sampler="ddim", steps=3, batch_size=4, compile="auto", note=notes.append)
+    assert "spy" not in spy and len(notes) == 1 and "8x8 fp32" in notes[0] and "--compile on" in notes[0]
 
 
 @pytest.mark.parametrize("compile", ["auto", "on", "off"])
 def test_every_choice_draws_the_same_images_when_compiling_changes_no_number(compile: str, spy: dict,
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(zoo.compiled, "PAYS_AFTER", {})
-    monkeypatch.setattr(zoo.compiled, "PAYS_AFTER_UNMEASURED", 1)  # auto: everything pays
+    pays_after(monkeypatch, 1)  # auto: everything pays
     run = tiny_run()
     kw = dict(sampler="ddim", steps=3, batch_size=4, seed=5)
     images = generate(run, 14, compile=compile, **kw)  # batches of 4, 4, 4 and 2
@@ -83,11 +98,10 @@ def test_every_choice_draws_the_same_images_when_compiling_changes_no_number(com
 def test_auto_counts_the_samplers_calls_before_it_decides(spy: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     run = tiny_run()
     # ddim with 3 steps calls the network 3 times per image: 2 more full batches of 4 are 24 evaluations
-    monkeypatch.setattr(zoo.compiled, "PAYS_AFTER_UNMEASURED", 25)
-    monkeypatch.setattr(zoo.compiled, "PAYS_AFTER", {})
+    pays_after(monkeypatch, 25)
     generate(run, 12, sampler="ddim", steps=3, batch_size=4, compile="auto")
     assert "spy" not in spy
-    monkeypatch.setattr(zoo.compiled, "PAYS_AFTER_UNMEASURED", 24)
+    pays_after(monkeypatch, 24)
     notes: list[str] = []
     generate(run, 12, sampler="ddim", steps=3, batch_size=4, compile="auto", note=notes.append)
     assert "spy" in spy and "24 network evaluations" in notes[0]

@@ -3,13 +3,18 @@
 Compiling fuses the U-Net's memory-bound remainder (GroupNorm, FiLM, SiLU, the softmaxes). For the
 default digits network at batch 250 (``benchmarks/perf/compile_sampling.py``, docs/performance.md)
 it samples 1.31x faster on the AMX Xeon but only 1.08x under AVX2, where the convolutions, which it
-leaves as they are, take most of the time; a cold compile costs 90-100 s on both. A training run or
-a grid cell's 1,000 images at 10 steps never repays that; a ``zoo sample`` of many thousands does.
+leaves as they are, take most of the time; a cold compile costs 90-100 s on both. At 32x32 the
+convolutions weigh more and the compile takes longer: 1.07x after 216 s in fp32, 1.30x after 302 s
+in bf16 (AMX). A training run or a grid cell's 1,000 images at 10 steps never repays that; a
+``zoo sample`` of many thousands does.
 
 ``auto`` decides from the job's size alone, counted in network evaluations (images x calls per
 image), never from a timing, so the same command on the same kind of CPU always makes the same
 choice and draws the same images. The calls per image are counted while the first batch is drawn
 eagerly, so any registered sampler (one call per step, two, or all T) is judged by what it does.
+The break-even depends on the CPU kind, the image side and the precision, and it moves by 5x between
+the configurations measured, so ``auto`` compiles only in those; elsewhere it samples eagerly, with a
+note when the job is large enough that ``--compile on`` might pay.
 Compiled and eager networks agree to float rounding: images may differ by a level here and there.
 """
 
@@ -25,16 +30,24 @@ from torch import nn
 from zoo.errors import UserError
 
 CHOICES = ("auto", "on", "off")
-# Network evaluations (images x calls per image) after which a cold compile has paid for itself:
-# compile time / time saved per evaluation, measured for the default digits network (batch 250):
-# AMX 102 s / 0.41 ms, AVX2 (emulated) 90 s / 0.25 ms (benchmarks/results/compile_sampling.json).
-PAYS_AFTER = {"amx": 250_000, "avx2": 370_000}
-PAYS_AFTER_UNMEASURED = max(PAYS_AFTER.values())  # other kinds and CUDA: the more cautious figure
+# Network evaluations (images x calls per image) after which a cold compile has paid for itself, per
+# (CPU kind, image side, precision): compile time / time saved per evaluation, for the default recipe's
+# network at batch 250 (benchmarks/results/compile_sampling.json): AMX 16x16 fp32 102 s / 0.41 ms,
+# AVX2 (emulated) 16x16 fp32 90 s / 0.25 ms, AMX 32x32 bf16 302 s / 0.58 ms, AMX 32x32 fp32 216 s / 0.18 ms.
+PAYS_AFTER: dict[tuple[str, int, str], int] = {
+    ("amx", 16, "fp32"): 250_000,
+    ("avx2", 16, "fp32"): 370_000,
+    ("amx", 32, "bf16"): 520_000,
+    ("amx", 32, "fp32"): 1_230_000,
+}
+WORTH_A_NOTE = 1_000_000  # evaluations: an unmeasured configuration this large is told about --compile on
 
 
-def pays_off(evaluations: int, kind: str) -> bool:
-    """Will compiling repay itself over ``evaluations`` network calls on a CPU of ``kind``?"""
-    return evaluations >= PAYS_AFTER.get(kind, PAYS_AFTER_UNMEASURED)
+def pays_off(evaluations: int, kind: str, side: int, precision: str) -> bool:
+    """Will compiling repay itself over ``evaluations`` network calls, as measured for this configuration?
+    False where it was not measured."""
+    threshold = PAYS_AFTER.get((kind, side, precision))
+    return threshold is not None and evaluations >= threshold
 
 
 @contextmanager
@@ -77,11 +90,13 @@ class SamplingNetworks:
         n: int,
         shape: Sequence[int],
         device: torch.device,
+        precision: str = "fp32",
         note: Callable[[str], None] = print,
     ) -> None:
         if choice not in CHOICES:
             raise UserError(f"compile must be one of {', '.join(CHOICES)}, got '{choice}'")
         self.model, self.choice, self.shape, self.device, self.note = model, choice, tuple(shape), device, note
+        self.config = (kind_of(device), self.shape[-1], precision)
         self.full_images = n // self.shape[0] * self.shape[0]
         self.network = model
         self.calls_per_image: int | None = None
@@ -99,8 +114,14 @@ class SamplingNetworks:
         if start == 0:
             self.calls_per_image = calls[0]
         evaluations = calls[0] * (self.full_images - size)
-        if deciding and evaluations and pays_off(evaluations, kind_of(self.device)):
+        if not deciding or not evaluations:
+            return
+        if pays_off(evaluations, *self.config):
             self.network = self._compiled(f"{evaluations:,} network evaluations")
+        elif self.config not in PAYS_AFTER and evaluations >= WORTH_A_NOTE:
+            kind, side, precision = self.config
+            self.note(f"--compile auto: compiling was not measured for {side}x{side} {precision} on a {kind} CPU, so "
+                      f"the remaining {evaluations:,} network evaluations run eagerly; --compile on may pay this long")
 
     def _compiled(self, job: str) -> nn.Module:
         self.note(f"compiling the network for {job} (torch.compile: 1-2 minutes when this network and batch are new "

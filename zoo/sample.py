@@ -68,9 +68,11 @@ def generate(
     shape = (batch_size, m.channels, m.image_size, m.image_size)
     networks = None
     device = model_device(run.model, run.diffusion)
-    with autocast(sampling_bf16(run, device), device):  # around the compile too: dynamo guards on autocast
+    bf16 = sampling_bf16(run, device)
+    with autocast(bf16, device):  # around the compile too: dynamo guards on autocast
         if sample is not None:
-            networks = SamplingNetworks(run.model, compile, n=n, shape=shape, device=device, note=note)
+            networks = SamplingNetworks(run.model, compile, n=n, shape=shape, device=device,
+                                        precision="bf16" if bf16 else "fp32", note=note)
         for start in range(0, n, batch_size):
             b = min(batch_size, n - start)
             if sample is None:
