@@ -147,11 +147,13 @@ class Update(Protocol):
     def __call__(self, x: Tensor, eps: Tensor, x0: Tensor, step: Step, noise: Noise) -> Tensor: ...
 
 
-def model_device(model: nn.Module, diffusion: GaussianDiffusion) -> torch.device:
-    """The model's device (first parameter, else first buffer), else the diffusion's."""
+def model_device(model: nn.Module, diffusion: GaussianDiffusion | None) -> torch.device:
+    """The model's device (first parameter, else first buffer), else the diffusion's, else the CPU."""
     tensors = itertools.chain(model.parameters(), model.buffers()) if isinstance(model, nn.Module) else ()
     first = next(iter(tensors), None)
-    return first.device if first is not None else diffusion.betas.device
+    if first is not None:
+        return first.device
+    return diffusion.betas.device if diffusion is not None else torch.device("cpu")
 
 
 @contextmanager
