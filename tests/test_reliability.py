@@ -31,7 +31,7 @@ from zoo.checkpoint import find_checkpoint, remove_stale_temporaries, save_check
 from zoo.cli import main
 from zoo.data.prepare import PreparedData
 from zoo.errors import DiskFullError, UserError
-from zoo.io import file_lock, hold
+from zoo.io import append_to_json_list, file_lock, hold
 from zoo.metrics.inception import INCEPTION_ENV
 from zoo.registry import Component
 from zoo.spec import DataSpec, load_spec
@@ -382,3 +382,24 @@ def test_a_report_shows_hostile_names_literally(tmp_path: Path) -> None:
     assert "| \\$x^\\$ \\*v\\* |" in md and "| \\<i\\>a\\|b\\</i\\> |" in md
     assert "<i>" not in md and "<b>" not in md
     assert (out / "img" / "fid.png").stat().st_size > 1000
+
+
+def test_a_benchmark_history_grows_by_one_entry_and_a_failed_write_keeps_the_old_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "results" / "history.json"
+    path.parent.mkdir()
+    append_to_json_list(path, {"run": 1})
+    append_to_json_list(path, {"run": 2})
+    assert json.loads(path.read_text()) == [{"run": 1}, {"run": 2}]
+
+    def full_disk(self: Path, text: str) -> None:
+        self.write_bytes(text[:10].encode())  # half written, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(DiskFullError, match="no space left on the device"):
+        append_to_json_list(path, {"run": 3})
+    monkeypatch.undo()
+    assert json.loads(path.read_text()) == [{"run": 1}, {"run": 2}]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["history.json"]  # no half-written temporary left

@@ -191,6 +191,14 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def append_to_json_list(path: str | Path, entry: Any) -> None:
+    """Add ``entry`` to the JSON list in ``path`` (a benchmark's history; made if missing), atomically: a crash
+    leaves the list as it was."""
+    path = Path(path)
+    history = json.loads(path.read_text()) if path.is_file() else []
+    atomic_write_text(path, json.dumps([*history, entry], indent=1) + "\n")
+
+
 @contextmanager
 def file_lock(path: Path, *, wait: bool = True) -> Iterator[None]:
     """An exclusive inter-process lock on ``path`` (two processes preparing the same data or training the same

@@ -22,7 +22,6 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -93,11 +92,9 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # before torch is imported
         result = measure(args)
     print(json.dumps(result, indent=1))
-    from zoo.io import atomic_write_text
+    from zoo.io import append_to_json_list
 
-    path = Path(args.json)
-    history = json.loads(path.read_text()) if path.is_file() else []
-    atomic_write_text(path, json.dumps([*history, result], indent=1) + "\n")  # the history survives a crash
+    append_to_json_list(args.json, result)
     return 0
 
 

@@ -131,11 +131,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _append(args: argparse.Namespace, result: dict) -> int:
-    from zoo.io import atomic_write_text
+    from zoo.io import append_to_json_list
 
-    path = Path(args.json)
-    history = json.loads(path.read_text()) if path.is_file() else []
-    atomic_write_text(path, json.dumps([*history, result], indent=1) + "\n")  # the history survives a crash
+    append_to_json_list(args.json, result)
     return 0
 
 
