@@ -67,7 +67,7 @@ def pays_after(monkeypatch: pytest.MonkeyPatch, evaluations: int) -> None:
 def test_the_auto_rule_is_a_threshold_per_measured_configuration() -> None:
     for (kind, side, precision), threshold in PAYS_AFTER.items():
         assert not pays_off(threshold - 1, kind, side, precision) and pays_off(threshold, kind, side, precision)
-    # a side or precision never measured: auto never compiles, the break-even moves 5x between those measured
+    # a side or precision never measured: auto never compiles, the break-even moves 10x between those measured
     assert not pays_off(10**12, "amx", 64, "bf16") and not pays_off(10**12, "amx", 16, "bf16")
     # a CPU kind never measured borrows the most cautious CPU figure at its side and precision; a GPU nothing
     cautious = max(PAYS_AFTER["amx", 16, "fp32"], PAYS_AFTER["avx2", 16, "fp32"])
