@@ -49,8 +49,8 @@ WORTH_A_NOTE = 1_000_000  # evaluations: an unmeasured configuration this large 
 
 def break_even(kind: str, side: int, precision: str) -> int | None:
     """The evaluations after which compiling pays, or None where nothing measured says so. A CPU kind not
-    measured borrows the most cautious CPU figure at the same side and precision (the two kinds measured
-    at 16x16 differ by 1.5x); a GPU borrows nothing."""
+    measured borrows the most cautious CPU figure at the same side and precision (the kinds measured differ
+    by 1.5x at 16x16 and 3.5x at 32x32); a GPU borrows nothing."""
     if (kind, side, precision) in PAYS_AFTER:
         return PAYS_AFTER[kind, side, precision]
     cpus = [v for (k, s, p), v in PAYS_AFTER.items() if (s, p) == (side, precision)]
@@ -133,8 +133,9 @@ class SamplingNetworks:
             self.network = self._compiled(f"{evaluations:,} network evaluations")
         elif break_even(*self.config) is None and evaluations >= WORTH_A_NOTE:
             kind, side, precision = self.config
-            self.note(f"--compile auto: compiling was not measured for {side}x{side} {precision} on a {kind} CPU, so "
-                      f"the remaining {evaluations:,} network evaluations run eagerly; --compile on may pay this long")
+            where = f"a {kind} CPU" if kind in KINDS else kind
+            self.note(f"--compile auto: compiling was not measured for {side}x{side} {precision} on {where}, so the "
+                      f"remaining {evaluations:,} network evaluations run eagerly; --compile on may pay this long")
 
     def _compiled(self, job: str) -> nn.Module:
         self.note(f"compiling the network for {job} (torch.compile: 1-2 minutes when this network and batch are new "
