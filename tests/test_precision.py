@@ -52,8 +52,8 @@ def bf16_here(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_auto_leaves_small_images_in_float32_on_every_cpu(bf16_here: None) -> None:
-    assert use_bf16(None, 16, CPU)[0] is False  # zoo.cpu: bf16 pays only from 32x32, and only with AMX
-    assert use_bf16(False, 64, CPU) == (False, None)
+    assert use_bf16(load_spec(None, ["data.size=16"]).resolved(), CPU)[0] is False  # zoo.cpu: bf16 pays from 32x32, on AMX only
+    assert use_bf16(load_spec(None, ["data.size=64", "train.bf16=false"]).resolved(), CPU) == (False, None)
 
 
 def test_a_run_trained_in_bf16_samples_in_bf16_and_its_sampler_math_stays_float32(bf16_here: None) -> None:

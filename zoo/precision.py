@@ -12,10 +12,14 @@ and the training loss stay float32.
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING
 
 import torch
 
 from zoo.cpu import choose_bf16, current
+
+if TYPE_CHECKING:
+    from zoo.spec import RunSpec
 
 
 def bf16_supported(device: torch.device) -> bool:
@@ -24,11 +28,12 @@ def bf16_supported(device: torch.device) -> bool:
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def use_bf16(requested: bool | None, image_size: int, device: torch.device) -> tuple[bool, str | None]:
-    """(run the network under bf16 autocast?, a note when an explicit request is slow on this CPU)."""
-    note = None
+def use_bf16(spec: RunSpec, device: torch.device) -> tuple[bool, str | None]:
+    """(run ``spec``'s network under bf16 autocast on ``device``?, a note when an explicit ``train.bf16 = true``
+    is slow on this CPU). The one rule for training, sampling and what ``train.json`` records."""
+    requested, note = spec.train.bf16, None
     if device.type == "cpu":
-        requested, note = choose_bf16(requested, image_size)
+        requested, note = choose_bf16(requested, spec.model.image_size)
     return bool(requested) and bf16_supported(device), note
 
 

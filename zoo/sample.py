@@ -55,7 +55,7 @@ def generate(
     ``torch.compile``, see :class:`zoo.compiled.SamplingNetworks`. ``return_calls``: also return the network
     calls the sampler made per image (None for a model that samples itself); ddpm, for one, makes T whatever
     ``steps`` says, and a second-order sampler may make two a step. The network runs in the precision the
-    run's ``train.bf16`` gives on this device, the one it trained in (:func:`sampling_bf16`).
+    run's ``train.bf16`` gives on this device, the one it trained in (:func:`zoo.precision.use_bf16`).
     """
     from zoo.compiled import SamplingNetworks
     from zoo.diffusion.samplers import model_device
@@ -68,7 +68,7 @@ def generate(
     shape = (batch_size, m.channels, m.image_size, m.image_size)
     networks = None
     device = model_device(run.model, run.diffusion)
-    bf16 = sampling_bf16(run, device)
+    bf16, _ = use_bf16(run.spec, device)
     with autocast(bf16, device):  # around the compile too: dynamo guards on autocast
         if sample is not None:
             networks = SamplingNetworks(run.model, compile, n=n, shape=shape, device=device,
@@ -87,11 +87,6 @@ def generate(
     if return_calls:
         return images, None if networks is None else networks.calls_per_image
     return images
-
-
-def sampling_bf16(run: LoadedRun, device: torch.device) -> bool:
-    """Whether ``run``'s network samples under bf16 autocast on ``device``: as it trained (:mod:`zoo.precision`)."""
-    return use_bf16(run.spec.train.bf16, run.spec.model.image_size, device)[0]
 
 
 def save_npz(images: np.ndarray, path: str | Path) -> None:

@@ -52,7 +52,7 @@ def measure(args: argparse.Namespace) -> dict:
         return time.perf_counter() - start
 
     device = model_device(model, diffusion)
-    bf16, _ = use_bf16(spec.train.bf16, spec.model.image_size, device)
+    bf16, _ = use_bf16(spec, device)
     with autocast(bf16, device):  # the precision `zoo sample` would use for this spec here
         with counting_calls(model) as calls:
             batch("off")  # warm-up; counts the calls per batch

@@ -39,8 +39,9 @@ def run(args: argparse.Namespace) -> int:
     from zoo.diffusion.samplers import model_device
     from zoo.errors import UserError
     from zoo.plugins import get_registry
+    from zoo.precision import use_bf16
     from zoo.run import load_run
-    from zoo.sample import generate, sampling_bf16, save_grid, save_npz
+    from zoo.sample import generate, save_grid, save_npz
 
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     save_npz(images, out)
     save_grid(images, out.with_suffix(".png"))
-    bf16 = ["bf16"] if sampling_bf16(loaded, model_device(loaded.model, loaded.diffusion)) else []
+    bf16 = ["bf16"] if use_bf16(loaded.spec, model_device(loaded.model, loaded.diffusion))[0] else []
     if loaded.diffusion is None:
         how = ", ".join(["the model's own sampler", *bf16])
     else:

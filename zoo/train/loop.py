@@ -131,7 +131,7 @@ def _open_folder(run: Run) -> None:
 def _summarize(run: Run, state: TrainState, *, interrupted: bool) -> Summary:
     """The run's summary, also written to ``train.json`` (rank 0)."""
     samples = state.step * run.images_per_step
-    bf16, _ = use_bf16(run.spec.train.bf16, run.spec.model.image_size, run.device)
+    bf16, _ = use_bf16(run.spec, run.device)
     summary = Summary(
         run_dir=str(run.run_dir), step=state.step, epoch=state.epoch, samples_seen=samples, elapsed=state.elapsed,
         images_per_s=throughput(run.run_dir, samples, state.elapsed), final_loss=state.last_loss,

@@ -52,7 +52,7 @@ def loss_module(run: Run, state: TrainState) -> nn.Module:
 def _autocast(run: Run) -> Any:
     """bf16 autocast as :mod:`zoo.precision` decides; an explicit ``true`` on a CPU where bf16 is slow is kept,
     with a warning."""
-    bf16, note = use_bf16(run.spec.train.bf16, run.spec.model.image_size, run.device)
+    bf16, note = use_bf16(run.spec, run.device)
     if note and run.writer:
         warnings.warn(note, stacklevel=2)
     return autocast(bf16, run.device)
