@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 
+from rounds import alternate, per_round  # benchmarks/perf/rounds.py, beside this script
+
 
 def measure(args: argparse.Namespace) -> dict:
     import torch
@@ -59,18 +61,14 @@ def measure(args: argparse.Namespace) -> dict:
         start = time.perf_counter()
         networks["on"] = compile_for_sampling(model, shape, device)  # compiles, into the cache
         compile_s = time.perf_counter() - start
-        times: dict[str, list[float]] = {"off": [], "on": []}
-        for r in range(args.rounds):
-            for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
-                times[mode].append(batch(mode))
+        times = alternate(args.rounds, {mode: lambda mode=mode: batch(mode) for mode in ("off", "on")})
     per_image = {mode: statistics.median(t) / args.batch for mode, t in times.items()}
-    ratios = sorted(a / b for a, b in zip(times["off"], times["on"]))
     saved_per_eval = (per_image["off"] - per_image["on"]) / calls[0]  # calls per batch = calls per image
     return {"when": time.strftime("%Y-%m-%d %H:%M"), "cpu": current().describe(), "threads": args.threads,
             "preset": args.preset, "set": args.set, "precision": "bf16" if bf16 else "fp32", "sampler": args.sampler,
             "steps": args.steps, "batch": args.batch, "rounds": args.rounds, "cold_cache": not args.warm, "calls_per_image": calls[0],
             "eager_s_per_1000": per_image["off"] * 1000, "compiled_s_per_1000": per_image["on"] * 1000,
-            "speedup_per_round": {"median": statistics.median(ratios), "min": ratios[0], "max": ratios[-1]},
+            "speedup_per_round": per_round(times["off"], times["on"]),
             "compile_s": compile_s, "times_s": times,
             "pays_after_evaluations": compile_s / saved_per_eval if saved_per_eval > 0 else None}
 

@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from rounds import alternate, per_round  # benchmarks/perf/rounds.py, beside this script
+
 
 def measure(size: int, args: argparse.Namespace) -> dict:
     import torch
@@ -42,24 +44,24 @@ def measure(size: int, args: argparse.Namespace) -> dict:
     t = torch.full((batch,), 500)
     contexts = {"fp32": lambda: torch.autocast("cpu", enabled=False),
                 "bf16": lambda: torch.autocast("cpu", dtype=torch.bfloat16)}  # fmt: skip
-    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
     outputs = {}
+
+    def forward(mode: str) -> float:
+        with contexts[mode]():
+            start = time.perf_counter()
+            model(x, t)
+            return time.perf_counter() - start
+
     with torch.inference_mode():
         for mode, context in contexts.items():  # warm-up, and the outputs compared
             with context():
                 outputs[mode] = model(x, t).float()
-        for r in range(args.rounds):
-            for mode in ("fp32", "bf16") if r % 2 == 0 else ("bf16", "fp32"):
-                with contexts[mode]():
-                    start = time.perf_counter()
-                    model(x, t)
-                    times[mode].append(time.perf_counter() - start)
-    ratios = sorted(a / b for a, b in zip(times["fp32"], times["bf16"]))
+        times = alternate(args.rounds, {mode: lambda mode=mode: forward(mode) for mode in contexts})
     error = float((outputs["bf16"] - outputs["fp32"]).norm() / outputs["fp32"].norm())
     return {"size": size, "channels": channels, "dim": spec.model.dim, "dim_mults": list(spec.model.dim_mults),
             "batch": batch, "fp32_ms": statistics.median(times["fp32"]) * 1e3,
             "bf16_ms": statistics.median(times["bf16"]) * 1e3,
-            "speedup_per_round": {"median": statistics.median(ratios), "min": ratios[0], "max": ratios[-1]},
+            "speedup_per_round": per_round(times["fp32"], times["bf16"]),
             "relative_error": error, "times_s": times}
 
 
