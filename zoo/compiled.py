@@ -28,7 +28,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from zoo.cpu import KINDS
+from zoo.cpu import KINDS, current
 from zoo.errors import UserError
 
 CHOICES = ("auto", "on", "off")
@@ -79,11 +79,8 @@ def counting_calls(model: nn.Module) -> Iterator[list[int]]:
 
 
 def kind_of(device: torch.device) -> str:
-    if device.type != "cpu":
-        return device.type
-    from zoo.cpu import current
-
-    return current().kind
+    """The CPU's zoo kind (:mod:`zoo.cpu`), or the device type of anything else ("cuda")."""
+    return current().kind if device.type == "cpu" else device.type
 
 
 class SamplingNetworks:
