@@ -1,22 +1,22 @@
 """The network compiled with ``torch.compile`` (inductor) for sampling jobs long enough to repay it.
 
 Compiling fuses the U-Net's memory-bound remainder (GroupNorm, FiLM, SiLU, the softmaxes). For the
-default digits network at batch 250 (``benchmarks/perf/compile_sampling.py``, docs/performance.md)
-it samples 1.31x faster on the AMX Xeon but only 1.08x under AVX2, where the convolutions, which it
-leaves as they are, take most of the time; a cold compile costs 90-100 s on both. At 32x32 the
-convolutions weigh more and the compile takes longer: on AMX 1.07x after 216 s in fp32, 1.30x after
-302 s in bf16; under AVX2 1.09x after 218 s. A training run or a grid cell's 1,000 images at 10 steps never repays that; a
-``zoo sample`` of many thousands does.
+default digits network at batch 250 (``benchmarks/perf/compile_sampling.py``, docs/performance.md) it
+samples 1.31x faster on the AMX Xeon but only 1.08x under AVX2, where the convolutions, which it leaves
+as they are, take most of the time; a cold compile costs 90-100 s on both. At 32x32 the convolutions
+weigh more and the compile takes longer: on AMX 1.07x after 216 s in fp32, 1.30x after 302 s in bf16;
+under AVX2 1.09x after 218 s. A training run or a grid cell's 1,000 images at 10 steps never repays
+that; a ``zoo sample`` of many thousands does.
 
-``auto`` decides from the job's size alone, counted in network evaluations (images x calls per
-image), never from a timing, so the same command on the same kind of CPU always makes the same
-choice and draws the same images. The calls per image are counted while the first batch is drawn
-eagerly, so any registered sampler (one call per step, two, or all T) is judged by what it does.
-The break-even depends on the CPU kind, the image side and the precision, and it moves by up to 10x between
-the configurations measured, so ``auto`` compiles only at a side and precision measured (an unmeasured
-CPU kind takes the most cautious kind's figure there); elsewhere it samples eagerly, with a note when
-the job is large enough that ``--compile on`` might pay.
-Compiled and eager networks agree to float rounding: images may differ by a level here and there.
+``auto`` decides from the job's size alone, counted in network evaluations (images x calls per image),
+never from a timing, so the same command on the same kind of CPU always makes the same choice and draws
+the same images. The calls per image are counted while the first batch is drawn eagerly, so any
+registered sampler (one call per step, two, or all T) is judged by what it does. The break-even depends
+on the CPU kind, the image side and the precision, and it moves by up to 10x between the configurations
+measured, so ``auto`` compiles only at a side and precision measured (an unmeasured CPU kind takes the
+most cautious kind's figure there); elsewhere it samples eagerly, with a note when the job is large
+enough that ``--compile on`` might pay. Compiled and eager networks agree to float rounding: images may
+differ by a level here and there.
 """
 
 from __future__ import annotations
