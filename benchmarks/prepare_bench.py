@@ -76,9 +76,9 @@ def make_set(base: Path, n: int) -> Path:
 
 def run_one(root: str, out: str) -> dict[str, float]:
     """In a fresh process: prepare ``root`` at 32x32x3 and measure it."""
+    from zoo.config.spec import DataSpec
     from zoo.data.prepare import prepare
     from zoo.plugins import get_registry
-    from zoo.spec import DataSpec
 
     get_registry()  # load every plugin (torch) before the baseline
     before_peak, before = rss_mb(), current_rss_mb()
@@ -142,7 +142,7 @@ def main() -> None:
         "setup": "imagefolder of random-gradient PNGs 40..64 x 32..56 px; size 32, channels 3; force rebuild",
         "runs": rows,
     }
-    from zoo.io import atomic_write_text
+    from zoo.runtime.io import atomic_write_text
 
     atomic_write_text(RESULTS, json.dumps(report, indent=2) + "\n")
     print(f"wrote {RESULTS}")

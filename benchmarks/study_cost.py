@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from zoo.bench.grid import load_grid
-from zoo.run import build
+from zoo.runs.load import build
 
 GRID = Path(__file__).resolve().parent / "grids" / "study_full.toml"
 

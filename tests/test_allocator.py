@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from zoo import allocator
+from zoo.runtime import allocator
 
 GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
@@ -36,7 +36,7 @@ def test_opt_out_and_user_settings_win(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_command_line_applies_it_once_per_process() -> None:
     code = (
-        "import zoo.allocator as a, zoo.cli as c; calls = []; real = a._apply;"
+        "import zoo.runtime.allocator as a, zoo.cli as c; calls = []; real = a._apply;"
         "a._apply = lambda: calls.append(1) or real(); c.main(['list', 'block']); c.main(['list', 'norm']);"
         "print(calls, a.tune_allocator())"
     )

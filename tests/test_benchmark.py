@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import zoo.bench.executors
+from zoo import get_registry
 from zoo.bench.executors import LocalExecutor
 from zoo.bench.grid import load_grid
 from zoo.bench.runner import DB_NAME, run_grid
@@ -136,7 +137,7 @@ def test_table_rows_references_and_sorting(smoke_results: Path, capsys: pytest.C
     assert all(r.mean(k) is not None for r in rows for k in ("fid", "kid", "is", "diversity", "params", "train_ips"))
     assert [r.name for r in refs] == ["floor: real train vs real test", "ceiling: uniform noise"]
     assert refs[0].mean("fid") < refs[1].mean("fid")
-    by_fid = sort_rows(rows, "fid")
+    by_fid = sort_rows(rows, "fid", get_registry())
     assert [r.mean("fid") for r in by_fid] == sorted(r.mean("fid") for r in rows)
     assert main(["benchmark", "--grid", str(SMOKE), "--results", str(smoke_results), "--table", "--json",
                  "--sort", "is"]) == 0

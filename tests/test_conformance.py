@@ -38,13 +38,12 @@ def dataset_root(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_every_registered_component_honours_its_contract(
     kind: str, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    factory = get_registry().get(kind, name).factory
-    check = zoo.testing.CHECKS[kind]
+    component = get_registry().get(kind, name)
     try:
         if kind == "dataset":
-            check(factory, name=name, root=dataset_root(name, tmp_path, monkeypatch))
+            zoo.testing.check_component(component, root=dataset_root(name, tmp_path, monkeypatch))
         else:
-            check(factory, name=name)
+            zoo.testing.check_component(component)
     except UserError as err:  # files or weights zoo never downloads, e.g. the Inception weights
         pytest.skip(f"{kind} '{name}' needs files not on this machine: {err}")
 

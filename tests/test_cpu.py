@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zoo.cpu import CpuInfo, choose_bf16, cpuinfo_flags, detect
+from zoo.runtime.cpu import CpuInfo, choose_bf16, cpuinfo_flags, detect
 
 SAPPHIRE = "model name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu sse2 avx2 fma avx512f avx512dq avx512bw avx512vl avx512_bf16 amx_bf16 amx_tile\n"
 EPYC = "model name\t: AMD EPYC 7B12\nflags\t\t: fpu sse2 avx avx2 fma\n"

@@ -12,16 +12,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from zoo.bench.curves import At, parse_at, point_at
+from zoo import get_registry
 from zoo.bench.grid import load_grid
 from zoo.bench.runner import DB_NAME, run_grid
 from zoo.bench.store import SCHEMA, Store
 from zoo.bench.table import build_rows
 from zoo.cli import main
-from zoo.curve import CurveScorer, read_curve
+from zoo.config.resolve import resolve
+from zoo.config.spec import RunSpec, from_dict, merge
+from zoo.curves.compare import At, parse_at, point_at
+from zoo.curves.score import CurveScorer, read_curve
 from zoo.errors import UserError
-from zoo.io import read_log
-from zoo.spec import RunSpec, from_dict, merge, validate
+from zoo.runtime.io import read_log
 from zoo.train import train
 
 
@@ -30,14 +32,15 @@ def _point(step: int, seconds: float, kid: float) -> dict:
 
 
 def test_curve_settings_left_at_their_defaults_keep_the_hash_of_older_cells() -> None:
-    spec = from_dict({"data": {"size": 8}})
-    before_curves = spec.resolved().to_dict()  # how a zoo without curve settings hashed this spec
+    spec = resolve(from_dict({"data": {"size": 8}}))
+    before_curves = resolve(spec).to_dict()  # how a zoo without curve settings hashed this spec
     for key in ("curve_every", "curve_n", "curve_steps", "curve_metrics", "sampler_options"):  # the last came later
         del before_curves["eval"][key]
+    del before_curves["train"]["hooks"]  # train.hooks came later still
     assert spec.hash() == hashlib.sha256(json.dumps(before_curves, sort_keys=True).encode()).hexdigest()[:16]
-    with_curve = from_dict({"data": {"size": 8}, "eval": {"curve_every": 5}})
+    with_curve = resolve(from_dict({"data": {"size": 8}, "eval": {"curve_every": 5}}))
     assert with_curve.hash() != spec.hash()
-    assert from_dict({"data": {"size": 8}, "eval": {"curve_every": 5, "curve_n": 100}}).hash() != with_curve.hash()
+    assert resolve(from_dict({"data": {"size": 8}, "eval": {"curve_every": 5, "curve_n": 100}})).hash() != with_curve.hash()
 
 
 @pytest.mark.parametrize(("settings", "message"), [
@@ -47,7 +50,7 @@ def test_curve_settings_left_at_their_defaults_keep_the_hash_of_older_cells() ->
 ])
 def test_curve_setting_mistakes_are_user_errors(settings: dict, message: str) -> None:
     with pytest.raises(UserError, match=message):
-        validate(from_dict({"data": {"size": 8}, "eval": settings}))
+        resolve(from_dict({"data": {"size": 8}, "eval": settings}))
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -127,15 +130,15 @@ def test_training_scores_points_and_leaves_the_trained_weights_untouched(tmp_pat
 
 def test_scoring_time_is_not_training_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The optimisation clock (what train.minutes spends) does not advance while a point is scored."""
-    import zoo.sample
+    import zoo.runs.sample
 
-    original = zoo.sample.generate
+    original = zoo.runs.sample.generate
 
     def slow(*args: object, **kwargs: object) -> object:
         time.sleep(1.5)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(zoo.sample, "generate", slow)
+    monkeypatch.setattr(zoo.runs.sample, "generate", slow)
     train(_tiny(tmp_path / "prep", train={"steps": 3}, eval={"curve_every": 2}), tmp_path / "run", progress=False)
     log = {r["step"]: r["elapsed"] for r in read_log(tmp_path / "run" / "log.jsonl")}
     points = read_curve(tmp_path / "run")
@@ -231,7 +234,7 @@ def test_at_on_a_grid_without_curves_says_what_to_set(tmp_path: Path, straight: 
 def test_the_report_draws_the_curves_and_ranks_at_a_time(straight: Path, tmp_path: Path) -> None:
     from zoo.bench.report import build_report, write_report
 
-    report = build_report(straight, grid="curvy")
+    report = build_report(straight, get_registry(), grid="curvy")
     assert [c.file for c in report.curves] == ["curve-kid.png"]
     write_report(report, tmp_path / "report")
     markdown, html = (tmp_path / "report" / "report.md").read_text(), (tmp_path / "report" / "report.html").read_text()

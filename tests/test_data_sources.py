@@ -10,10 +10,10 @@ import pytest
 import scipy.io
 from PIL import Image
 
+from zoo.config.spec import DataSpec
 from zoo.data.prepare import prepare
 from zoo.data.sources import CelebA, Digits, Flowers102, ImageFolder, celeba, flowers102, imagefolder
 from zoo.errors import UserError
-from zoo.spec import DataSpec
 
 
 def solid(path: Path, colour: tuple[int, int, int], size: tuple[int, int] = (12, 10)) -> None:

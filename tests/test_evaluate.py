@@ -16,13 +16,13 @@ import torch
 
 from tests.test_features import PlainModule, zoo_cache  # noqa: F401 - the session's shared zoo cache
 from zoo import cli
+from zoo.config.spec import DataSpec, RunSpec
 from zoo.data.prepare import PreparedData, prepare
 from zoo.errors import UserError
 from zoo.metrics.evaluate import CEILING, FLOOR, SAMPLES, EvalResult, evaluate, evaluate_run
 from zoo.metrics.features import DigitsExtractor
 from zoo.metrics.inception import INCEPTION_ENV, INCEPTION_WEIGHTS
 from zoo.metrics.render import render_result
-from zoo.spec import DataSpec, RunSpec
 
 
 @dataclass

@@ -61,8 +61,8 @@ def test_digits_extractor_reaches_97_percent_on_held_out_test_digits(digits_extr
 
 
 def test_digits_cnn_never_trained_on_the_prepared_test_split(digits_extractor: DigitsExtractor, tmp_path: Path) -> None:
+    from zoo.config.spec import DataSpec
     from zoo.data.prepare import prepare
-    from zoo.spec import DataSpec
 
     prepared = prepare(DataSpec(prepared=str(tmp_path)))  # the defaults the recipe copies: 16x16, grey, 0.8/0.1/0.1, seed 0
     for k, split in enumerate(("train", "val", "test")):

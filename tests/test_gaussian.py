@@ -6,10 +6,11 @@ import pytest
 import torch
 from torch import nn
 
+from zoo import get_registry
+from zoo.config.spec import DiffusionSpec
 from zoo.diffusion.gaussian import GaussianDiffusion
 from zoo.diffusion.schedules import alphas_cumprod, cosine_beta_schedule, linear_beta_schedule
 from zoo.errors import UserError
-from zoo.spec import DiffusionSpec
 
 BUFFERS = (
     "betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
@@ -193,7 +194,7 @@ def test_training_loss_is_deterministic_given_a_generator() -> None:
 
 
 def test_from_spec_builds_the_registered_schedule() -> None:
-    d = GaussianDiffusion.from_spec(DiffusionSpec(schedule="cosine", timesteps=100, objective="v", loss="mse", min_snr_gamma=5.0))
+    d = GaussianDiffusion.from_spec(DiffusionSpec(schedule="cosine", timesteps=100, objective="v", loss="mse", min_snr_gamma=5.0), get_registry())
     assert d.num_timesteps == 100 and d.objective == "v" and d.loss_type == "mse" and d.min_snr_gamma == 5.0
     torch.testing.assert_close(d.betas, cosine_beta_schedule(100).float())
 

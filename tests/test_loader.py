@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from zoo.config.spec import DataSpec
 from zoo.data.loader import EpochBatchSampler, PreparedSplit, batches_per_epoch, make_loader
 from zoo.data.prepare import PreparedData, prepare
 from zoo.errors import UserError
-from zoo.spec import DataSpec
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""A plugin written from zoo/hookspecs.py alone (tests/plugin_every_kind) adds one component of every
+"""A plugin written from zoo/contract.py alone (tests/plugin_every_kind) adds one component of every
 kind; each passes zoo.testing's check, and a grid using all of them runs through `zoo benchmark`.
 
 The plugin is never pip-installed: its folder holds a ``*.dist-info`` with ``entry_points.txt``, so

@@ -1,4 +1,4 @@
-"""The network's precision: a run samples (and is scored) in the precision it trained in (zoo.precision)."""
+"""The network's precision: a run samples (and is scored) in the precision it trained in (zoo.runtime.precision)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-import zoo.compiled
-import zoo.precision
+import zoo.runtime.compiled
+import zoo.runtime.precision
 from zoo.cli import main
+from zoo.config.resolve import load_spec
 from zoo.diffusion.samplers import dpmpp_2m
-from zoo.precision import use_bf16
-from zoo.run import LoadedRun, build
-from zoo.sample import generate
-from zoo.spec import load_spec
+from zoo.runs.load import LoadedRun, build
+from zoo.runs.sample import generate
+from zoo.runtime.precision import use_bf16
 
 TINY = ["data.size=8", "model.dim=8", "model.dim_mults=[1,2]", "model.heads=2", "model.dim_head=8", "model.groups=4",
         "diffusion.timesteps=50"]
@@ -39,7 +39,7 @@ class AutocastSpy(nn.Module):
 
 
 def spied_run(*overrides: str) -> LoadedRun:
-    spec = load_spec(None, [*TINY, *overrides]).resolved()
+    spec = load_spec(None, [*TINY, *overrides])
     torch.manual_seed(0)
     model, diffusion = build(spec)
     return LoadedRun(spec, AutocastSpy(model.eval()), diffusion, 0, "raw")
@@ -48,12 +48,12 @@ def spied_run(*overrides: str) -> LoadedRun:
 @pytest.fixture
 def bf16_here(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pretend this CPU has bf16 kernels (what is tested is zoo's choice, not the CPU's)."""
-    monkeypatch.setattr(zoo.precision, "bf16_supported", lambda device: True)
+    monkeypatch.setattr(zoo.runtime.precision, "bf16_supported", lambda device: True)
 
 
 def test_auto_leaves_small_images_in_float32_on_every_cpu(bf16_here: None) -> None:
-    assert use_bf16(load_spec(None, ["data.size=16"]).resolved(), CPU)[0] is False  # zoo.cpu: bf16 pays from 32x32, on AMX only
-    assert use_bf16(load_spec(None, ["data.size=64", "train.bf16=false"]).resolved(), CPU) == (False, None)
+    assert use_bf16(load_spec(None, ["data.size=16"]), CPU)[0] is False  # zoo.runtime.cpu: bf16 pays from 32x32, on AMX only
+    assert use_bf16(load_spec(None, ["data.size=64", "train.bf16=false"]), CPU) == (False, None)
 
 
 def test_a_run_trained_in_bf16_samples_in_bf16_and_its_sampler_math_stays_float32(bf16_here: None) -> None:
@@ -67,13 +67,13 @@ def test_a_run_trained_in_bf16_samples_in_bf16_and_its_sampler_math_stays_float3
     assert images.dtype == np.uint8 and images.shape == reference.shape
     # the same weights and noise: bf16 moves pixels by rounding, not the picture
     assert np.abs(images.astype(int) - reference.astype(int)).mean() < 4
-    with zoo.precision.autocast(True, CPU):  # the network's bf16 output is cast back before the update rule
+    with zoo.runtime.precision.autocast(True, CPU):  # the network's bf16 output is cast back before the update rule
         x = dpmpp_2m(run.model, run.diffusion, (2, 1, 8, 8), steps=2, generator=torch.Generator().manual_seed(0))
     assert x.dtype == torch.float32
 
 
 def test_the_vae_samples_in_its_training_precision_too(bf16_here: None) -> None:
-    spec = load_spec(None, [*TINY, "model.name=vae", "model.latent_dim=4", "train.bf16=true"]).resolved()
+    spec = load_spec(None, [*TINY, "model.name=vae", "model.latent_dim=4", "train.bf16=true"])
     model, _ = build(spec)
     seen: list[bool] = []
     original = model.sample
@@ -100,8 +100,8 @@ def test_a_bf16_run_says_so_in_train_json_and_in_zoo_samples_closing_line(
 
 
 def test_compile_auto_judges_a_bf16_job_by_bf16_figures(bf16_here: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(zoo.compiled, "PAYS_AFTER", {})
-    monkeypatch.setattr(zoo.compiled, "WORTH_A_NOTE", 1)
+    monkeypatch.setattr(zoo.runtime.compiled, "PAYS_AFTER", {})
+    monkeypatch.setattr(zoo.runtime.compiled, "WORTH_A_NOTE", 1)
     notes: list[str] = []
     generate(spied_run("train.bf16=true"), 8, sampler="ddim", steps=2, batch_size=4, compile="auto", note=notes.append)
     assert len(notes) == 1 and "8x8 bf16" in notes[0]

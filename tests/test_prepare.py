@@ -14,10 +14,10 @@ from sklearn.datasets import load_digits
 
 import zoo.data.prepare as prep
 from zoo.cli import main
+from zoo.config.spec import DataSpec
 from zoo.data.prepare import PreparedData, folder_name, prepare, split_sizes, to_array
 from zoo.data.sources import Digits
 from zoo.errors import UserError
-from zoo.spec import DataSpec
 
 SPLITS = ("train", "val", "test")
 

@@ -6,10 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from zoo.ema import EMA, std_to_gamma
+from zoo.config.resolve import load_spec, resolve
+from zoo.config.spec import RunSpec
 from zoo.errors import UserError
-from zoo.lr import lr_factor, progress
-from zoo.spec import RunSpec, load_spec
+from zoo.train.ema import EMA, std_to_gamma
+from zoo.train.lr import lr_factor, progress
 
 
 def test_study_preset_restores_the_study_settings():
@@ -19,7 +20,7 @@ def test_study_preset_restores_the_study_settings():
     assert spec.diffusion.min_snr_gamma is None
     assert (spec.train.lr, spec.train.lr_warmup, spec.train.lr_decay, spec.train.ema_std) == (1e-3, 0, "none", None)
     assert (spec.eval.sampler, spec.eval.steps) == ("ddim", 50)
-    assert spec.resolved().data.flip is False  # digits declare it; the preset does not overrule the data
+    assert resolve(spec).data.flip is False  # digits declare it; the preset does not overrule the data
 
 
 def test_preset_sits_under_the_users_settings(tmp_path):
@@ -35,19 +36,19 @@ def test_unknown_preset_names_the_closest():
 
 
 def test_recipe_depends_on_the_data_not_its_name(tmp_path):
-    digits = load_spec(None, ["data.size=16", "data.channels=1"]).resolved()
+    digits = load_spec(None, ["data.size=16", "data.channels=1"])
     folder = load_spec(None, ["data.dataset=imagefolder", f"data.root={tmp_path}", "data.size=16", "data.channels=1"],
-                       model_only=True).resolved()  # fmt: skip
+                       model_only=True)  # fmt: skip
     assert digits.model == folder.model
     assert digits.diffusion == folder.diffusion and digits.train == folder.train
     assert load_spec(None, ["data.size=64"]).model.dim_mults == (1, 2, 4, 8)
 
 
 def test_flips_follow_the_dataset_declaration(tmp_path):
-    assert load_spec(None).resolved().data.flip is False  # digits: flip_invariant = False
-    folder = load_spec(None, ["data.dataset=imagefolder", f"data.root={tmp_path}"], model_only=True).resolved()
+    assert load_spec(None).data.flip is False  # digits: flip_invariant = False
+    folder = load_spec(None, ["data.dataset=imagefolder", f"data.root={tmp_path}"], model_only=True)
     assert folder.data.flip is True  # the documented default
-    assert load_spec(None, ["data.flip=true"]).resolved().data.flip is True  # the user's word wins
+    assert load_spec(None, ["data.flip=true"]).data.flip is True  # the user's word wins
 
 
 def test_none_switches_an_optional_setting_off():
@@ -131,19 +132,19 @@ def test_grids_take_a_preset_per_file_and_per_variant(tmp_path):
 
 
 def test_study_preset_cells_keep_the_hash_they_had_before_the_recipe():
-    from zoo.spec import from_dict, with_recipe
+    from zoo.config.spec import from_dict, with_recipe
 
     # zoo at 2932aa5 (before the recipe): its defaults are today's study preset with flips on
-    assert from_dict(with_recipe({"data": {"flip": True}}, "study")).hash() == "31d5a9371284b410"
-    assert from_dict(with_recipe({"data": {"size": 8, "flip": True}}, "study")).hash() == "d5ebe0b4ab3abf9e"
+    assert resolve(from_dict(with_recipe({"data": {"flip": True}}, "study"))).hash() == "31d5a9371284b410"
+    assert resolve(from_dict(with_recipe({"data": {"size": 8, "flip": True}}, "study"))).hash() == "d5ebe0b4ab3abf9e"
 
 
 def test_a_run_saved_before_the_recipe_settings_existed_keeps_its_old_behaviour(tmp_path):
     import json
 
-    from zoo.spec import LATE_DEFAULTS, read_spec_json
+    from zoo.config.spec import LATE_DEFAULTS, read_spec_json
 
-    saved = load_spec(None, preset="study").resolved().to_dict()
+    saved = load_spec(None, preset="study").to_dict()
     for section, key in LATE_DEFAULTS:  # a spec.json written by zoo before these settings existed
         del saved[section][key]
     (tmp_path / "spec.json").write_text(json.dumps(saved))

@@ -22,19 +22,20 @@ from safetensors import SafetensorError
 from safetensors.torch import save_file
 
 import zoo.bench.store
-import zoo.checkpoint
 import zoo.data.prepare
+import zoo.runs.checkpoint
 from zoo.bench.grid import load_grid
 from zoo.bench.runner import LOCK_NAME
 from zoo.bench.store import Store
-from zoo.checkpoint import find_checkpoint, remove_stale_temporaries, save_checkpoint
 from zoo.cli import main
+from zoo.config.resolve import load_spec
+from zoo.config.spec import DataSpec
 from zoo.data.prepare import PreparedData
 from zoo.errors import DiskFullError, UserError
-from zoo.io import append_to_json_list, file_lock, hold
 from zoo.metrics.inception import INCEPTION_ENV
 from zoo.registry import Component
-from zoo.spec import DataSpec, load_spec
+from zoo.runs.checkpoint import find_checkpoint, remove_stale_temporaries, save_checkpoint
+from zoo.runtime.io import append_to_json_list, file_lock, hold
 from zoo.train import Hook, TrainingDiverged, train
 
 
@@ -161,7 +162,7 @@ def test_a_second_train_on_a_busy_run_folder_stops_in_one_line(
 
 def test_a_lock_dies_with_its_process_and_leaves_no_file(tmp_path: Path) -> None:
     lock = tmp_path / "x.lock"
-    code = f"from pathlib import Path; from zoo.io import file_lock\nwith file_lock(Path({str(lock)!r})):\n" \
+    code = f"from pathlib import Path; from zoo.runtime.io import file_lock\nwith file_lock(Path({str(lock)!r})):\n" \
            "    print('held', flush=True); import time; time.sleep(60)"  # fmt: skip
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
@@ -181,7 +182,7 @@ def test_zoo_sample_refuses_weights_that_give_nan(
     tmp_path: Path, trained: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = copy_run(trained, tmp_path)
-    model = zoo.checkpoint.load_weights(run / "checkpoint", "model")
+    model = zoo.runs.checkpoint.load_weights(run / "checkpoint", "model")
     save_file({k: torch.full_like(v, float("nan")) for k, v in model.items()}, run / "checkpoint/model.safetensors")
     assert main(["sample", str(run), "--weights", "raw", "--n", "4", "--no-progress"]) == 2
     one_line_error(capsys, "NaN or infinite", "--weights ema")
@@ -202,7 +203,7 @@ def test_weights_that_went_non_finite_are_never_checkpointed(tmp_path: Path, pre
     checkpoint = find_checkpoint(tmp_path / "run")
     assert json.loads((checkpoint / "state.json").read_text())["step"] == 2
     for which in ("model", "ema", "optimizer"):
-        assert all(torch.isfinite(v).all() for v in zoo.checkpoint.load_weights(checkpoint, which).values())
+        assert all(torch.isfinite(v).all() for v in zoo.runs.checkpoint.load_weights(checkpoint, which).values())
     assert train(spec, tmp_path / "run", resume=True, progress=False).step == 6  # the kept checkpoint resumes
 
 
@@ -234,7 +235,7 @@ def test_a_full_disk_while_training_is_one_line_and_leaves_no_temporary(
     def full(tensors, path):  # noqa: ANN001, ANN202 - what safetensors raises on a full disk (not an OSError)
         raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
 
-    monkeypatch.setattr(zoo.checkpoint, "save_file", full)
+    monkeypatch.setattr(zoo.runs.checkpoint, "save_file", full)
     run = tmp_path / "run"
     assert main(["train", *sets(prepared, "train.steps=2"), "--out", str(run), "--no-progress"]) == 2
     one_line_error(capsys, "no space left", str(run / "checkpoint"), "free some space")
@@ -326,16 +327,16 @@ def test_prepare_leaves_no_lock_file(tmp_path: Path) -> None:
 
 KILL_MID_CHECKPOINT = """
 import os, signal, sys, torch
-import zoo.checkpoint
-from zoo.io import atomic_write_text
+import zoo.runs.checkpoint
+from zoo.runtime.io import atomic_write_text
 run = sys.argv[1]
 def die(tensors, path):
     open(path, "wb").write(b"half")
     os.kill(os.getpid(), signal.SIGKILL)
-zoo.checkpoint.save_file = die
-with zoo.io.atomic_path(os.path.join(run, "log.jsonl")) as tmp:  # killed before this write ends
+zoo.runs.checkpoint.save_file = die
+with zoo.runtime.io.atomic_path(os.path.join(run, "log.jsonl")) as tmp:  # killed before this write ends
     tmp.write_text("partial")
-    zoo.checkpoint.save_checkpoint(run, model={"w": torch.ones(2)}, ema=None, optimizer={"state": {}, "param_groups": []},
+    zoo.runs.checkpoint.save_checkpoint(run, model={"w": torch.ones(2)}, ema=None, optimizer={"state": {}, "param_groups": []},
                                    state={"step": 1})
 """
 

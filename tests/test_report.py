@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image as PILImage
 
+from zoo import get_registry
 from zoo.bench.grid import Cell
 from zoo.bench.report import build_report, chart_rows, default_out, timing_rows, write_report
 from zoo.bench.runner import DB_NAME, reference_key
@@ -97,7 +98,7 @@ def make_results(root: Path, *, grid: str = "tiny", finished: bool = True) -> Pa
 def report_dir(tmp_path: Path) -> Path:
     results = make_results(tmp_path)
     out = tmp_path / "out"
-    write_report(build_report(results), out)
+    write_report(build_report(results, get_registry()), out)
     return out
 
 
@@ -174,21 +175,21 @@ def test_timing_rows_overhead_is_what_is_not_steps_or_sampling() -> None:
 
 
 def test_charts_skip_duplicates_and_failures(tmp_path: Path) -> None:
-    report = build_report(make_results(tmp_path))
+    report = build_report(make_results(tmp_path), get_registry())
     assert [r.name for r in chart_rows(report.rows, "fid")] == ["base", "resnet"]
-    assert build_report(tmp_path / "results", sort="fid").rows[0].name == "resnet"
+    assert build_report(tmp_path / "results", get_registry(), sort="fid").rows[0].name == "resnet"
 
 
 def test_writing_again_replaces_the_report_and_never_a_foreign_folder(tmp_path: Path) -> None:
     results = make_results(tmp_path)
     out = tmp_path / "out"
-    write_report(build_report(results), out)
+    write_report(build_report(results, get_registry()), out)
     (out / "img" / "stale.png").write_bytes(b"old")
-    write_report(build_report(results), out)
+    write_report(build_report(results, get_registry()), out)
     assert not (out / "img" / "stale.png").exists() and (out / "report.html").is_file()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary folder left
     with pytest.raises(UserError, match="not a zoo report folder"):
-        write_report(build_report(results), results)
+        write_report(build_report(results, get_registry()), results)
     assert (results / DB_NAME).is_file()
 
 
@@ -215,4 +216,4 @@ def test_cli_missing_database_exits_2_without_creating_one(tmp_path: Path, capsy
 def test_grid_without_finished_cell_says_what_to_do(tmp_path: Path) -> None:
     results = make_results(tmp_path, finished=False)
     with pytest.raises(UserError, match=r"no finished cell.*zoo benchmark --grid grids/tiny.toml"):
-        build_report(results)
+        build_report(results, get_registry())

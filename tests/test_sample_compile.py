@@ -9,19 +9,19 @@ import pytest
 import torch
 from torch import nn
 
-import zoo.compiled
-from zoo.compiled import PAYS_AFTER, SamplingNetworks, kind_of, pays_off
+import zoo.runtime.compiled
+from zoo.config.resolve import load_spec
 from zoo.errors import UserError
-from zoo.run import LoadedRun, build
-from zoo.sample import generate
-from zoo.spec import load_spec
+from zoo.runs.load import LoadedRun, build
+from zoo.runs.sample import generate
+from zoo.runtime.compiled import PAYS_AFTER, SamplingNetworks, kind_of, pays_off
 
 TINY = ["data.size=8", "model.dim=8", "model.dim_mults=[1,2]", "model.heads=2", "model.dim_head=8", "model.groups=4",
         "diffusion.timesteps=50"]
 
 
 def tiny_run() -> LoadedRun:
-    spec = load_spec(None, TINY).resolved()
+    spec = load_spec(None, TINY)
     model, diffusion = build(spec)
     return LoadedRun(spec, model.eval(), diffusion, 0, "raw")
 
@@ -48,7 +48,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> dict[str, Spy]:
         made["shape"] = tuple(shape)
         return made["spy"]
 
-    monkeypatch.setattr(zoo.compiled, "compile_for_sampling", fake_compile)
+    monkeypatch.setattr(zoo.runtime.compiled, "compile_for_sampling", fake_compile)
     return made
 
 
@@ -61,7 +61,7 @@ def batches_of(spy: dict, steps: int) -> int:
 
 def pays_after(monkeypatch: pytest.MonkeyPatch, evaluations: int) -> None:
     """Let ``auto`` compile the tiny test network (8x8, fp32, this CPU) from ``evaluations`` on."""
-    monkeypatch.setattr(zoo.compiled, "PAYS_AFTER", {(kind_of(torch.device("cpu")), 8, "fp32"): evaluations})
+    monkeypatch.setattr(zoo.runtime.compiled, "PAYS_AFTER", {(kind_of(torch.device("cpu")), 8, "fp32"): evaluations})
 
 
 def test_the_auto_rule_is_a_threshold_per_measured_configuration() -> None:
@@ -78,8 +78,8 @@ def test_the_auto_rule_is_a_threshold_per_measured_configuration() -> None:
 def test_auto_says_when_a_large_job_in_an_unmeasured_configuration_stays_eager(
     spy: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(zoo.compiled, "PAYS_AFTER", {})
-    monkeypatch.setattr(zoo.compiled, "WORTH_A_NOTE", 24)
+    monkeypatch.setattr(zoo.runtime.compiled, "PAYS_AFTER", {})
+    monkeypatch.setattr(zoo.runtime.compiled, "WORTH_A_NOTE", 24)
     notes: list[str] = []
     generate(tiny_run(), 12, sampler="ddim", steps=3, batch_size=4, compile="auto", note=notes.append)
     assert "spy" not in spy and len(notes) == 1 and "8x8 fp32" in notes[0] and "--compile on" in notes[0]

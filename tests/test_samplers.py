@@ -15,6 +15,8 @@ import pytest
 import torch
 from torch import nn
 
+from zoo.config.resolve import load_spec, resolve
+from zoo.config.spec import from_dict
 from zoo.diffusion.gaussian import GaussianDiffusion
 from zoo.diffusion.samplers import (
     SPACINGS,
@@ -29,7 +31,6 @@ from zoo.diffusion.samplers import (
 from zoo.diffusion.schedules import alphas_cumprod, cosine_beta_schedule, linear_beta_schedule
 from zoo.errors import UserError
 from zoo.plugins import load_registry
-from zoo.spec import from_dict, load_spec, validate
 
 MU, S = 0.3, 0.2  # well inside [-1, 1]: clipping x0 does not distort the Gaussian
 N = 20_000
@@ -329,10 +330,10 @@ def test_samplers_are_registered(registry) -> None:
 # -- options from the spec (eval.sampler_options) -------------------------------------------------
 def test_sampler_options_left_empty_keep_the_hash_of_older_cells() -> None:
     # the hashes zoo gave these specs before eval.sampler_options existed (commit 4faf85a)
-    spec = from_dict({"data": {"size": 8}})
+    spec = resolve(from_dict({"data": {"size": 8}}))
     assert spec.hash() == "06c8f1273bfe9697"
     assert load_spec(None, ["data.size=8"], preset="study").hash() == "4c2a8eb7a91c81bb"
-    assert from_dict({"data": {"size": 8}, "eval": {"sampler_options": {"spacing": "linspace"}}}).hash() != spec.hash()
+    assert resolve(from_dict({"data": {"size": 8}, "eval": {"sampler_options": {"spacing": "linspace"}}})).hash() != spec.hash()
 
 
 @pytest.mark.parametrize(("settings", "needle"), [
@@ -342,7 +343,7 @@ def test_sampler_options_left_empty_keep_the_hash_of_older_cells() -> None:
 ])
 def test_wrong_sampler_options_fail_when_the_spec_loads(settings: dict, needle: str) -> None:
     with pytest.raises(UserError, match="eval.sampler_options") as err:
-        validate(from_dict({"data": {"size": 8}, "eval": settings}))
+        resolve(from_dict({"data": {"size": 8}, "eval": settings}))
     assert needle in str(err.value)
 
 
@@ -363,12 +364,12 @@ def test_a_plugin_samplers_own_option_check_runs_when_the_spec_loads() -> None:
     registry, _ = load_registry()
     registry.add("sampler", "picky", picky)
     spec = from_dict({"data": {"size": 8}, "eval": {"sampler": "picky", "steps": 7, "sampler_options": {"guidance": 2.0}}})
-    validate(spec, registry)
+    resolve(spec, registry)
     assert seen == [((1, 1, 8, 8), 7, 2.0, "cpu")]
     spec.eval.sampler_options["guidance"] = -1.0
     with pytest.raises(UserError, match=r"eval.sampler_options \{'guidance': -1.0\} do not suit sampler 'picky': "
                                         "guidance must be positive"):
-        validate(spec, registry)
+        resolve(spec, registry)
 
 
 def test_a_sampler_that_cannot_run_on_the_stand_in_model_is_not_blamed_on_its_options() -> None:
@@ -377,5 +378,5 @@ def test_a_sampler_that_cannot_run_on_the_stand_in_model_is_not_blamed_on_its_op
 
     registry, _ = load_registry()
     registry.add("sampler", "needs_classes", needs_classes)
-    validate(from_dict({"data": {"size": 8}, "eval": {"sampler": "needs_classes", "sampler_options": {"guidance": 3.0}}}),
+    resolve(from_dict({"data": {"size": 8}, "eval": {"sampler": "needs_classes", "sampler_options": {"guidance": 3.0}}}),
              registry)

@@ -9,6 +9,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from tests.fake_results import fake_grid
+from zoo import get_registry
 from zoo.bench.stats import Interval, holm, mean_ci, paired_t, verdict
 from zoo.bench.table import build_rows, table_columns
 from zoo.bench.verdicts import compare, comparison_of
@@ -82,7 +83,7 @@ def test_verdicts_of_a_grid_with_holm(tmp_path) -> None:  # noqa: ANN001
     _, _, store = fake_grid(tmp_path, ["base", "same", "worse", "better", "noisy"], _scores, seeds=4,
                             extra='[compare]\nreference = "base"')
     rows, _ = build_rows(store, "fake")
-    comparison = comparison_of(store, "fake", rows, table_columns(rows))
+    comparison = comparison_of(store, "fake", rows, table_columns(rows, get_registry()))
     assert comparison.primary.key == "kid" and "40" in comparison.why_primary  # small n: KID by default
     got = {name: c.verdict for name, c in comparison.contrasts.items()}
     assert got == {"same": "no evidence", "worse": "worse", "better": "better", "noisy": "no evidence"}
@@ -93,5 +94,5 @@ def test_verdicts_of_a_grid_with_holm(tmp_path) -> None:  # noqa: ANN001
     worse = [r for r in rows if r.name == "worse"][0].values["kid"]
     base = [r for r in rows if r.name == "base"][0].values["kid"]
     assert scipy_stats.ttest_ind(worse, base).pvalue > 0.05
-    fid = compare(rows, table_columns(rows), primary="fid")
+    fid = compare(rows, table_columns(rows, get_registry()), primary="fid")
     assert fid.primary.key == "fid" and {c.verdict for c in fid.contrasts.values()} == {"no evidence"}

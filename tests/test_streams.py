@@ -1,5 +1,5 @@
 """Common random numbers: seed k of every variant draws the same batches, timesteps, training noise
-and sampling noise, whatever the architecture (zoo.streams, docs/benchmark.md)."""
+and sampling noise, whatever the architecture (zoo.runtime.streams, docs/benchmark.md)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import torch
 
 import zoo.metrics.evaluate
 from zoo.bench.cell import run_cell
+from zoo.config.spec import from_dict
 from zoo.diffusion.gaussian import GaussianDiffusion
 from zoo.diffusion.samplers import Noise
-from zoo.spec import from_dict
-from zoo.streams import STREAMS, stream, stream_seed
+from zoo.runtime.streams import STREAMS, stream, stream_seed
 
 BASE = {
     "data": {"size": 8, "flip": True},

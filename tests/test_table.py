@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.fake_results import fake_grid
+from zoo import get_registry
 from zoo.bench.table import build_rows, render, sort_rows, table_columns
 from zoo.cli import main
-from zoo.hookspecs import MetricColumn
+from zoo.contract import MetricColumn
 
 
 class Sharpness:
@@ -37,11 +38,11 @@ def test_a_plugin_metric_has_its_columns_in_table_sort_and_json(
 ) -> None:
     path, results, store = fake_grid(tmp_path, ["base", "other"], _scores, metrics=["fid", "sharp"])
     rows, _ = build_rows(store, "fake")
-    keys = [c.key for c in table_columns(rows)]
+    keys = [c.key for c in table_columns(rows, get_registry())]
     assert keys[-3:] == ["fid", "sharp", "blur"] and "kid" not in keys
-    assert [r.name for r in sort_rows(rows, "sharp")] == ["base", "other"]  # high is better
-    assert [r.name for r in sort_rows(list(reversed(rows)), "blur")] == ["base", "other"]  # low is better
-    headers = [c.header for c in render(rows, [], "t").columns]
+    assert [r.name for r in sort_rows(rows, "sharp", get_registry())] == ["base", "other"]  # high is better
+    assert [r.name for r in sort_rows(list(reversed(rows)), "blur", get_registry())] == ["base", "other"]  # low is better
+    headers = [c.header for c in render(rows, [], "t", get_registry()).columns]
     assert "sharpness ↑" in headers and "blur ↓" in headers and "FID ↓" in headers
     assert main(["benchmark", "--grid", str(path), "--results", str(results), "--table", "--json", "--sort", "blur"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -54,5 +55,5 @@ def test_a_metric_without_a_description_is_one_unranked_column(registry, monkeyp
 
     monkeypatch.setattr(registry, "_components", dict(registry._components))
     registry.add("metric", "plain", lambda: object(), help="no columns")
-    assert metric_columns(["kid", "plain", "gone"]) == (
+    assert metric_columns(["kid", "plain", "gone"], get_registry()) == (
         MetricColumn("kid", "KID", "low", spread="kid_std"), MetricColumn("plain"), MetricColumn("gone"))

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import torch
 
-import zoo.checkpoint
-from zoo.checkpoint import find_checkpoint, load_weights
+import zoo.runs.checkpoint
 from zoo.cli import main
-from zoo.curve import read_curve
+from zoo.config.resolve import load_spec
+from zoo.curves.score import read_curve
 from zoo.errors import UserError
-from zoo.io import read_log
-from zoo.spec import load_spec
+from zoo.runs.checkpoint import find_checkpoint, load_weights
+from zoo.runtime.io import read_log
 from zoo.train import TrainingDiverged, train
 
 
@@ -117,7 +117,7 @@ def test_an_interrupted_checkpoint_write_leaves_the_previous_one_loadable(
 ) -> None:
     spec = load_spec(None, tiny(prepared_root, "train.steps=4", "train.checkpoint_every=2"))
     written = {"n": 0}
-    original = zoo.checkpoint.save_file
+    original = zoo.runs.checkpoint.save_file
 
     def die_in_second_checkpoint(tensors, path):  # noqa: ANN001, ANN202
         written["n"] += 1
@@ -125,7 +125,7 @@ def test_an_interrupted_checkpoint_write_leaves_the_previous_one_loadable(
             raise OSError("disk full")
         return original(tensors, path)
 
-    monkeypatch.setattr(zoo.checkpoint, "save_file", die_in_second_checkpoint)
+    monkeypatch.setattr(zoo.runs.checkpoint, "save_file", die_in_second_checkpoint)
     with pytest.raises(OSError, match="disk full"):
         train(spec, tmp_path / "run", progress=False)
     checkpoint = find_checkpoint(tmp_path / "run")

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import zoo
+from zoo.config.resolve import load_spec
 from zoo.errors import UserError
 from zoo.plugins import get_registry
-from zoo.spec import load_spec
 
 _REG = get_registry()
 SHAPES = [(8, 1), (16, 3), (16, 1), (8, 3)]  # (image_size, channels), cycled over the combinations
@@ -82,8 +82,8 @@ STUDY_VARIANTS = {
 @pytest.mark.parametrize("variant", STUDY_VARIANTS)
 def test_study_variants_build_from_a_spec(variant: str) -> None:
     spec = load_spec(None, ["data.size=8", "model.dim=8", "model.dim_mults=[1,2]", *STUDY_VARIANTS[variant]],
-                     preset="study").resolved()
-    model = get_registry().create("model", spec.model.name, spec.model)
+                     preset="study")
+    model = spec.build_model()
     x = torch.randn(2, 1, 8, 8)
     assert model(x, torch.tensor([3, 4])).shape == x.shape
 
@@ -133,7 +133,7 @@ def test_plugin_attention_and_time_embedding_get_the_built_in_treatment(monkeypa
     monkeypatch.setattr(zoo.plugins, "_cache", (registry, infos))
 
     def resolved(*overrides: str):  # noqa: ANN202
-        return load_spec(None, ["data.size=8", "model.dim=8", "model.dim_mults=[1,2]", *overrides]).resolved().model
+        return load_spec(None, ["data.size=8", "model.dim=8", "model.dim_mults=[1,2]", *overrides]).model
 
     for attention in ("none", "nothing"):  # no attention anywhere: the norm placement means nothing
         assert resolved(f"model.attention={attention}", f"model.mid_attention={attention}", "model.norm=post").norm == "pre"

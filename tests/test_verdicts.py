@@ -113,7 +113,7 @@ def _row(name: str, variant: str, values: list[float]):  # noqa: ANN202
 
 def test_with_axes_each_variant_is_compared_with_the_reference_at_the_same_axis_values() -> None:
     from zoo.bench.verdicts import compare, contrast_text
-    from zoo.hookspecs import MetricColumn
+    from zoo.contract import MetricColumn
 
     rows = [  # resnet: as good as base at linear, much worse at cosine, where base itself is better
         _row("base schedule=linear", "base", [10.0, 11.0, 12.0, 10.5]),

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from zoo.allocator import tune_allocator
 from zoo.errors import UserError
 from zoo.hookspecs import hookimpl
+from zoo.runtime.allocator import tune_allocator
 
 if TYPE_CHECKING:
     import torch
@@ -37,9 +37,14 @@ def list_components(kind: str | None = None, pattern: str | None = None) -> list
 
 
 def create_model(name: str = "unet", **spec_fields: Any) -> torch.nn.Module:
-    """Build a registered model from :class:`zoo.spec.ModelSpec` fields (validated before any tensor is made)."""
-    from zoo.spec import ModelSpec, section_from_dict, validate_model
+    """Build a registered model from :class:`zoo.config.spec.ModelSpec` fields (validated before any tensor is made)."""
+    from zoo.config.spec import ModelSpec, section_from_dict
+    from zoo.contract import call_with_registry
 
     spec = section_from_dict(ModelSpec, {"name": name, **spec_fields}, "model")
-    validate_model(spec)
-    return get_registry().create("model", spec.name, spec)
+    registry = get_registry()
+    component = registry.get("model", spec.name)
+    validate = component.declared("validate")
+    if validate is not None:
+        call_with_registry(validate, spec, registry)
+    return call_with_registry(component.factory, spec, registry)

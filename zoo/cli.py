@@ -1,28 +1,29 @@
-"""The ``zoo`` command. Each sub-command lives in its own module under ``zoo.commands``.
+"""The ``zoo`` command: the edge where the registry is loaded and handed to every sub-command.
 
-A command module defines ``add_parser(subparsers)`` (which calls ``set_defaults(run=...)``) and
-keeps heavy imports (torch) inside its run function, so ``zoo --help`` stays instant.
+Sub-commands are registered components of kind ``command`` (zoo's own in :mod:`zoo.commands`, a
+plugin's through the same hook): a factory ``(subparsers)`` that adds its parser and
+``set_defaults(run=fn)``; ``fn(args)`` finds the loaded registry in ``args.registry``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import pkgutil
 import sys
 import warnings
 
 from rich.console import Console
 from rich.markup import escape
 
-import zoo.commands
-from zoo.allocator import tune_allocator
+import zoo
 from zoo.errors import UserError
+from zoo.plugins import get_registry
+from zoo.registry import Registry
+from zoo.runtime.allocator import tune_allocator
 
 err_console = Console(stderr=True, highlight=False)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(registry: Registry) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zoo",
         description="A plugin-based U-Net architecture zoo for denoising diffusion models.",
@@ -30,9 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"zoo {zoo.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    modules = [importlib.import_module(f"zoo.commands.{m.name}") for m in pkgutil.iter_modules(zoo.commands.__path__)]
-    for module in sorted(modules, key=lambda m: getattr(m, "ORDER", 100)):
-        module.add_parser(sub)
+    for command in sorted(registry.list("command"), key=lambda c: (c.declared("order"), c.name)):
+        try:
+            command.factory(sub)
+        except Exception as err:  # noqa: BLE001 - one broken plugin command must not take `zoo` down
+            warnings.warn(f"command '{command.name}' (plugin {command.plugin}, {command.distribution}) failed to add "
+                          f"its parser: {type(err).__name__}: {err}; it was skipped", stacklevel=2)
     return parser
 
 
@@ -41,20 +45,22 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    warnings.showwarning = _show_warning  # a broken plugin is one line, from here on
+    registry = get_registry()
+    parser = build_parser(registry)
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
-    warnings.showwarning = _show_warning
-    tune_allocator()  # before any tensor: zoo/allocator.py
+    args.registry = registry
+    tune_allocator()  # before any tensor: zoo/runtime/allocator.py
     try:
         return int(args.run(args) or 0)
     except UserError as err:
         err_console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
         return err.exit_code
     except Exception as err:  # noqa: BLE001 - only a full disk is turned into a line, anything else re-raises
-        from zoo.io import disk_full_error, is_disk_full
+        from zoo.runtime.io import disk_full_error, is_disk_full
 
         if not is_disk_full(err):
             raise

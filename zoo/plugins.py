@@ -104,6 +104,12 @@ def get_registry() -> Registry:
     return _loaded()[0]
 
 
+def installed(registry: Registry | None) -> Registry:
+    """``registry``, or the installed plugins' when None: the default of the public Python functions that take
+    a registry (for scripts and notebooks). zoo's own code paths always hand theirs over."""
+    return registry if registry is not None else _loaded()[0]
+
+
 def plugin_infos() -> list[PluginInfo]:
     return _loaded()[1]
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from zoo.contract import DECLARATIONS, declared
 from zoo.errors import UserError, did_you_mean
 
 #: The kinds zoo itself knows how to use; a plugin may add components to any of them.
@@ -19,6 +20,7 @@ KINDS: tuple[str, ...] = (
     "activation",
     "attention",
     "block",
+    "command",
     "dataset",
     "feature",
     "metric",
@@ -27,6 +29,7 @@ KINDS: tuple[str, ...] = (
     "sampler",
     "schedule",
     "time_embedding",
+    "training_hook",
 )
 
 
@@ -49,6 +52,11 @@ class Component:
     help: str
     plugin: str  # the entry point (or "<runtime>") that registered it
     distribution: str  # the installed distribution that provides the plugin
+    declarations: dict[str, Any] = field(default_factory=dict)  # what the factory declared (zoo.contract)
+
+    def declared(self, attr: str) -> Any:
+        """A declaration of the factory (:data:`zoo.contract.DECLARATIONS`), or the default zoo assumes."""
+        return declared(self.kind, self.factory, attr, self.declarations)
 
 
 class Registry:
@@ -59,14 +67,21 @@ class Registry:
         self._plugin = ("<runtime>", "<runtime>")
 
     # -- writing ------------------------------------------------------------------------------
-    def add(self, kind: str, name: str, factory: Callable[..., Any], *, help: str = "") -> None:  # noqa: A002
-        """Register ``factory`` as ``name`` of ``kind``. A (kind, name) taken by another plugin is an error."""
+    def add(self, kind: str, name: str, factory: Callable[..., Any], *, help: str = "",  # noqa: A002
+            **declarations: Any) -> None:
+        """Register ``factory`` as ``name`` of ``kind``, with what it declares about itself (the kind's
+        :data:`zoo.contract.DECLARATIONS`). A (kind, name) taken by another plugin is an error."""
         if kind not in KINDS:
             raise ValueError(f"unknown component kind '{kind}'{did_you_mean(kind, KINDS)} (kinds: {', '.join(KINDS)})")
         if not name or not isinstance(name, str):
             raise ValueError(f"a {kind} needs a non-empty string name, got {name!r}")
         if not callable(factory):
             raise TypeError(f"{kind} '{name}': factory must be callable, got {type(factory).__name__}")
+        allowed = DECLARATIONS.get(kind, {})
+        unknown = sorted(set(declarations) - set(allowed))
+        if unknown:
+            raise TypeError(f"{kind} '{name}': unknown declaration {', '.join(unknown)}; a {kind} may declare "
+                            f"{', '.join(allowed) or 'nothing'} (zoo.contract.DECLARATIONS)")
         key = (kind, name)
         if key in self._components:
             first = self._components[key]
@@ -75,7 +90,8 @@ class Registry:
                 f"and by plugin '{self._plugin[0]}' ({self._plugin[1]})"
             )
         help_line = (help or (factory.__doc__ or "")).strip().splitlines()
-        self._components[key] = Component(kind, name, factory, help_line[0] if help_line else "", *self._plugin)
+        self._components[key] = Component(kind, name, factory, help_line[0] if help_line else "", *self._plugin,
+                                          dict(declarations))
 
     @contextmanager
     def registering_as(self, plugin: str, distribution: str) -> Iterator[None]:

@@ -5,12 +5,12 @@
 
 The network is the spec's (default: the default digits recipe, 16x16 greyscale), untrained: its
 weights do not change its speed; it runs in the precision `zoo sample` would give it here (bf16 on AMX
-from 32x32, ``zoo.precision``). One process: an eager warm-up batch, the compile (into an empty
+from 32x32, ``zoo.runtime.precision``). One process: an eager warm-up batch, the compile (into an empty
 inductor cache, so a cold compile, as on a user's first ``zoo sample --compile`` of a network; a warm
 cache compiles in seconds; ``--warm`` keeps inductor's usual cache), then ``--rounds`` rounds that
 each draw one batch eagerly and one compiled, in alternating order, so a slow phase of the host hits
 both. The break-even, compile time / time saved per network evaluation (from the medians), is the
-figure behind ``zoo.compiled.PAYS_AFTER``; the result is appended to ``--json`` with the CPU.
+figure behind ``zoo.runtime.compiled.PAYS_AFTER``; the result is appended to ``--json`` with the CPU.
 """
 
 from __future__ import annotations
@@ -30,17 +30,17 @@ def measure(args: argparse.Namespace) -> dict:
     import torch
 
     import zoo
-    from zoo.compiled import compile_for_sampling, counting_calls
-    from zoo.cpu import current
+    from zoo.config.resolve import load_spec
     from zoo.diffusion.samplers import model_device
     from zoo.plugins import get_registry
-    from zoo.precision import autocast, use_bf16
-    from zoo.run import build
-    from zoo.spec import load_spec
+    from zoo.runs.load import build
+    from zoo.runtime.compiled import compile_for_sampling, counting_calls
+    from zoo.runtime.cpu import current
+    from zoo.runtime.precision import autocast, use_bf16
 
     zoo.tune_allocator()
     torch.set_num_threads(args.threads)
-    spec = load_spec(None, args.set, preset=args.preset).resolved()
+    spec = load_spec(None, args.set, preset=args.preset)
     model, diffusion = build(spec)
     model.to(memory_format=torch.channels_last if spec.train.channels_last else torch.contiguous_format).eval()
     shape = (args.batch, spec.model.channels, spec.model.image_size, spec.model.image_size)
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # before torch is imported
         result = measure(args)
     print(json.dumps(result, indent=1))
-    from zoo.io import append_to_json_list
+    from zoo.runtime.io import append_to_json_list
 
     append_to_json_list(args.json, result)
     return 0

@@ -9,7 +9,7 @@ untrained (its weights do not change its speed), in channels_last and eval mode.
 sampling-batch forward pass in fp32 and one under bf16 autocast, in alternating order, so a slow phase
 of the host hits both; the speed-up is the median of the per-round ratios. The relative error of the
 bf16 output against fp32 on the same input is printed beside it. This is the measurement behind
-``zoo.precision`` (sampling follows the training precision, bf16 on AMX from 32x32). Results are
+``zoo.runtime.precision`` (sampling follows the training precision, bf16 on AMX from 32x32). Results are
 appended to ``--json`` with the CPU.
 
 With ``--run``, what the precision does to a trained run's images instead: for each sampling seed, ``--n``
@@ -32,11 +32,11 @@ from rounds import alternate, per_round  # benchmarks/perf/rounds.py, beside thi
 def measure(size: int, args: argparse.Namespace) -> dict:
     import torch
 
-    from zoo.run import build
-    from zoo.spec import load_spec
+    from zoo.config.resolve import load_spec
+    from zoo.runs.load import build
 
     channels = 1 if size <= 16 else 3
-    spec = load_spec(None, [f"data.size={size}", f"data.channels={channels}"]).resolved()
+    spec = load_spec(None, [f"data.size={size}", f"data.channels={channels}"])
     model, _ = build(spec)
     model = model.eval().to(memory_format=torch.channels_last)
     batch = args.batch or (250 if size <= 32 else 50)
@@ -72,8 +72,8 @@ def paired(args: argparse.Namespace) -> list[dict]:
 
     from zoo.data.prepare import prepare
     from zoo.metrics.evaluate import evaluate
-    from zoo.run import load_run
-    from zoo.sample import generate
+    from zoo.runs.load import load_run
+    from zoo.runs.sample import generate
 
     loaded = load_run(args.run)
     e = loaded.spec.eval
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import zoo
-    from zoo.cpu import current
+    from zoo.runtime.cpu import current
 
     zoo.tune_allocator()
     torch.set_num_threads(args.threads)
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _append(args: argparse.Namespace, result: dict) -> int:
-    from zoo.io import append_to_json_list
+    from zoo.runtime.io import append_to_json_list
 
     append_to_json_list(args.json, result)
     return 0

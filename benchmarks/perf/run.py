@@ -161,10 +161,10 @@ def sample_images(spec: str, size: int) -> int:
 
 
 def build_candidates(args: argparse.Namespace, size: int) -> list[Candidate]:
+    from zoo.config.spec import ModelSpec
     from zoo.diffusion.gaussian import GaussianDiffusion
-    from zoo.nn.unet import Unet
+    from zoo.models.unet import Unet
     from zoo.plugins import get_registry
-    from zoo.spec import ModelSpec
 
     channels = 3
     betas = get_registry().create("schedule", "linear", 1000)
@@ -176,7 +176,7 @@ def build_candidates(args: argparse.Namespace, size: int) -> list[Candidate]:
 
     plan: list[tuple[str, str, Callable[[], nn.Module], bool, bool, Any]] = []
     for block in ("convnext", "resnet"):
-        build = lambda block=block: Unet(ModelSpec(channels=channels, image_size=size, block=block, **references.SAME_ARCHITECTURE))  # noqa: E731
+        build = lambda block=block: Unet(ModelSpec(channels=channels, image_size=size, block=block, **references.SAME_ARCHITECTURE), get_registry())  # noqa: E731
         plan.append((f"zoo {block}", "zoo", build, True, False, zoo_ddim))
         if args.zoo_nchw:
             plan.append((f"zoo {block} nchw", "zoo", build, False, False, zoo_ddim))
@@ -419,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    from zoo.allocator import tune_allocator
+    from zoo.runtime.allocator import tune_allocator
 
     allocator = "glibc defaults" if args.default_allocator else ("zoo.tune_allocator" if tune_allocator() else "unchanged")
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         result["sizes"][str(size)] = run_size(args, size, log)
     result["load_after"] = [round(x, 2) for x in os.getloadavg()]
     print_report(result)
-    from zoo.io import atomic_write_text
+    from zoo.runtime.io import atomic_write_text
 
     text = json.dumps(result, indent=1) + "\n"
     atomic_write_text(args.json, text)

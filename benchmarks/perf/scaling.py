@@ -43,18 +43,18 @@ def cell(block: str, size: int, batch: int, steps: int, threads: int) -> dict[st
     from references import SAME_ARCHITECTURE
     from run import make_candidate
 
-    from zoo.allocator import tune_allocator
+    from zoo.config.spec import ModelSpec
     from zoo.diffusion.gaussian import GaussianDiffusion
-    from zoo.nn.unet import Unet
+    from zoo.models.unet import Unet
     from zoo.plugins import get_registry
-    from zoo.spec import ModelSpec
+    from zoo.runtime.allocator import tune_allocator
 
     tune_allocator()  # as a `zoo train` process runs
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     diffusion = GaussianDiffusion(get_registry().create("schedule", "linear", 1000), objective="eps", loss="mse")
     x0 = torch.rand(batch, 3, size, size) * 2 - 1
-    model = Unet(ModelSpec(channels=3, image_size=size, block=block, **SAME_ARCHITECTURE))
+    model = Unet(ModelSpec(channels=3, image_size=size, block=block, **SAME_ARCHITECTURE), get_registry())
     c = make_candidate(block, "zoo", model, diffusion, x0, channels_last=True, bf16=False, sampler=None)
     before = _rss_mb()
     c.train_step()  # warm-up (allocates Adam's state)
@@ -86,8 +86,8 @@ def attention_times(sizes: list[int], threads: int, reps: int) -> list[dict[str,
     the U-Net) on (8, 64, s, s) channels_last inputs, interleaved per repetition."""
     import torch
 
-    from zoo.allocator import tune_allocator
     from zoo.plugins import get_registry
+    from zoo.runtime.allocator import tune_allocator
 
     tune_allocator()
     torch.set_num_threads(threads)
@@ -130,7 +130,7 @@ def plot(result: dict[str, Any]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from zoo.io import atomic_path
+    from zoo.runtime.io import atomic_path
 
     def save(fig: Any, name: str) -> None:
         with atomic_path(IMG / name) as tmp:
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(result))
     if args.quick:  # a smoke run does not overwrite the measured results
         return 0
-    from zoo.io import atomic_write_text
+    from zoo.runtime.io import atomic_write_text
 
     atomic_write_text(RESULTS, json.dumps(result, indent=1) + "\n")
     plot(result)

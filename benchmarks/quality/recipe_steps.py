@@ -24,7 +24,7 @@ import torch
 CANDIDATES: dict[str, list[str]] = {
     # quality.toml's base before this change: the study's recipe at dim 16
     "old": ["preset=study", "model.dim=16"],
-    # the new default (zoo.recipe) for 16x16 greyscale
+    # the new default (zoo.config.recipe) for 16x16 greyscale
     "new": [],
     "new_convnext": ["model.block=convnext", "model.attention=linear"],  # the new training recipe, old network
     "new_eps_linear": ["diffusion.objective=eps", "diffusion.schedule=linear", "diffusion.min_snr_gamma=none"],
@@ -35,18 +35,18 @@ EMAS = {"warmup": {"std": None}, "std0.05": {"std": 0.05}, "std0.10": {"std": 0.
 
 
 def make_spec(overrides: list[str]):  # noqa: ANN201
-    from zoo.spec import load_spec
+    from zoo.config.resolve import load_spec
 
     preset = [o.split("=", 1)[1] for o in overrides if o.startswith("preset=")]
     rest = [o for o in overrides if not o.startswith("preset=")]
     base = ["data.dataset=digits", "data.size=16", "data.channels=1"]
-    return load_spec(None, base + rest, preset=preset[0] if preset else None).resolved()
+    return load_spec(None, base + rest, preset=preset[0] if preset else None)
 
 
 def score(model, diffusion, spec, prepared, sampler: str, steps: int, n: int) -> dict:  # noqa: ANN001
     from zoo.metrics.evaluate import evaluate
     from zoo.plugins import get_registry
-    from zoo.sample import to_uint8
+    from zoo.runs.sample import to_uint8
 
     sample = get_registry().get("sampler", sampler).factory
     model.eval()
@@ -67,9 +67,9 @@ def score(model, diffusion, spec, prepared, sampler: str, steps: int, n: int) ->
 def train(name: str, args: argparse.Namespace, out: Path) -> None:
     from zoo.data.loader import make_loader
     from zoo.data.prepare import prepare
-    from zoo.ema import EMA
-    from zoo.lr import lr_factor, progress
-    from zoo.run import build
+    from zoo.runs.load import build
+    from zoo.train.ema import EMA
+    from zoo.train.lr import lr_factor, progress
 
     spec = make_spec(CANDIDATES[name] + args.set)
     t = spec.train
@@ -133,7 +133,7 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/results/recipe_steps.jsonl")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    from zoo.allocator import tune_allocator
+    from zoo.runtime.allocator import tune_allocator
 
     tune_allocator()
     train(args.candidate, args, Path(args.out))

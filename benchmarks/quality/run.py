@@ -44,7 +44,7 @@ ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTION
 
 
 def machine() -> dict:
-    from zoo.cpu import current
+    from zoo.runtime.cpu import current
 
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
@@ -58,7 +58,7 @@ def machine() -> dict:
 
 
 def spec_dict(model: str, minutes: float, threads: int, n: int) -> dict:
-    from zoo.spec import merge, with_recipe
+    from zoo.config.spec import merge, with_recipe
 
     preset, overrides = MODELS[model]
     user = merge({"data": DATA, "train": {"minutes": minutes, "threads": threads, "log_every": 50},
@@ -69,8 +69,8 @@ def spec_dict(model: str, minutes: float, threads: int, n: int) -> dict:
 def run_one(model: str, minutes: float, args: argparse.Namespace, root: Path, curve_every: int | None = None) -> list[dict]:
     """The cell's row, then one row per extra sampler (diffusion models) or per curve point (``curve_every``)."""
     from zoo.bench.cell import run_cell
-    from zoo.run import load_run
-    from zoo.spec import from_dict
+    from zoo.config.spec import from_dict
+    from zoo.runs.load import load_run
 
     load_before = os.getloadavg()
     spec = spec_dict(model, minutes, args.threads, args.n)
@@ -119,8 +119,8 @@ def sample_and_score(run, full, prepared, sampler: str, steps: int, n: int, seed
     (its eval seed plus ``seed_offset``), scored on ``METRICS`` against its test split: (scores, seconds
     spent sampling). Rows that differ only in sampler or steps are therefore paired."""
     from zoo.metrics.evaluate import evaluate
-    from zoo.sample import generate
-    from zoo.streams import SAMPLING, stream_seed
+    from zoo.runs.sample import generate
+    from zoo.runtime.streams import SAMPLING, stream_seed
 
     seed = stream_seed(full.train.seed, SAMPLING, full.eval.seed + seed_offset)
     options = full.eval.options_for(sampler)
@@ -132,9 +132,9 @@ def sample_and_score(run, full, prepared, sampler: str, steps: int, n: int, seed
 
 
 def floor_row(n: int) -> dict:
+    from zoo.config.spec import DataSpec
     from zoo.data.prepare import prepare
     from zoo.metrics.evaluate import reference_rows
-    from zoo.spec import DataSpec
 
     result = reference_rows(prepare(DataSpec(**DATA)), n, metrics=METRICS)
     return {r.name: {k: r.values[k] for k in METRICS} for r in result.rows}
@@ -165,8 +165,8 @@ def main() -> None:
     p.add_argument("--samplers", default="ddim:50,dpmpp_2m:20,dpmpp_2m:30",
                    help="sampler:steps pairs scored on each diffusion cell's weights too (empty: none)")  # fmt: skip
     args = p.parse_args()
-    from zoo.allocator import tune_allocator
-    from zoo.io import atomic_write_text
+    from zoo.runtime.allocator import tune_allocator
+    from zoo.runtime.io import atomic_write_text
 
     tune_allocator()
     started = time.strftime("%Y-%m-%d %H:%M:%S")

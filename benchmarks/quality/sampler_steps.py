@@ -32,10 +32,10 @@ def main() -> None:
     import torch
 
     import zoo
-    from zoo.cpu import current
+    from zoo.config.spec import from_dict, read_spec_json
     from zoo.data.prepare import prepare
-    from zoo.run import load_run
-    from zoo.spec import from_dict, read_spec_json
+    from zoo.runs.load import load_run
+    from zoo.runtime.cpu import current
 
     zoo.tune_allocator()
     torch.set_num_threads(args.threads)

@@ -23,7 +23,7 @@ from recipe_steps import CANDIDATES, make_spec  # noqa: E402
 
 
 def setup(name: str, compiled: bool) -> dict:
-    from zoo.run import build
+    from zoo.runs.load import build
 
     spec = make_spec(CANDIDATES[name])
     torch.manual_seed(0)
@@ -68,8 +68,8 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/results/recipe_step_time.jsonl")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    from zoo.allocator import tune_allocator
-    from zoo.cpu import current
+    from zoo.runtime.allocator import tune_allocator
+    from zoo.runtime.cpu import current
 
     tune_allocator()
     runs = {(name, False): None for name in args.candidates.split(",")}

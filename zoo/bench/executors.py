@@ -11,10 +11,13 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from zoo.bench.cell import run_cell
 from zoo.errors import UserError
+
+if TYPE_CHECKING:
+    from zoo.registry import Registry
 
 Job = tuple[str, dict[str, Any], str]  # (key, spec dict, run folder)
 
@@ -32,17 +35,19 @@ class LocalExecutor:
     ``jobs=N``: N worker processes, the cores split between them (N processes x all threads each
     would oversubscribe the cores: measured 30x slower on 2 cores)."""
 
-    def __init__(self, jobs: int = 1, threads: int | None = None) -> None:
+    def __init__(self, jobs: int = 1, threads: int | None = None, registry: Registry | None = None) -> None:
         if jobs < 1:
             raise UserError(f"--jobs must be at least 1, got {jobs}")
         self.jobs = jobs
+        self.registry = registry  # cells in this process are built by it; a worker process loads its own
         # one job in this process keeps the process's thread setting unless told otherwise
         self.threads = threads if threads is not None else (None if jobs == 1 else max(1, cpu_count() // jobs))
 
     def run(self, jobs: list[Job], progress: Any = None) -> Iterator[tuple[str, dict[str, Any]]]:
         if self.jobs == 1:
             for key, spec, run_dir in jobs:
-                yield key, run_cell(spec, run_dir, threads=self.threads, progress=progress if progress is not None else False)
+                yield key, run_cell(spec, run_dir, registry=self.registry, threads=self.threads,
+                                    progress=progress if progress is not None else False)
             return
         with ProcessPoolExecutor(max_workers=self.jobs, mp_context=get_context("spawn")) as pool:
             pending = {pool.submit(run_cell, spec, run_dir, threads=self.threads): key for key, spec, run_dir in jobs}

@@ -4,7 +4,7 @@ A grid (TOML)::
 
     name = "study"
     seeds = [0]                       # or a count: seeds = 3  ->  [0, 1, 2]
-    preset = "study"                  # optional: cells sit on a named preset (zoo.recipe), not the data's recipe
+    preset = "study"                  # optional: cells sit on a named preset (zoo.config.recipe), not the data's recipe
     [budget]                          # per cell: steps and/or minutes (whichever ends first)
     steps = 600
     [base.data]                       # any run-spec section: model, diffusion, data, train, eval
@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zoo.config.resolve import ResolvedSpec, resolve
+from zoo.config.spec import from_dict, merge, read_toml, with_recipe
 from zoo.errors import UserError, did_you_mean
-from zoo.spec import RunSpec, from_dict, merge, read_toml, validate, with_recipe
+from zoo.registry import Registry
 
 GRID_KEYS = ("name", "description", "seeds", "budget", "base", "variants", "axes", "compare", "preset")
 COMPARE_KEYS = ("reference", "primary")
@@ -44,7 +46,7 @@ class Cell:
     overrides: dict[str, Any]  # dotted key -> value, variant and axes together
     seed: int
     label: str  # the name, plus the seed when the grid has several
-    spec: RunSpec
+    spec: ResolvedSpec
     hash: str
     duplicate_of: str | None = None  # the label of the first cell with the same hash
 
@@ -83,8 +85,8 @@ def check_grid_name(name: str, where: str | Path) -> None:
                         "not starting with '.' (e.g. name = \"study\")")
 
 
-def load_grid(path: str | Path) -> Grid:
-    """Read, validate and expand a grid file. Every cell is validated before anything runs."""
+def load_grid(path: str | Path, registry: Registry | None = None) -> Grid:
+    """Read, validate and expand a grid file. Every cell is resolved against ``registry`` (once) before anything runs."""
     path = Path(path)
     data = read_toml(path)
     for key in data:
@@ -122,11 +124,9 @@ def load_grid(path: str | Path) -> Grid:
                 spec_dict = merge(base, _dotted(dotted, f"{path}: variant '{variant}'"))
                 spec_dict = merge(spec_dict, {"train": {"seed": seed}})
                 try:
-                    spec = from_dict(with_recipe(spec_dict, preset))
-                    validate(spec)
+                    spec = resolve(from_dict(with_recipe(spec_dict, preset)), registry)
                 except UserError as err:
                     raise UserError(f"{path}: cell '{name}': {err}") from None
-                spec = spec.resolved()
                 cell_hash = spec.hash()
                 label = name if len(seeds) == 1 else f"{name} [seed {seed}]"
                 grid.cells.append(

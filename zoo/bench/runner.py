@@ -18,8 +18,8 @@ from typing import Any
 from zoo.bench.executors import Executor, LocalExecutor
 from zoo.bench.grid import Grid
 from zoo.bench.store import Store
-from zoo.io import exclusive
-from zoo.progress import progress_bar
+from zoo.runtime.io import exclusive
+from zoo.runtime.progress import progress_bar
 
 DB_NAME = "zoo.db"
 LOCK_NAME = ".zoo.lock"
@@ -52,16 +52,16 @@ def compute_references(store: Store, grid: Grid) -> None:
     from zoo.metrics.noise import metric_noise
 
     for cell in grid.unique():
-        e, data = cell.spec.eval, prepare(cell.spec.data)
+        e, data, registry = cell.spec.eval, prepare(cell.spec.data, cell.spec.registry), cell.spec.registry
         feature = e.feature or data.default_feature
         scored = [(e.n, e.metrics)] + ([(e.curve_n, e.curve_metrics)] if e.curve_every is not None else [])
-        for n, metrics in scored:  # the final scores, and the learning-curve points (zoo.curve)
+        for n, metrics in scored:  # the final scores, and the learning-curve points (zoo.curves.score)
             key = reference_key(data.hash, feature, n, metrics, e.seed)
             if store.references(key) is None:
-                result = reference_rows(data, n, feature=feature, metrics=metrics, seed=e.seed)
+                result = reference_rows(data, n, feature=feature, metrics=metrics, seed=e.seed, registry=registry)
                 store.save_references(key, grid.name, [row.to_dict() for row in result.rows])
             if store.references(noise_key(key)) is None:  # the instrument's own noise at that n
-                noise = metric_noise(data, n, feature=feature, metrics=metrics)
+                noise = metric_noise(data, n, feature=feature, metrics=metrics, registry=registry)
                 store.save_references(noise_key(key), grid.name, [noise])
 
 
@@ -92,8 +92,8 @@ def _run_locked(grid: Grid, results: Path, *, executor: Executor | None, progres
     timings: dict[str, float] = {}
 
     tick = time.perf_counter()
-    for spec in {json.dumps(c.spec.data.__dict__, sort_keys=True, default=list): c.spec.data for c in grid.unique()}.values():
-        prepare(spec, progress=progress)
+    for spec in {json.dumps(c.spec.data.__dict__, sort_keys=True, default=list): c.spec for c in grid.unique()}.values():
+        prepare(spec.data, spec.registry, progress=progress)
     timings["prepare"] = time.perf_counter() - tick
 
     pending = [c for c in grid.unique() if store.status(c.hash) != "done"]

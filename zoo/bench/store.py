@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from zoo.io import disk_guard
+from zoo.runtime.io import disk_guard
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS refs (
     rows TEXT NOT NULL,
     updated REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS curve_points (  -- learning curves (zoo.curve); added in schema 2
+CREATE TABLE IF NOT EXISTS curve_points (  -- learning curves (zoo.curves.score); added in schema 2
     hash TEXT NOT NULL,
     step INTEGER NOT NULL,
     train_seconds REAL NOT NULL,       -- optimisation time up to the step, scoring excluded
@@ -168,7 +168,7 @@ class Store:
             )
 
     def curve(self, cell_hash: str) -> list[dict[str, Any]]:
-        """The cell's points in step order, as ``zoo.curve`` wrote them (empty without a curve)."""
+        """The cell's points in step order, as ``zoo.curves.score`` wrote them (empty without a curve)."""
         with self._connect() as db:
             rows = db.execute("SELECT * FROM curve_points WHERE hash = ? ORDER BY step", (cell_hash,)).fetchall()
         return [{**{k: r[k] for k in ("step", "train_seconds", "score_seconds", "n")}, "values": json.loads(r["values"])}

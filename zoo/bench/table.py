@@ -9,14 +9,15 @@ import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from zoo.bench.curves import At, points_at, rewind
 from zoo.bench.runner import reference_key
 from zoo.bench.store import Store
+from zoo.contract import MetricColumn
+from zoo.curves.compare import At, points_at, rewind
 from zoo.errors import UserError, did_you_mean
-from zoo.hookspecs import MetricColumn
 
 if TYPE_CHECKING:
     from zoo.bench.verdicts import Comparison
+    from zoo.registry import Registry
 
 Column = MetricColumn  # cost columns and metric columns are described alike
 
@@ -29,12 +30,12 @@ COST_COLUMNS = (  # what a cell costs, measured by the runner for every cell wha
 _COST_KEYS = {c.key for c in COST_COLUMNS}
 
 
-def table_columns(rows: list[Row]) -> tuple[Column, ...]:
+def table_columns(rows: list[Row], registry: Registry) -> tuple[Column, ...]:
     """The cost columns, then the columns of every metric the rows' grid asks for, as each metric
     describes itself (built-in or plugin)."""
     from zoo.metrics.columns import metric_columns
 
-    return COST_COLUMNS + metric_columns(m for r in rows for m in r.metrics)
+    return COST_COLUMNS + metric_columns((m for r in rows for m in r.metrics), registry)
 
 
 @dataclass
@@ -102,7 +103,7 @@ def _values_of(record: dict[str, Any]) -> dict[str, float]:
 
 def build_rows(store: Store, grid: str, at: At | None = None) -> tuple[list[Row], list[Row]]:
     """(cell rows, reference rows) of ``grid``: the final scores, or the learning-curve points ``at``
-    a training time or step (:mod:`zoo.bench.curves`)."""
+    a training time or step (:mod:`zoo.curves.compare`)."""
     cells = store.grid_cells(grid)
     if not cells:
         known = [g["grid"] for g in store.grids()]
@@ -170,11 +171,11 @@ def best(rows: list[Row], column: Column) -> float | None:
     return min(values, key=lambda vr: abs(vr[0] - (vr[1].target(column) or vr[0])))[0]
 
 
-def sort_rows(rows: list[Row], key: str | None) -> list[Row]:
+def sort_rows(rows: list[Row], key: str | None, registry: Registry) -> list[Row]:
     """Best first by the column ``key`` (its metric says which way is better); rows without a value last."""
     if key is None:
         return rows
-    columns = {c.key: c for c in table_columns(rows)}
+    columns = {c.key: c for c in table_columns(rows, registry)}
     if key not in columns:
         raise UserError(f"cannot sort by '{key}'{did_you_mean(key, columns)}; columns: {', '.join(columns)}")
     column = columns[key]
@@ -214,13 +215,14 @@ def cell_text(row: Row, column: Column, bests: dict[str, float | None]) -> tuple
     return text, note, is_best
 
 
-def render(rows: list[Row], refs: list[Row], title: str, comparison: Comparison | None = None):  # noqa: ANN201
+def render(rows: list[Row], refs: list[Row], title: str, registry: Registry,  # noqa: ANN201
+           comparison: Comparison | None = None):
     """A rich Table; with a comparison, a ``vs <reference>`` column and its reading under the table."""
     from rich.table import Table
 
     from zoo.bench.verdicts import contrast_text, reading
 
-    columns = table_columns(rows)
+    columns = table_columns(rows, registry)
     table = Table(title=title, show_lines=False, header_style="bold")
     table.add_column("cell")
     table.add_column("overrides", style="dim", max_width=34)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from zoo.bench.stats import Interval, holm, mean_ci, paired_t, verdict
+from zoo.contract import MetricColumn
 from zoo.errors import UserError, did_you_mean
-from zoo.hookspecs import MetricColumn
 
 if TYPE_CHECKING:
     from zoo.bench.store import Store

@@ -35,23 +35,23 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from zoo.bench.curves import parse_at
     from zoo.bench.executors import LocalExecutor, RayExecutor, cpu_count
     from zoo.bench.grid import default_grid_path, load_grid
     from zoo.bench.runner import DB_NAME, run_grid
     from zoo.bench.store import Store
     from zoo.bench.table import build_rows, render, sort_rows, table_columns
     from zoo.bench.verdicts import comparison_of
+    from zoo.curves.compare import parse_at
 
     err = Console(stderr=True)
     at = parse_at(args.at)  # a mistake fails before anything runs
-    grid = load_grid(args.grid or default_grid_path())
+    grid = load_grid(args.grid or default_grid_path(), args.registry)
     if not args.table:
         if args.executor == "ray":
             threads = max(1, cpu_count() // max(args.jobs, 1))
             executor = RayExecutor(args.address, threads=threads)
         else:
-            executor = LocalExecutor(args.jobs)
+            executor = LocalExecutor(args.jobs, registry=args.registry)
         dupes = [c for c in grid.cells if c.duplicate_of]
         err.print(f"grid [bold]{grid.name}[/] ({grid.path}): {len(grid.cells)} cells, {len(grid.unique())} distinct specs"
                   + ("; run once: " + ", ".join(f"{c.label} = {c.duplicate_of}" for c in dupes) if dupes else ""))
@@ -60,10 +60,10 @@ def run(args: argparse.Namespace) -> int:
                   f"in {outcome.seconds:.0f} s")
     store = Store(Path(args.results) / DB_NAME)
     rows, refs = build_rows(store, grid.name, at)
-    rows = sort_rows(rows, args.sort)
-    comparison = comparison_of(store, grid.name, rows, table_columns(rows))
+    rows = sort_rows(rows, args.sort, args.registry)
+    comparison = comparison_of(store, grid.name, rows, table_columns(rows, args.registry))
     if args.json:
-        columns = table_columns(rows)
+        columns = table_columns(rows, args.registry)
         print(json.dumps({"grid": grid.name, "at": {at.unit: at.value} if at else None, "columns": [c.__dict__ for c in columns],
                           "comparison": comparison.to_dict(),
                           "rows": [r.to_dict(columns) for r in rows], "references": [r.to_dict(columns) for r in refs]},
@@ -72,5 +72,6 @@ def run(args: argparse.Namespace) -> int:
         out = Console()
         if not out.is_terminal:  # piped or CI: do not squeeze the table into 80 columns
             out = Console(width=max(out.width, 180))
-        out.print(render(rows, refs, f"zoo benchmark: {grid.name}" + (f" ({at.label})" if at else ""), comparison))
+        out.print(render(rows, refs, f"zoo benchmark: {grid.name}" + (f" ({at.label})" if at else ""), args.registry,
+                         comparison))
     return 1 if any(r.status == "failed" for r in rows) else 0

@@ -14,7 +14,7 @@ def add_spec_arguments(p: argparse.ArgumentParser) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
         help="override one setting, e.g. --set model.block=resnet --set model.dim_mults=[1,2,4]",
     )
-    p.add_argument("--preset", help="named settings under the file and --set (`study`: the study's recipe; zoo.recipe)")
+    p.add_argument("--preset", help="named settings under the file and --set (`study`: the study's recipe; zoo.config.recipe)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,12 +30,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
     from rich.tree import Tree
 
-    from zoo.modelinfo import count_parameters, forward_flops
-    from zoo.plugins import get_registry
-    from zoo.spec import load_spec
+    from zoo.config.resolve import load_spec
+    from zoo.models.info import count_parameters, forward_flops
 
-    spec = load_spec(args.config, args.overrides, model_only=True, preset=args.preset).resolved()
-    model = get_registry().create("model", spec.model.name, spec.model)
+    spec = load_spec(args.config, args.overrides, registry=args.registry, model_only=True, preset=args.preset)
+    model = spec.build_model()
     console = Console()
 
     def add(node: Tree, module, depth: int) -> None:  # noqa: ANN001

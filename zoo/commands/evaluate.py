@@ -57,10 +57,10 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.json
     if target.is_dir():
         result = evaluate_run(target, feature=args.feature, metrics=metrics, n=args.n, references=args.references,
-                              seed=args.seed, progress=progress)  # fmt: skip
+                              seed=args.seed, progress=progress, registry=args.registry)  # fmt: skip
     elif target.suffix == ".npz" or target.is_file():
+        from zoo.config.spec import DataSpec
         from zoo.data.prepare import prepare
-        from zoo.spec import DataSpec
 
         images = load_samples(target)
         channels = args.channels or images.shape[1]
@@ -69,13 +69,13 @@ def run(args: argparse.Namespace) -> int:
                 f"the samples in '{target}' have {images.shape[1]} channel(s) but --channels is {channels}; "
                 f"drop --channels or evaluate samples of a {channels}-channel model"
             )
-        build_metrics(metrics or DEFAULT_METRICS)  # unknown names and missing weights fail before preparing
-        feature = build_extractor(args.feature) if args.feature else None
+        build_metrics(metrics or DEFAULT_METRICS, args.registry)  # unknown names and missing weights fail before preparing
+        feature = build_extractor(args.feature, args.registry) if args.feature else None
         spec = DataSpec(dataset=args.dataset, root=args.root, size=args.size or images.shape[2], channels=channels,
                         prepared=args.prepared)  # fmt: skip
-        prepared = prepare(spec, progress=progress)
+        prepared = prepare(spec, args.registry, progress=progress)
         result = evaluate(images, prepared, feature=feature, metrics=metrics or DEFAULT_METRICS, n=args.n,
-                          references=args.references, seed=args.seed, progress=progress)  # fmt: skip
+                          references=args.references, seed=args.seed, progress=progress, registry=args.registry)  # fmt: skip
     else:
         raise UserError(f"'{target}' does not exist; pass a run folder or a samples .npz (`zoo sample` writes both)")
     if args.json:

@@ -33,9 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from zoo.errors import UserError
-    from zoo.plugins import get_registry
-
-    registry = get_registry()
+    registry = args.registry
     console = Console(highlight=False)
     if args.info:
         if not args.name:

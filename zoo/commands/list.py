@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from zoo.plugins import get_registry, plugin_infos
+    from zoo.plugins import plugin_infos
     from zoo.registry import KINDS
 
     console = Console()
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     kind, pattern = args.kind, args.pattern
     if kind is not None and kind not in KINDS and pattern is None and any(c in kind for c in "*?["):
         kind, pattern = None, kind  # `zoo list 'conv*'`
-    components = get_registry().list(kind, pattern)
+    components = args.registry.list(kind, pattern)
     if args.json:
         rows = [{"kind": c.kind, "name": c.name, "plugin": c.plugin, "distribution": c.distribution, "help": c.help}
                 for c in components]

@@ -9,7 +9,7 @@ ORDER = 40
 
 
 def add_parser(subparsers: Any) -> None:
-    from zoo.spec import DataSpec
+    from zoo.config.spec import DataSpec
 
     d = DataSpec()
     p = subparsers.add_parser(
@@ -35,8 +35,8 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from zoo.config.spec import DataSpec, section_from_dict
     from zoo.data.prepare import prepare, summary_table
-    from zoo.spec import DataSpec, section_from_dict
 
     values = {
         "dataset": args.dataset,
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         "download": args.download,
     }
     spec = section_from_dict(DataSpec, values, "data")
-    prepared = prepare(spec, force=args.force, progress=True)
+    prepared = prepare(spec, args.registry, force=args.force, progress=True)
     console = Console(highlight=False)
     verb = "reused" if prepared.reused else f"wrote in {prepared.manifest['seconds']:.1f} s"
     console.print(f"{verb}: {prepared.path}  (hash {prepared.hash[:12]})")

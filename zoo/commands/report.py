@@ -25,10 +25,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from zoo.bench.curves import parse_at
     from zoo.bench.report import build_report, default_out, write_report
+    from zoo.curves.compare import parse_at
 
-    report = build_report(args.results, grid=args.grid, sort=args.sort, at=parse_at(args.at))
+    report = build_report(args.results, args.registry, grid=args.grid, sort=args.sort, at=parse_at(args.at))
     out = args.out or default_out(args.results, report.name)
     paths = write_report(report, out)
     for path in paths[:2]:  # plain print: paths stay whole (no wrapping) for copy-paste and scripts

@@ -38,18 +38,17 @@ def run(args: argparse.Namespace) -> int:
 
     from zoo.diffusion.samplers import model_device
     from zoo.errors import UserError
-    from zoo.plugins import get_registry
-    from zoo.precision import use_bf16
-    from zoo.run import load_run
-    from zoo.sample import generate, save_grid, save_npz
+    from zoo.runs.load import load_run
+    from zoo.runs.sample import generate, save_grid, save_npz
+    from zoo.runtime.precision import use_bf16
 
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
-    loaded = load_run(args.run_dir, weights=args.weights)
+    loaded = load_run(args.run_dir, args.registry, weights=args.weights)
     e = loaded.spec.eval
     sampler = args.sampler or e.sampler
     steps = args.steps or e.steps
-    get_registry().get("sampler", sampler)
+    args.registry.get("sampler", sampler)
     for flag, given in (("--option", bool(args.option)), ("--compile on", args.compile == "on")):
         if given and loaded.diffusion is None:
             raise UserError(f"{flag}: the model of {args.run_dir} samples itself ({loaded.spec.model.name}), through "
@@ -79,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
 def parse_options(pairs: list[str]) -> dict[str, Any]:
     """``["spacing=linspace", "eta=1"]`` -> ``{"spacing": "linspace", "eta": 1}`` (values as in ``--set``)."""
+    from zoo.config.spec import parse_value
     from zoo.errors import UserError
-    from zoo.spec import parse_value
 
     out: dict[str, Any] = {}
     for pair in pairs:

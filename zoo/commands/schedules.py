@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from zoo.registry import Registry
 
 ORDER = 30
 
@@ -25,13 +29,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _schedules(timesteps: int) -> tuple[dict[str, object], dict[str, str]]:
+def _schedules(registry: Registry, timesteps: int) -> tuple[dict[str, object], dict[str, str]]:
     """name -> betas for every schedule that works at this T, and name -> reason for the others."""
     from zoo.errors import UserError
-    from zoo.plugins import get_registry
 
     betas, failed = {}, {}
-    for component in get_registry().list("schedule"):
+    for component in registry.list("schedule"):
         try:
             betas[component.name] = component.factory(timesteps)
         except UserError as err:
@@ -39,17 +42,16 @@ def _schedules(timesteps: int) -> tuple[dict[str, object], dict[str, str]]:
     return betas, failed
 
 
-def _table(timesteps: int) -> int:
+def _table(registry: Registry, timesteps: int) -> int:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     from zoo.diffusion.schedules import alphas_cumprod
-    from zoo.plugins import get_registry
 
-    betas, failed = _schedules(timesteps)
+    betas, failed = _schedules(registry, timesteps)
     table = Table("name", "help", "beta_1", "beta_T", "alpha_bar_T", title=f"beta schedules at T = {timesteps}")
-    for component in get_registry().list("schedule"):
+    for component in registry.list("schedule"):
         name = component.name
         if name in betas:
             b = betas[name]
@@ -64,19 +66,19 @@ def _table(timesteps: int) -> int:
     return 0
 
 
-def _plot(timesteps: int, path: Path) -> int:
+def _plot(registry: Registry, timesteps: int, path: Path) -> int:
     from matplotlib.figure import Figure
 
     from zoo.diffusion.schedules import alphas_cumprod, log_snr
     from zoo.errors import UserError
-    from zoo.io import atomic_path
+    from zoo.runtime.io import atomic_path
 
     fig = Figure(figsize=(10, 4), layout="constrained")
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in fig.canvas.get_supported_filetypes():
         supported = ", ".join(sorted(fig.canvas.get_supported_filetypes()))
         raise UserError(f"cannot write a figure to '{path}': use one of the extensions {supported}")
-    betas, failed = _schedules(timesteps)
+    betas, failed = _schedules(registry, timesteps)
     if not betas:
         raise UserError(f"no registered schedule works at T={timesteps}: " + "; ".join(failed.values()))
     ax_alpha, ax_snr = fig.subplots(1, 2)
@@ -103,4 +105,4 @@ def run(args: argparse.Namespace) -> int:
 
     if args.timesteps < 2:
         raise UserError(f"--timesteps must be at least 2, got {args.timesteps}")
-    return _plot(args.timesteps, args.plot) if args.plot else _table(args.timesteps)
+    return _plot(args.registry, args.timesteps, args.plot) if args.plot else _table(args.registry, args.timesteps)

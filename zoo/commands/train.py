@@ -25,12 +25,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from zoo.spec import load_spec, read_spec_json
+    from zoo.config.resolve import load_spec
+    from zoo.config.spec import read_spec_json
     from zoo.train import train
 
     saved = Path(args.out) / "spec.json"
     base = read_spec_json(saved) if args.resume and saved.is_file() else None
-    spec = load_spec(args.config, args.overrides, base=base, preset=args.preset)
+    spec = load_spec(args.config, args.overrides, registry=args.registry, base=base, preset=args.preset)
     summary = train(spec, args.out, resume=args.resume, progress=args.progress)
     console = Console(stderr=True)
     verb = "interrupted: saved" if summary.interrupted else "trained"

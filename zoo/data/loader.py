@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from zoo.data.prepare import PreparedData
 from zoo.errors import UserError
-from zoo.streams import DATA_ORDER, FLIPS, stream
+from zoo.runtime.streams import DATA_ORDER, FLIPS, stream
 
 
 def batches_per_epoch(n: int, batch_size: int, world_size: int = 1, drop_last: bool = True) -> int:

@@ -38,15 +38,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import zoo
+from zoo.config.spec import DataSpec
+from zoo.contract import DatasetSource, optional
 from zoo.data.images import reject_reason, strict_decoding, to_array
 from zoo.errors import UserError, did_you_mean
-from zoo.hookspecs import DatasetSource, optional
-from zoo.io import atomic_folder, atomic_write_text, file_lock, remove_leftovers
-from zoo.progress import progress_bar
-from zoo.spec import DataSpec
+from zoo.runtime.io import atomic_folder, atomic_write_text, file_lock, remove_leftovers
+from zoo.runtime.progress import progress_bar
 
 if TYPE_CHECKING:
     from rich.table import Table
+
+    from zoo.registry import Registry
 
 
 FORMAT = 1  # version of the prepared folder layout; a copy of another version is rebuilt
@@ -338,12 +340,14 @@ def _reusable(final: Path, identity: dict[str, Any]) -> PreparedData | None:
     return PreparedData(final, manifest, reused=True)
 
 
-def prepare(spec: DataSpec, *, force: bool = False, progress: bool = False) -> PreparedData:
-    """Prepare ``spec.dataset`` under ``spec.prepared`` (or reuse a matching copy) and open it."""
-    from zoo.plugins import get_registry
+def prepare(spec: DataSpec, registry: Registry | None = None, *, force: bool = False,
+            progress: bool = False) -> PreparedData:
+    """Prepare ``spec.dataset`` under ``spec.prepared`` (or reuse a matching copy) and open it; the dataset
+    comes from ``registry`` (None: the installed plugins', for scripts)."""
+    from zoo.plugins import installed
 
     spec.check()
-    registry = get_registry()
+    registry = installed(registry)
     registry.get("dataset", spec.dataset)  # an unknown name fails before anything is written
     parent = Path(spec.prepared)
     final = parent / folder_name(spec)

@@ -89,9 +89,6 @@ def digits(root: str | None = None, *, download: bool = False) -> Digits:
     return Digits()
 
 
-digits.flip_invariant = False  # a mirrored digit is not a digit (2, 3, 7 ...): flips default to off
-
-
 # -- torchvision datasets ----------------------------------------------------------------------
 def _require(name: str, root: Path, expected: list[Path], url: str) -> None:
     """Raise a UserError listing every expected file or folder that is not there."""
@@ -269,7 +266,8 @@ def imagefolder(root: str | None = None, *, download: bool = False) -> ImageFold
 
 @hookimpl
 def zoo_register(registry: Registry) -> None:
-    registry.add("dataset", "digits", digits, help="1,797 real 8x8 greyscale digits shipped in scikit-learn")
+    registry.add("dataset", "digits", digits, help="1,797 real 8x8 greyscale digits shipped in scikit-learn",
+                 flip_invariant=False)  # a mirrored digit is not a digit (2, 3, 7 ...): flips default to off
     registry.add("dataset", "flowers102", flowers102, help="Oxford 102 Flowers, 8,189 photos (torchvision)")
     registry.add("dataset", "celeba", celeba, help="CelebA, 202,599 aligned celebrity faces (torchvision)")
     registry.add("dataset", "imagefolder", imagefolder, help="any folder of images; sub-folders are classes")

@@ -21,15 +21,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.config.spec import LOSSES, OBJECTIVES
 from zoo.errors import UserError, did_you_mean
 
 if TYPE_CHECKING:
+    from zoo.config.spec import DiffusionSpec
     from zoo.registry import Registry
-    from zoo.spec import DiffusionSpec
 
-OBJECTIVES = ("eps", "x0", "v")
-#: elementwise losses (reduction="none"); averaged per sample, then over the batch
-LOSSES: dict[str, Callable[..., Tensor]] = {
+#: the elementwise loss of each name in zoo.config.spec.LOSSES (reduction="none"); averaged per sample, then over
+#: the batch
+LOSS_FUNCTIONS: dict[str, Callable[..., Tensor]] = {
     "smooth_l1": F.smooth_l1_loss,  # the study: Huber-like, less sensitive to outliers than MSE
     "mse": F.mse_loss,  # Ho et al. 2020, L_simple
     "l1": F.l1_loss,
@@ -60,7 +61,7 @@ class GaussianDiffusion(nn.Module):
     ) -> None:
         super().__init__()
         self.objective = _choice("objective", objective, OBJECTIVES)
-        self.loss_type = _choice("loss", loss, list(LOSSES))
+        self.loss_type = _choice("loss", loss, LOSSES)
         if min_snr_gamma is not None and min_snr_gamma <= 0:
             raise UserError(f"diffusion.min_snr_gamma must be positive (Hang et al. use 5), got {min_snr_gamma}")
         self.min_snr_gamma = min_snr_gamma
@@ -95,12 +96,9 @@ class GaussianDiffusion(nn.Module):
             self.register_buffer(name, value.to(torch.float32))
 
     @classmethod
-    def from_spec(cls, spec: DiffusionSpec, registry: Registry | None = None) -> GaussianDiffusion:
-        """The process of a run's ``[diffusion]`` section, its schedule built by ``registry`` (by default
-        the installed plugins')."""
-        from zoo.plugins import get_registry
-
-        betas = (registry or get_registry()).create("schedule", spec.schedule, spec.timesteps)
+    def from_spec(cls, spec: DiffusionSpec, registry: Registry) -> GaussianDiffusion:
+        """The process of a run's ``[diffusion]`` section, its schedule built by ``registry``."""
+        betas = registry.create("schedule", spec.schedule, spec.timesteps)
         return cls(betas, objective=spec.objective, loss=spec.loss, min_snr_gamma=spec.min_snr_gamma)
 
     def _at(self, name: str, t: Tensor, x: Tensor) -> Tensor:
@@ -179,7 +177,7 @@ class GaussianDiffusion(nn.Module):
         """The denoising loss of one batch: t ~ U{0..T-1}, noise ~ N(0, I), loss on the objective's target.
 
         The noise comes from ``generator`` and ``t`` from ``timestep_generator`` (default: ``generator``),
-        drawn on the generator's device, then moved to x0's. Training passes two streams (zoo.streams).
+        drawn on the generator's device, then moved to x0's. Training passes two streams (zoo.runtime.streams).
         The loss is computed in float32 even when the model returns bf16 under autocast.
         """
         x0 = x0.float()
@@ -190,7 +188,7 @@ class GaussianDiffusion(nn.Module):
         noise = torch.randn(x0.shape, generator=generator, device=device).to(x0.device)
         x_t = self.q_sample(x0, t, noise)
         out = model(x_t, t).float()
-        loss = LOSSES[self.loss_type](out, self.target(x0, noise, t), reduction="none")
+        loss = LOSS_FUNCTIONS[self.loss_type](out, self.target(x0, noise, t), reduction="none")
         per_sample = loss.reshape(loss.shape[0], -1).mean(dim=1)
         return (per_sample * self.loss_weight(t)).mean()
 

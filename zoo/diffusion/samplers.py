@@ -54,7 +54,7 @@ from torch import Tensor, nn
 from zoo.diffusion.gaussian import GaussianDiffusion
 from zoo.errors import UserError, did_you_mean
 from zoo.hookspecs import hookimpl
-from zoo.progress import progress_bar
+from zoo.runtime.progress import progress_bar
 
 if TYPE_CHECKING:
     from zoo.registry import Registry

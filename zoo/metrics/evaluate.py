@@ -28,15 +28,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from zoo.config.spec import EvalSpec
 from zoo.errors import UserError
-from zoo.io import atomic_path, atomic_write_text
-from zoo.progress import progress_bar
-from zoo.spec import EvalSpec
+from zoo.plugins import installed
+from zoo.runtime.io import atomic_path, atomic_write_text
+from zoo.runtime.progress import progress_bar
 
 if TYPE_CHECKING:
     from zoo.data.prepare import PreparedData
     from zoo.metrics.extractor import FeatureExtractor
     from zoo.metrics.scores import Features
+    from zoo.registry import Registry
 
 DEFAULT_METRICS: tuple[str, ...] = EvalSpec.metrics  # one list of the default metrics, in the run spec
 SAMPLES = "samples"
@@ -183,11 +185,9 @@ def noise_features(
 
 
 # -- scoring -----------------------------------------------------------------------------------
-def build_metrics(names: Sequence[str]) -> dict[str, Any]:
-    """Each named metric from the registry (an unknown name fails with the closest matches)."""
-    from zoo.plugins import get_registry
-
-    registry = get_registry()
+def build_metrics(names: Sequence[str], registry: Registry | None = None) -> dict[str, Any]:
+    """Each named metric from ``registry`` (an unknown name fails with the closest matches)."""
+    registry = installed(registry)
     return {name: registry.create("metric", name) for name in dict.fromkeys(names)}
 
 
@@ -210,13 +210,12 @@ def score(
     return row
 
 
-def build_extractor(feature: str | FeatureExtractor) -> FeatureExtractor:
+def build_extractor(feature: str | FeatureExtractor, registry: Registry | None = None) -> FeatureExtractor:
     """A registered extractor by name (or a given module), adapted and in eval mode."""
     from zoo.metrics.extractor import as_extractor
-    from zoo.plugins import get_registry
 
     if isinstance(feature, str):
-        return as_extractor(get_registry().create("feature", feature), feature)
+        return as_extractor(installed(registry).create("feature", feature), feature)
     return as_extractor(feature, getattr(feature, "name", type(feature).__name__))
 
 
@@ -243,6 +242,7 @@ def evaluate(
     references: bool = True,
     seed: int = 0,
     progress: bool = False,
+    registry: Registry | None = None,
 ) -> EvalResult:
     """Score ``images`` (uint8 (N,C,H,W)) against the test split of ``prepared``, with reference rows.
 
@@ -268,8 +268,8 @@ def evaluate(
         images = images[:n]
     if len(prepared.images("test")) == 0:
         raise UserError(f"{prepared.path} has no test images; prepare it with a test fraction above 0 (data.split)")
-    metric_objects = build_metrics(metrics)  # unknown names fail before any feature is extracted
-    extractor = build_extractor(feature if feature is not None else prepared.default_feature)
+    metric_objects = build_metrics(metrics, registry)  # unknown names fail before any feature is extracted
+    extractor = build_extractor(feature if feature is not None else prepared.default_feature, registry)
     extractor.eval()  # a plugin's module may come in train mode; scores must never see dropout or BN updates
     skipped: dict[str, str] = {}
     with progress_bar(progress, transient=True) as bar:
@@ -289,11 +289,12 @@ def reference_rows(
     metrics: Sequence[str] = DEFAULT_METRICS,
     seed: int = 0,
     progress: bool = False,
+    registry: Registry | None = None,
 ) -> EvalResult:
     """Only the floor and ceiling rows, exactly as :func:`evaluate` computes them for ``n`` samples
     (the benchmark computes them once per grid rather than once per cell)."""
-    metric_objects = build_metrics(metrics)
-    extractor = build_extractor(feature if feature is not None else prepared.default_feature)
+    metric_objects = build_metrics(metrics, registry)
+    extractor = build_extractor(feature if feature is not None else prepared.default_feature, registry)
     extractor.eval()
     skipped: dict[str, str] = {}
     with progress_bar(progress, transient=True) as bar:
@@ -363,31 +364,34 @@ def evaluate_run(
     references: bool = True,
     seed: int = 0,
     progress: bool = False,
+    registry: Registry | None = None,
 ) -> EvalResult:
     """Score ``run_dir/samples.npz`` against the run's data (its ``spec.json``); writes ``run_dir/metrics.json``.
 
     ``feature`` and ``metrics`` default to the run spec's eval section.
     """
+    from zoo.config.resolve import resolve
+    from zoo.config.spec import RunSpec
     from zoo.data.prepare import prepare
-    from zoo.spec import RunSpec
 
     run_dir = Path(run_dir)
     spec_path = run_dir / "spec.json"
     if not spec_path.is_file():
         raise UserError(f"'{run_dir}' is not a run folder (no spec.json); pass a run folder made by `zoo train`, "
                         f"or a samples .npz with --dataset and --size")  # fmt: skip
-    spec = RunSpec.load(spec_path)
+    spec = resolve(RunSpec.load(spec_path), registry)
+    registry = spec.registry
     samples = run_dir / "samples.npz"
     if not samples.is_file():
         raise UserError(f"'{run_dir}' has no samples.npz; run `zoo sample {run_dir}` first")
     images = load_samples(samples)
     feature = feature if feature is not None else spec.eval.feature
     metrics = tuple(metrics or spec.eval.metrics)
-    build_metrics(metrics)  # unknown names and missing weights fail before the data is prepared
+    build_metrics(metrics, registry)  # unknown names and missing weights fail before the data is prepared
     if isinstance(feature, str):
-        feature = build_extractor(feature)
-    prepared = prepare(spec.data, progress=progress)
+        feature = build_extractor(feature, registry)
+    prepared = prepare(spec.data, registry, progress=progress)
     result = evaluate(images, prepared, feature=feature, metrics=metrics, n=n, references=references, seed=seed,
-                      progress=progress)  # fmt: skip
+                      progress=progress, registry=registry)  # fmt: skip
     atomic_write_text(run_dir / "metrics.json", json.dumps(result.to_dict(), indent=2) + "\n")
     return result

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.contract import optional
 from zoo.errors import UserError
-from zoo.hookspecs import optional
 
 
 def to_float_images(images: Tensor, *, size: int | None, channels: int) -> Tensor:

@@ -17,19 +17,21 @@ import numpy as np
 
 if TYPE_CHECKING:
     from zoo.data.prepare import PreparedData
+    from zoo.registry import Registry
 
 DRAWS = 8  # random real subsets; enough for the sd to within about 25%, cheap next to training a cell
 
 
 def metric_noise(
-    prepared: PreparedData, n: int, *, feature: str | None, metrics: Sequence[str], draws: int = DRAWS, seed: int = 0
+    prepared: PreparedData, n: int, *, feature: str | None, metrics: Sequence[str], draws: int = DRAWS, seed: int = 0,
+    registry: Registry | None = None,
 ) -> dict[str, Any]:
     """``{"n", "n_real", "draws", "mean": {key: ...}, "sd": {key: ...}}`` over ``draws`` real-vs-real scores."""
     from zoo.metrics.evaluate import build_extractor, build_metrics, reference_features, score
     from zoo.metrics.scores import Features
 
-    metric_objects = build_metrics(metrics)
-    extractor = build_extractor(feature if feature is not None else prepared.default_feature)
+    metric_objects = build_metrics(metrics, registry)
+    extractor = build_extractor(feature if feature is not None else prepared.default_feature, registry)
     extractor.eval()
     real = reference_features(prepared, extractor, "test")
     pool = reference_features(prepared, extractor, "train")

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from zoo.hookspecs import MetricColumn, hookimpl, optional
+from zoo.contract import MetricColumn, optional
+from zoo.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from zoo.registry import Registry
@@ -89,7 +90,7 @@ class Metric:
 
 
 def skip_reason(metric: object, name: str, real: Features | None, fake: Features) -> str | None:
-    """Why ``metric`` (any :class:`zoo.hookspecs.Metric`) cannot be computed on these sets, or None.
+    """Why ``metric`` (any :class:`zoo.contract.Metric`) cannot be computed on these sets, or None.
 
     Reads only the contract's optional ``needs_logits``, ``needs_real`` and ``min_samples``.
     """

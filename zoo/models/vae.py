@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.config.spec import ModelSpec
 from zoo.errors import UserError
 from zoo.hookspecs import hookimpl
-from zoo.spec import ModelSpec
+from zoo.models.geometry import check_geometry
 
 
 def _conv(dim_in: int, dim_out: int, groups: int, stride: int = 1) -> nn.Sequential:
@@ -26,14 +27,9 @@ def _up(dim_in: int, dim_out: int, groups: int) -> nn.Sequential:
     )
 
 
-def validate(spec: ModelSpec) -> None:
-    factor = 2 ** (len(spec.dim_mults) - 1)
-    if not spec.dim_mults or any(m < 1 for m in spec.dim_mults):
-        raise UserError(f"model.dim_mults must be a non-empty list of positive integers, got {list(spec.dim_mults)}")
-    if spec.image_size % factor:
-        raise UserError(f"model.image_size {spec.image_size} is not divisible by {factor} (vae dim_mults={list(spec.dim_mults)})")
-    if any((spec.dim * m) % spec.groups for m in spec.dim_mults):
-        raise UserError(f"model.groups={spec.groups} must divide every dim * mult")
+def validate(spec: ModelSpec, registry: object = None) -> None:
+    """Every impossible spec fails here, before a tensor is made (the VAE uses no registered part)."""
+    check_geometry(spec, "vae")
     if spec.latent_dim < 1 or spec.kl_weight < 0:
         raise UserError("model.latent_dim must be at least 1 and model.kl_weight non-negative")
 
@@ -85,14 +81,12 @@ class VAE(nn.Module):
         return self.decoder(z).clamp(-1, 1)
 
 
-def build_vae(spec: ModelSpec) -> VAE:
-    """The study's VAE baseline."""
+def build_vae(spec: ModelSpec, registry: object = None) -> VAE:
+    """The study's VAE baseline (built from no registered part: ``registry`` is not needed)."""
     return VAE(spec)
-
-
-build_vae.validate = validate  # type: ignore[attr-defined]
 
 
 @hookimpl
 def zoo_register(registry) -> None:  # noqa: ANN001
-    registry.add("model", "vae", build_vae, help="convolutional VAE baseline (Kingma & Welling 2014), own loss and sampler")
+    registry.add("model", "vae", build_vae, help="convolutional VAE baseline (Kingma & Welling 2014), own loss and sampler",
+                 validate=validate)

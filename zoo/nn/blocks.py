@@ -28,8 +28,6 @@ class ResnetBlock(nn.Module):
     """Two conv3x3 + GroupNorm + SiLU sub-blocks; the time embedding scales and shifts the first
     (FiLM, as in Ho et al. 2020's successors); 1x1 conv on the residual when channels change."""
 
-    default_activation = "silu"
-
     def __init__(
         self, dim_in: int, dim_out: int, *, time_emb_dim: int | None = None, act: ActFactory = None, groups: int = 8
     ) -> None:
@@ -58,8 +56,6 @@ class ConvNextBlock(nn.Module):
     """ConvNeXt block (Liu et al. 2022) as adapted for diffusion in "The Annotated Diffusion Model":
     depthwise 7x7 conv, time embedding added, GroupNorm, conv3x3 widening x2, GELU, GroupNorm,
     conv3x3, residual. Its norms use one group (layer-norm-like), as in the blog; ``groups`` is unused."""
-
-    default_activation = "gelu"
 
     def __init__(
         self,
@@ -96,5 +92,7 @@ class ConvNextBlock(nn.Module):
 
 @hookimpl
 def zoo_register(registry) -> None:  # noqa: ANN001
-    registry.add("block", "resnet", ResnetBlock, help="ResNet block: 2x (conv3x3, GroupNorm, SiLU), time scale/shift")
-    registry.add("block", "convnext", ConvNextBlock, help="ConvNeXt block: dw7x7, +time, GN, conv3x3 x2 width, GELU, GN, conv3x3")
+    registry.add("block", "resnet", ResnetBlock, help="ResNet block: 2x (conv3x3, GroupNorm, SiLU), time scale/shift",
+                 default_activation="silu")
+    registry.add("block", "convnext", ConvNextBlock, help="ConvNeXt block: dw7x7, +time, GN, conv3x3 x2 width, GELU, GN, conv3x3",
+                 default_activation="gelu")

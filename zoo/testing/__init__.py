@@ -1,4 +1,4 @@
-"""A conformance kit for plugin authors: does a component honour ``zoo/hookspecs.py``?
+"""A conformance kit for plugin authors: does a component honour ``zoo/contract.py``?
 
 Call the check of its kind on your factory from your plugin's own tests::
 
@@ -14,8 +14,12 @@ clause it broke. zoo's own test-suite runs these checks over every registered co
 installed plugins included.
 """
 
+from typing import Any
+
+from zoo.registry import Component
 from zoo.testing.checks import ContractError
 from zoo.testing.evaluation import check_dataset, check_feature, check_metric
+from zoo.testing.extension import check_command, check_training_hook
 from zoo.testing.network import (
     check_activation,
     check_attention,
@@ -25,11 +29,19 @@ from zoo.testing.network import (
 )
 from zoo.testing.process import check_model, check_sampler, check_schedule
 
+
+def check_component(component: Component, **kwargs: Any) -> None:
+    """The check of ``component``'s kind, with what it declared at registration: how zoo's own test-suite runs
+    the kit over every registered component (``kwargs``: the check's own, e.g. a dataset's ``root``)."""
+    CHECKS[component.kind](component.factory, name=component.name, declarations=component.declarations, **kwargs)
+
+
 #: The check of each kind, for running the kit over a registry.
 CHECKS = {
     "activation": check_activation,
     "attention": check_attention,
     "block": check_block,
+    "command": check_command,
     "dataset": check_dataset,
     "feature": check_feature,
     "metric": check_metric,
@@ -38,6 +50,7 @@ CHECKS = {
     "sampler": check_sampler,
     "schedule": check_schedule,
     "time_embedding": check_time_embedding,
+    "training_hook": check_training_hook,
 }
 
 __all__ = [
@@ -46,6 +59,8 @@ __all__ = [
     "check_activation",
     "check_attention",
     "check_block",
+    "check_command",
+    "check_component",
     "check_dataset",
     "check_feature",
     "check_metric",
@@ -54,4 +69,5 @@ __all__ = [
     "check_sampler",
     "check_schedule",
     "check_time_embedding",
+    "check_training_hook",
 ]

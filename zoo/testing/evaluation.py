@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
-from zoo.hookspecs import DatasetSource, FeatureExtractor, Metric, MetricColumn, optional
+from zoo.contract import DatasetSource, FeatureExtractor, Metric, MetricColumn, optional
 from zoo.testing.checks import Checker
 
 Factory = Callable[..., Any]
+Declarations = Mapping[str, Any] | None  # what the factory declared at registration (zoo.contract.DECLARATIONS)
 
 
-def check_dataset(factory: Factory, *, name: str | None = None, root: str | None = None, items: int = 4) -> None:
+def check_dataset(factory: Factory, *, name: str | None = None, declarations: Declarations = None, root: str | None = None, items: int = 4) -> None:
     """(root, *, download) -> DatasetSource: a non-empty sequence whose first ``items`` load as
     (PIL image, int label or None) and have names; the optional num_classes and default_feature are
     well formed. ``root``: a folder your source reads (None: its default)."""
@@ -40,7 +41,7 @@ def check_dataset(factory: Factory, *, name: str | None = None, root: str | None
         c.expect(isinstance(source.item_name(i), str), f"DatasetSource.item_name({i})", "must return a string")
 
 
-def check_feature(factory: Factory, *, name: str | None = None) -> None:
+def check_feature(factory: Factory, *, name: str | None = None, declarations: Declarations = None) -> None:
     """() -> FeatureExtractor: uint8 (N, C, H, W), C = 1 or 3, to the same float (N, num_features) for the same
     images; with num_classes, ``logits(images)`` gives (N, num_classes)."""
     c = Checker("feature", factory, name)
@@ -61,7 +62,7 @@ def check_feature(factory: Factory, *, name: str | None = None) -> None:
                 c.tensor(c.call("FeatureExtractor.logits", logits, images), (3, num_classes), "FeatureExtractor.logits", "the logits")
 
 
-def check_metric(factory: Factory, *, name: str | None = None) -> None:
+def check_metric(factory: Factory, *, name: str | None = None, declarations: Declarations = None) -> None:
     """(**options) -> Metric: ``compute(real, fake)`` on 64 features (with 10-class logits) returns a non-empty
     {name: finite float}; it is not skipped on sets that size."""
     from zoo.metrics.scores import Features, skip_reason

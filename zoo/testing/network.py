@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
-from zoo.hookspecs import Activation, Attention, Block, Norm, TimeEmbedding, optional
+from zoo.contract import Activation, Attention, Block, Norm, TimeEmbedding, declared
 from zoo.testing.checks import Checker
 
 Factory = Callable[..., Any]
+Declarations = Mapping[str, Any] | None  # what the factory declared at registration (zoo.contract.DECLARATIONS)
 
 
-def check_block(factory: Factory, *, name: str | None = None) -> None:
+def check_block(factory: Factory, *, name: str | None = None, declarations: Declarations = None) -> None:
     """(dim_in, dim_out, *, time_emb_dim, act, groups) -> Block mapping (B, dim_in, H, W) to (B, dim_out, H, W),
     with and without a time embedding, with its own activation and with the spec's."""
     c = Checker("block", factory, name)
-    own = optional("block", factory, "default_activation")
+    own = declared("block", factory, "default_activation", declarations)
     c.expect(own is None or isinstance(own, str), "the optional factory attribute default_activation",
              f"must be a registered activation name, got {own!r}")  # fmt: skip
     for time_emb_dim in (16, None):
@@ -38,7 +39,7 @@ def check_block(factory: Factory, *, name: str | None = None) -> None:
         c.expect(calls, "Block's act", "a block given act must build its activations with it (act was never called)")
 
 
-def check_attention(factory: Factory, *, name: str | None = None) -> None:
+def check_attention(factory: Factory, *, name: str | None = None, declarations: Declarations = None) -> None:
     """(dim, *, heads, dim_head) -> Attention keeping the shape, or None for "no attention"."""
     c = Checker("attention", factory, name)
     layer = c.call("Attention", factory, 16, heads=2, dim_head=8)
@@ -51,7 +52,7 @@ def check_attention(factory: Factory, *, name: str | None = None) -> None:
     c.trains(layer, out, "Attention.forward")
 
 
-def check_norm(factory: Factory, *, name: str | None = None) -> None:
+def check_norm(factory: Factory, *, name: str | None = None, declarations: Declarations = None) -> None:
     """(dim, fn) -> Norm wrapping ``fn`` (it must be a sub-module, so it trains), keeping the shape."""
     c = Checker("norm", factory, name)
     fn = nn.Conv2d(16, 16, 1)
@@ -63,7 +64,7 @@ def check_norm(factory: Factory, *, name: str | None = None) -> None:
     c.expect(fn.weight.grad is not None, "Norm.forward", "the output must depend on the wrapped fn")
 
 
-def check_activation(factory: Factory, *, name: str | None = None) -> None:
+def check_activation(factory: Factory, *, name: str | None = None, declarations: Declarations = None) -> None:
     """() -> elementwise Activation keeping the shape."""
     c = Checker("activation", factory, name)
     act = c.call("Activation", factory)
@@ -74,7 +75,7 @@ def check_activation(factory: Factory, *, name: str | None = None) -> None:
     c.expect(torch.allclose(one_by_one, out), "Activation.forward", "it must act elementwise")
 
 
-def check_time_embedding(factory: Factory, *, name: str | None = None) -> None:
+def check_time_embedding(factory: Factory, *, name: str | None = None, declarations: Declarations = None) -> None:
     """(dim) -> TimeEmbedding: long (B,) -> (B, out_dim), distinct for distinct t; or None for "no embedding"."""
     c = Checker("time_embedding", factory, name)
     embedding = c.call("TimeEmbedding", factory, 16)

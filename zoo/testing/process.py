@@ -1,21 +1,31 @@
 """Checks of what trains and samples: model, schedule, sampler. A sampler receives a diffusion object
-exposing only the documented :class:`zoo.hookspecs.Diffusion` members, so relying on anything else fails."""
+exposing only the documented :class:`zoo.contract.Diffusion` members, so relying on anything else fails."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from zoo.config.spec import ModelSpec
+from zoo.contract import (
+    DenoisingModel,
+    Diffusion,
+    SelfSamplingModel,
+    call_with_registry,
+    declared,
+    owns_sampling,
+)
 from zoo.errors import UserError
-from zoo.hookspecs import DenoisingModel, Diffusion, SelfSamplingModel, optional, owns_sampling
-from zoo.spec import ModelSpec
+from zoo.plugins import installed
+from zoo.registry import Registry
 from zoo.testing.checks import Checker
 
 Factory = Callable[..., Any]
+Declarations = Mapping[str, Any] | None  # what the factory declared at registration (zoo.contract.DECLARATIONS)
 TINY_MODEL = ModelSpec(channels=1, image_size=8, dim=8, dim_mults=(1, 2), heads=2, dim_head=8, groups=4, latent_dim=4)
 
 
@@ -23,20 +33,24 @@ def _generator(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def check_model(factory: Factory, *, name: str | None = None, spec: ModelSpec | None = None) -> None:
-    """(spec) -> a DenoisingModel (forward(x, t) keeps the shape) or a SelfSamplingModel (training_loss,
+def check_model(factory: Factory, *, name: str | None = None, declarations: Declarations = None,
+                spec: ModelSpec | None = None, registry: Registry | None = None) -> None:
+    """(spec, registry) -> a DenoisingModel (forward(x, t) keeps the shape) or a SelfSamplingModel (training_loss,
     sample); the optional validate accepts a valid spec and canonical is idempotent. ``spec``: a valid
-    tiny spec of your model (default: 1x8x8 images, dim 8, dim_mults (1, 2))."""
+    tiny spec of your model (default: 1x8x8 images, dim 8, dim_mults (1, 2)); ``registry``: what the factory
+    builds its parts from (default: the installed plugins')."""
     c = Checker("model", factory, name)
     spec = spec or (dataclasses.replace(TINY_MODEL, name=name) if name else TINY_MODEL)
-    validate, canonical = optional("model", factory, "validate"), optional("model", factory, "canonical")
+    registry = installed(registry)
+    validate = declared("model", factory, "validate", declarations)
+    canonical = declared("model", factory, "canonical", declarations)
     if validate is not None:
-        c.call("ModelFactory.validate (a valid spec passes)", validate, spec)
+        c.call("ModelFactory.validate (a valid spec passes)", call_with_registry, validate, spec, registry)
     if canonical is not None:
-        once = c.call("ModelFactory.canonical", canonical, spec)
+        once = c.call("ModelFactory.canonical", call_with_registry, canonical, spec, registry)
         c.expect(isinstance(once, ModelSpec), "ModelFactory.canonical", f"must return a ModelSpec, got {type(once).__name__}")
-        c.expect(canonical(once) == once, "ModelFactory.canonical", "must be idempotent: canonical(canonical(s)) == canonical(s)")
-    model = c.call("ModelFactory", factory, spec)
+        c.expect(call_with_registry(canonical, once, registry) == once, "ModelFactory.canonical", "must be idempotent: canonical(canonical(s)) == canonical(s)")
+    model = c.call("ModelFactory", call_with_registry, factory, spec, registry)
     x = torch.rand(3, spec.channels, spec.image_size, spec.image_size) * 2 - 1
     if owns_sampling(model):
         c.module(model, SelfSamplingModel, "SelfSamplingModel")
@@ -56,7 +70,7 @@ def check_model(factory: Factory, *, name: str | None = None, spec: ModelSpec | 
     c.trains(model, out, clause)
 
 
-def check_schedule(factory: Factory, *, name: str | None = None) -> None:
+def check_schedule(factory: Factory, *, name: str | None = None, declarations: Declarations = None) -> None:
     """(timesteps) -> betas: float64 (T,), every value in (0, 1), for T = 50 and the default 1000."""
     from zoo.diffusion.gaussian import GaussianDiffusion
 
@@ -72,7 +86,7 @@ def check_schedule(factory: Factory, *, name: str | None = None) -> None:
 
 
 class ContractDiffusion:
-    """A GaussianDiffusion showing only the members the :class:`~zoo.hookspecs.Diffusion` Protocol lists."""
+    """A GaussianDiffusion showing only the members the :class:`~zoo.contract.Diffusion` Protocol lists."""
 
     MEMBERS = frozenset(Diffusion.__annotations__) | {
         n for n, v in vars(Diffusion).items() if callable(v) and not n.startswith("_")
@@ -102,7 +116,7 @@ class _TinyDenoiser(nn.Module):
         return torch.tanh(self.conv(x)) + t.float()[:, None, None, None] / 1000
 
 
-def check_sampler(factory: Factory, *, name: str | None = None) -> None:
+def check_sampler(factory: Factory, *, name: str | None = None, declarations: Declarations = None) -> None:
     """(model, diffusion, shape, *, steps, generator, progress, **options) -> images in [-1, 1] of ``shape``,
     fixed by the generator's seed, using only the documented diffusion members; unknown options are UserErrors."""
     from zoo.diffusion.gaussian import GaussianDiffusion

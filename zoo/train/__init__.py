@@ -6,7 +6,7 @@ What it guarantees, and how:
   data order and flips are pure functions of (seed, epoch) (``zoo.data.loader``), the timesteps and
   noise come from one ``torch.Generator`` saved with the checkpoint. A run interrupted and resumed
   ends with bit-identical weights to one that ran straight through (same machine, same threads).
-- Crash safety. Checkpoints are swapped in atomically (``zoo.checkpoint``); Ctrl-C finishes the
+- Crash safety. Checkpoints are swapped in atomically (``zoo.runs.checkpoint``); Ctrl-C finishes the
   current step, saves and exits; a non-finite loss stops the run naming the step and keeps the last
   good checkpoint.
 - DDP. Under ``torchrun`` each rank trains on its share of every batch (gloo on CPU, NCCL on CUDA);
@@ -18,13 +18,13 @@ The rooms, one concern each:
 - ``state``        :class:`~zoo.train.state.TrainState`, what a checkpoint holds, with save and restore
 - ``step``         one optimisation step (forward, finite-loss check, backward, Adam, EMA)
 - ``loop``         :func:`train`: the loop over those steps, the stop condition, the hook points
-- ``hooks``        :class:`~zoo.train.hooks.Hook`, the places to plug in (schedules, curves, checks)
+- hooks         :class:`zoo.contract.TrainingHook` (``Hook`` here), the places to plug in (schedules, curves, checks)
 - ``log``          ``log.jsonl`` and the progress bar (itself a hook)
-- ``curve``        the learning-curve hook (``eval.curve_every``; scoring in :mod:`zoo.curve`)
+- ``curve``        the learning-curve hook (``eval.curve_every``; scoring in :mod:`zoo.curves.score`)
 - ``distributed``, ``interrupt``   DDP collectives; Ctrl-C
 """
 
-from zoo.train.hooks import Hook
+from zoo.contract import TrainingHook as Hook
 from zoo.train.loop import Summary, train
 from zoo.train.setup import DEFAULT_EPOCHS, Run, total_steps
 from zoo.train.state import TrainState

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from zoo.io import append_log, atomic_write_text, read_log
-from zoo.progress import progress_bar
-from zoo.train.hooks import Hook
+from zoo.contract import TrainingHook as Hook
+from zoo.runtime.io import append_log, atomic_write_text, read_log
+from zoo.runtime.progress import progress_bar
 from zoo.train.setup import Run
 from zoo.train.state import TrainState
 

@@ -14,14 +14,15 @@ from typing import Any
 
 import torch
 
-from zoo.checkpoint import find_checkpoint, remove_stale_temporaries
+from zoo.config.resolve import resolve
+from zoo.config.spec import RunSpec
+from zoo.contract import TrainingHook as Hook
+from zoo.curves.hook import curve_hooks
 from zoo.data import loader
-from zoo.io import atomic_write_text, exclusive
-from zoo.precision import describe_device, use_bf16
-from zoo.spec import RunSpec
-from zoo.train.curve import curve_hooks
+from zoo.runs.checkpoint import find_checkpoint, remove_stale_temporaries
+from zoo.runtime.io import atomic_write_text, exclusive
+from zoo.runtime.precision import describe_device, use_bf16
 from zoo.train.distributed import any_rank
-from zoo.train.hooks import Hook
 from zoo.train.interrupt import StopFlag
 from zoo.train.log import Logger, throughput
 from zoo.train.setup import Run, setup_run
@@ -42,25 +43,27 @@ class Summary:
     flops_per_image: int  # forward FLOPs of one image
     interrupted: bool
     world_size: int
-    precision: str = "fp32"  # the network's, in this process: "bf16" (autocast) or "fp32" (zoo.precision)
-    device: str = ""  # where this process trained: the CPU's model and zoo kind (zoo.cpu), or the GPU's name
+    precision: str = "fp32"  # the network's, in this process: "bf16" (autocast) or "fp32" (zoo.runtime.precision)
+    device: str = ""  # where this process trained: the CPU's model and zoo kind (zoo.runtime.cpu), or the GPU's name
 
 
 def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress: bool | Any = True,
           hooks: Sequence[Hook] = ()) -> Summary:
-    """Train the model ``spec`` describes into ``run_dir`` (see :mod:`zoo.run` for the files).
+    """Train the model ``spec`` describes into ``run_dir`` (see :mod:`zoo.runs.load` for the files).
 
     ``progress``: True for a progress bar of its own, or a live ``rich.progress.Progress`` to add the
-    training task to (the benchmark's overall display). ``hooks`` run after the built-in logger and
-    the hooks the spec asks for (the learning curve, :mod:`zoo.train.curve`); see :mod:`zoo.train.hooks`.
+    training task to (the benchmark's overall display). ``hooks`` (:class:`zoo.contract.TrainingHook`) run after
+    zoo's own (lr schedule, logger, finite weights, the learning curve of :mod:`zoo.curves.hook`) and the
+    registered hooks ``train.hooks`` names, in that order.
     """
-    run = setup_run(spec, run_dir, resume=resume, progress=progress is True)
+    run = setup_run(resolve(spec), run_dir, resume=resume, progress=progress is True)
     state = build_state(run)
     if resume:
         state.restore(find_checkpoint(run.run_dir), run)
     step = Step(run, state)
     logger = Logger(run, progress)
-    hooks = [LrSchedule(), logger, FiniteWeights(), *curve_hooks(run.spec), *hooks]
+    registered = [run.spec.registry.create("training_hook", name, run.spec) for name in run.spec.train.hooks]
+    hooks = [LrSchedule(), logger, FiniteWeights(), *curve_hooks(run.spec), *registered, *hooks]
     stop = StopFlag()
     state.model.train()
     with _owned(run), stop.installed(), logger.shown():

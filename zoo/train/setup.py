@@ -8,12 +8,13 @@ from pathlib import Path
 
 import torch
 
-from zoo.checkpoint import find_checkpoint
+from zoo.config.resolve import ResolvedSpec
+from zoo.config.spec import RunSpec
 from zoo.data.loader import batches_per_epoch
 from zoo.data.prepare import PreparedData, prepare
 from zoo.errors import UserError
-from zoo.run import pick_device
-from zoo.spec import RunSpec
+from zoo.runs.checkpoint import find_checkpoint
+from zoo.runs.load import pick_device
 from zoo.train.distributed import barrier, init_distributed
 
 DEFAULT_EPOCHS = 40  # the study: 20 much worse, 80 slightly better but not worth double the time
@@ -24,7 +25,7 @@ BUDGET_FIELDS = ("steps", "epochs", "minutes")
 class Run:
     """The fixed facts of one training process; the loop reads them, never changes them."""
 
-    spec: RunSpec  # resolved
+    spec: ResolvedSpec
     run_dir: Path
     rank: int
     world_size: int
@@ -58,7 +59,7 @@ def total_steps(spec: RunSpec, steps_per_epoch: int) -> int | None:
     return None if t.minutes is not None else DEFAULT_EPOCHS * steps_per_epoch
 
 
-def setup_run(spec: RunSpec, run_dir: str | Path, *, resume: bool, progress: bool) -> Run:
+def setup_run(spec: ResolvedSpec, run_dir: str | Path, *, resume: bool, progress: bool) -> Run:
     """Check the folder against ``resume``, join the process group, pick the device, prepare the data."""
     run_dir = Path(run_dir)
     rank, world_size = init_distributed()
@@ -80,25 +81,25 @@ def setup_run(spec: RunSpec, run_dir: str | Path, *, resume: bool, progress: boo
                total_steps(spec, steps_per_epoch), deadline)
 
 
-def _prepare_once(spec: RunSpec, rank: int, world_size: int, progress: bool) -> PreparedData:
+def _prepare_once(spec: ResolvedSpec, rank: int, world_size: int, progress: bool) -> PreparedData:
     """Rank 0 prepares (or reuses) the data; the other ranks wait, then open the same copy."""
-    prepared = prepare(spec.data, progress=progress) if rank == 0 else None
+    prepared = prepare(spec.data, spec.registry, progress=progress) if rank == 0 else None
     barrier(world_size)
-    return prepared if prepared is not None else prepare(spec.data, progress=False)
+    return prepared if prepared is not None else prepare(spec.data, spec.registry, progress=False)
 
 
-def resolve_resume(spec: RunSpec, run_dir: Path, resume: bool) -> RunSpec:
-    """The spec to train. When resuming, ``spec`` is the run's saved spec with the user's settings
-    applied (see ``zoo.commands.train``); only the budget (steps, epochs, minutes) may differ."""
+def resolve_resume(spec: ResolvedSpec, run_dir: Path, resume: bool) -> ResolvedSpec:
+    """``spec``, checked against the folder. When resuming, ``spec`` is the run's saved spec with the user's
+    settings applied (see ``zoo.commands.train``); only the budget (steps, epochs, minutes) may differ."""
     saved_path = run_dir / "spec.json"
     has_run = saved_path.is_file() and find_checkpoint(run_dir) is not None
     if not resume:
         if has_run:
             raise UserError(f"'{run_dir}' already holds a trained run; pass --resume to continue it or choose another --out")
-        return spec.resolved()
+        return spec
     if not has_run:
         raise UserError(f"nothing to resume in '{run_dir}' (no spec.json and checkpoint); drop --resume to start a run")
-    mine = spec.resolved().to_dict()
+    mine = spec.to_dict()
     theirs = RunSpec.load(saved_path).to_dict()
     for name in BUDGET_FIELDS:  # a resumed run may be given a new budget; nothing else may change
         mine["train"][name] = theirs["train"][name] = None
@@ -106,4 +107,4 @@ def resolve_resume(spec: RunSpec, run_dir: Path, resume: bool) -> RunSpec:
         diff = sorted(f"{s}.{k}" for s in mine for k in mine[s] if mine[s][k] != theirs[s][k])
         raise UserError(f"--resume: the spec differs from the run's spec.json in {', '.join(diff)}; "
                         "resume with the run's own settings (only train.steps/epochs/minutes may change)")
-    return spec.resolved()
+    return spec

@@ -1,7 +1,7 @@
 """Everything a run needs to continue exactly where it stopped, with save and restore.
 
 A checkpoint holds the raw and EMA weights, the optimizer moments, the step/epoch/batch counters,
-the training time so far and every rank's timestep and noise generators (zoo.streams): together with
+the training time so far and every rank's timestep and noise generators (zoo.runtime.streams): together with
 the data order being a pure function of (seed, epoch), that makes a resumed run bit-identical to a
 straight one.
 """
@@ -16,13 +16,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from zoo.checkpoint import load_state, load_weights, optimizer_from_tensors, save_checkpoint
-from zoo.ema import EMA
 from zoo.errors import UserError
-from zoo.modelinfo import count_parameters, forward_flops
-from zoo.run import build
-from zoo.streams import TIMESTEPS, TRAINING_NOISE, stream
+from zoo.models.info import count_parameters, forward_flops
+from zoo.runs.checkpoint import load_state, load_weights, optimizer_from_tensors, save_checkpoint
+from zoo.runs.load import build
+from zoo.runtime.streams import TIMESTEPS, TRAINING_NOISE, stream
 from zoo.train.distributed import barrier, gather
+from zoo.train.ema import EMA
 from zoo.train.setup import Run
 
 

@@ -12,13 +12,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo.checkpoint import find_checkpoint, load_state
+from zoo.contract import TrainingHook as Hook
 from zoo.errors import UserError
-from zoo.lr import lr_factor, progress
-from zoo.precision import autocast, use_bf16
-from zoo.streams import TIMESTEPS, TRAINING_NOISE
+from zoo.runs.checkpoint import find_checkpoint, load_state
+from zoo.runtime.precision import autocast, use_bf16
+from zoo.runtime.streams import TIMESTEPS, TRAINING_NOISE
 from zoo.train.distributed import any_rank
-from zoo.train.hooks import Hook
+from zoo.train.lr import lr_factor, progress
 from zoo.train.setup import Run
 from zoo.train.state import TrainState, memory_format
 
@@ -50,7 +50,7 @@ def loss_module(run: Run, state: TrainState) -> nn.Module:
 
 
 def _autocast(run: Run) -> Any:
-    """bf16 autocast as :mod:`zoo.precision` decides; an explicit ``true`` on a CPU where bf16 is slow is kept,
+    """bf16 autocast as :mod:`zoo.runtime.precision` decides; an explicit ``true`` on a CPU where bf16 is slow is kept,
     with a warning."""
     bf16, note = use_bf16(run.spec, run.device)
     if note and run.writer:
@@ -59,7 +59,7 @@ def _autocast(run: Run) -> Any:
 
 
 class LrSchedule(Hook):
-    """``train.lr`` after warm-up and decay (:mod:`zoo.lr`) at the step and budget progress; the first
+    """``train.lr`` after warm-up and decay (:mod:`zoo.train.lr`) at the step and budget progress; the first
     hook, so a user's ``before_step`` can still override the rate."""
 
     def before_step(self, run: Run, state: TrainState) -> None:

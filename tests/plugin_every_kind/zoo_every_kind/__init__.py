@@ -1,5 +1,5 @@
-"""One component of every zoo kind, written from zoo/hookspecs.py alone (nothing else of zoo is used
-but ``zoo.hookimpl``, ``zoo.errors.UserError`` and ``zoo.hookspecs.MetricColumn``). Small and deliberately plain: they exist to show
+"""One component of every zoo kind, written from zoo/contract.py alone (nothing else of zoo is used
+but ``zoo.hookimpl``, ``zoo.errors.UserError`` and ``zoo.contract.MetricColumn``). Small and deliberately plain: they exist to show
 that a plugin of each kind runs through ``zoo benchmark`` exactly like a built-in."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import zoo
+from zoo.contract import MetricColumn
 from zoo.errors import UserError
-from zoo.hookspecs import MetricColumn
 
 
 # -- network parts -------------------------------------------------------------------------------

@@ -7,10 +7,9 @@ import datetime
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zoo
-from zoo.bench.curves import At, grid_curves
 from zoo.bench.report.charts import curve_chart, loss_chart, metric_chart
 from zoo.bench.runner import DB_NAME
 from zoo.bench.store import Store
@@ -26,8 +25,12 @@ from zoo.bench.table import (
     table_columns,
 )
 from zoo.bench.verdicts import Comparison, comparison_of, reading
+from zoo.curves.compare import At, grid_curves
 from zoo.errors import UserError, did_you_mean
-from zoo.io import read_log
+from zoo.runtime.io import read_log
+
+if TYPE_CHECKING:
+    from zoo.registry import Registry
 
 CURVE_CAPTION = ("metric of the EMA weights during training against optimisation steps (left) and training minutes "
                  "(right, scoring excluded): mean over seeds, band from the lowest to the highest seed; dashed: the "
@@ -64,7 +67,7 @@ class Report:
     charts: list[Image] = field(default_factory=list)
     loss: Image | None = None
     samples: list[Image] = field(default_factory=list)
-    curves: list[Image] = field(default_factory=list)  # one per learning-curve metric (zoo.bench.curves)
+    curves: list[Image] = field(default_factory=list)  # one per learning-curve metric (zoo.curves.compare)
     at: At | None = None  # the table ranks learning-curve points at this time/step instead of final scores
     failed: list[tuple[str, str]] = field(default_factory=list)  # (cell label, error)
     generated: str = ""
@@ -117,7 +120,7 @@ def slug(text: str) -> str:
 
 
 # -- the report, in memory --------------------------------------------------------------------------
-def build_report(results: str | Path = "results", grid: str | None = None, sort: str | None = None,
+def build_report(results: str | Path, registry: Registry, grid: str | None = None, sort: str | None = None,
                  at: At | None = None) -> Report:
     """Everything the report shows, read from ``results/zoo.db`` and the run folders beside it; ``at``
     ranks the table at a point of the learning curves (``--at minutes=M``)."""
@@ -125,13 +128,13 @@ def build_report(results: str | Path = "results", grid: str | None = None, sort:
     store = open_store(results)
     info = pick_grid(store, grid)
     rows, refs = build_rows(store, info["grid"], at)
-    rows = sort_rows(rows, sort)
+    rows = sort_rows(rows, sort, registry)
     cells = store.grid_cells(info["grid"])
     if not any(c["status"] == "done" for c in cells):
         counts = {s: sum(1 for c in cells if (c["status"] or "pending") == s) for s in ("failed", "pending")}
         raise UserError(f"grid '{info['grid']}' has no finished cell in {store.path} ({counts['failed']} failed, "
                         f"{counts['pending']} not run); run `zoo benchmark --grid {info['path']} --results {results}` first")
-    columns = table_columns(rows)
+    columns = table_columns(rows, registry)
     report = Report(info, store.path, rows, refs, columns, comparison_of(store, info["grid"], rows, columns),
                     version=zoo.__version__, generated=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
     report.failed = [(c["label"], c["error"] or "") for c in cells if c["status"] == "failed"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from zoo.bench.curves import Series
 from zoo.bench.table import Column, Row, best, fmt
+from zoo.curves.compare import Series
 
 BEST_COLOUR, BAR_COLOUR = "#2e9e44", "#7b9cc4"
 FLOOR_STYLE = {"color": "#333333", "linestyle": "--", "linewidth": 1.2}

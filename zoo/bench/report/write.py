@@ -8,7 +8,7 @@ from zoo.bench.report.build import Report, slug
 from zoo.bench.report.html import to_html
 from zoo.bench.report.markdown import to_markdown
 from zoo.errors import UserError
-from zoo.io import atomic_folder
+from zoo.runtime.io import atomic_folder
 
 REPORT_FILES = ("report.md", "report.html", "img")
 

@@ -20,7 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from zoo.errors import UserError
-from zoo.io import atomic_folder, load_json, remove_stale
+from zoo.runtime.io import atomic_folder, load_json, remove_stale
 
 NAME = "checkpoint"
 

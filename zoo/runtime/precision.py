@@ -1,6 +1,6 @@
 """The precision a network runs in: bf16 autocast where the spec asks for it and the device has it.
 
-Training and sampling decide alike (``train.bf16``; None lets :func:`zoo.cpu.choose_bf16` choose: AMX
+Training and sampling decide alike (``train.bf16``; None lets :func:`zoo.runtime.cpu.choose_bf16` choose: AMX
 and images of 32x32 or more, where bf16 convolutions run faster), so a run samples, is scored and draws
 its learning curve in the precision it was trained in (on another CPU, in the one the same rule gives
 there). On the AMX Xeon, the default recipe's network evaluates 1.8x faster in bf16 at 32x32 and 2.3x
@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from zoo.cpu import choose_bf16, current
+from zoo.runtime.cpu import choose_bf16, current
 
 if TYPE_CHECKING:
-    from zoo.spec import RunSpec
+    from zoo.config.spec import RunSpec
 
 
 def bf16_supported(device: torch.device) -> bool:

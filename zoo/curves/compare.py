@@ -1,4 +1,4 @@
-"""A grid's learning curves, read from the results database (points written by :mod:`zoo.curve`).
+"""A grid's learning curves, read from the results database (points written by :mod:`zoo.curves.score`).
 
 Two uses:
 

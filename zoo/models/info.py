@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from zoo.spec import ModelSpec
+from zoo.config.spec import ModelSpec
 
 
 def count_parameters(model: nn.Module) -> int:

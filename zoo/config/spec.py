@@ -4,7 +4,7 @@ A run spec has five sections (model, diffusion, data, train, eval). It is read f
 and/or ``--set section.key=value`` overrides; the value of an override is parsed as a TOML value
 (``--set model.dim_mults=[1,2,4]``), falling back to a bare string (``--set model.block=resnet``).
 Defaults are the fast recipe measured in docs/diffusion.md ("The default recipe"); the parts that
-depend on the data (width and depth for the image size) come from ``zoo.recipe`` when a spec is
+depend on the data (width and depth for the image size) come from ``zoo.config.recipe`` when a spec is
 loaded, and ``--preset study`` gives the study's settings (ConvNeXt, linear schedule, eps, SmoothL1,
 constant lr 1e-3, DDIM-50).
 """
@@ -12,7 +12,6 @@ constant lr 1e-3, DDIM-50).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import tomllib
 import typing
@@ -20,14 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo import resolve
-from zoo.coerce import coerce
+from zoo.config.coerce import coerce
+from zoo.config.recipe import PRESETS, model_for
 from zoo.errors import UserError, did_you_mean
-from zoo.io import atomic_write_text
-from zoo.lr import DECAYS
-from zoo.plugins import get_registry
-from zoo.recipe import PRESETS, model_for
-from zoo.registry import Registry
+from zoo.runtime.io import atomic_write_text
+
+#: learning-rate decays ``train.lr_decay`` accepts (:mod:`zoo.train.lr` computes them)
+DECAYS = ("none", "cosine", "linear")
+#: what the network may be trained to predict, and the losses (:mod:`zoo.diffusion.gaussian` implements them)
+OBJECTIVES = ("eps", "x0", "v")
+LOSSES = ("smooth_l1", "mse", "l1")
 
 
 @dataclass
@@ -62,6 +63,16 @@ class DiffusionSpec:
     objective: str = "v"  # "eps" (Ho et al., the study), "x0", or "v" (Salimans & Ho 2022)
     loss: str = "mse"  # "smooth_l1" (the study), "mse", "l1"
     min_snr_gamma: float | None = 5.0  # Hang et al. 2023 loss weighting (their 5); None (or "none") disables it
+
+    def check(self) -> None:
+        """Impossible settings, named (the schedule's name is the registry's to check)."""
+        if self.timesteps < 2:
+            raise UserError(f"diffusion.timesteps must be at least 2, got {self.timesteps}")
+        if self.objective not in OBJECTIVES:
+            raise UserError(f"unknown diffusion.objective '{self.objective}'{did_you_mean(self.objective, OBJECTIVES)}; "
+                            f"use {', '.join(OBJECTIVES)}")
+        if self.loss not in LOSSES:
+            raise UserError(f"unknown diffusion.loss '{self.loss}'{did_you_mean(self.loss, LOSSES)}; use {', '.join(LOSSES)}")
 
 
 @dataclass
@@ -98,8 +109,8 @@ class TrainSpec:
 
     batch_size: int = 32  # the study: 32 beat 64 and 128
     lr: float = 2e-3  # Adam peak rate (the study's 1e-3, constant: 3x and 5x did not converge without warm-up)
-    lr_warmup: int = 200  # steps of linear warm-up from 0 (zoo.lr)
-    lr_decay: str = "cosine"  # "cosine", "linear" (to 0 at the end of the budget) or "none" (zoo.lr)
+    lr_warmup: int = 200  # steps of linear warm-up from 0 (zoo.train.lr)
+    lr_decay: str = "cosine"  # "cosine", "linear" (to 0 at the end of the budget) or "none" (zoo.train.lr)
     epochs: int | None = None  # default 40 (the study) when neither epochs, steps nor minutes is given
     steps: int | None = None  # optimisation steps; overrides epochs
     minutes: float | None = None  # wall-clock budget; training stops at whichever limit comes first
@@ -108,12 +119,13 @@ class TrainSpec:
     ema_max_decay: float = 0.9999  # warm-up rule only: EMA decay ceiling
     ema_power: float = 0.75  # warm-up rule only: decay 1 - (1 + step) ** -power (as diffusers' EMAModel)
     grad_clip: float | None = 1.0  # max gradient norm; None disables clipping
-    bf16: bool | None = None  # bf16 autocast; None: where this CPU runs it faster (zoo.cpu: AMX, images >= 32x32)
+    bf16: bool | None = None  # bf16 autocast; None: where this CPU runs it faster (zoo.runtime.cpu: AMX, images >= 32x32)
     channels_last: bool = True  # memory format for convolutions (faster with oneDNN)
     checkpoint_every: int = 1000  # steps between checkpoints (and one at the end)
     log_every: int = 25  # steps between log.jsonl lines
     seed: int = 0  # weights init, noise and data order
     threads: int | None = None  # torch threads; None: torch's default
+    hooks: tuple[str, ...] = ()  # registered training hooks to run (zoo list training_hook), after zoo's own
 
     def check(self) -> None:
         """Impossible numbers, named."""
@@ -176,25 +188,8 @@ class RunSpec:
     train: TrainSpec = field(default_factory=TrainSpec)
     eval: EvalSpec = field(default_factory=EvalSpec)
 
-    def resolved(self, registry: Registry | None = None) -> RunSpec:
-        """A copy whose model matches the data (channels, image size), in the model's canonical form
-        (two specs that build the same network resolve to the same spec, hence the same hash); see
-        :func:`zoo.resolve.resolve`. ``registry``: the installed plugins' by default."""
-        return resolve.resolve(self, registry or get_registry())
-
     def to_dict(self) -> dict[str, Any]:
-        return _plain(dataclasses.asdict(self))
-
-    def hash(self) -> str:
-        """A short content hash of the resolved spec: the identity of a benchmark cell. Settings added
-        after cells were first stored (:data:`LATE_DEFAULTS`) count only when changed from their old
-        behaviour, so adding a setting does not make every stored result look like a different cell."""
-        data = self.resolved().to_dict()
-        for (section, key), default in LATE_DEFAULTS.items():
-            if data[section].get(key) == _plain(default):
-                del data[section][key]
-        text = json.dumps(data, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return {name: _plain(dataclasses.asdict(getattr(self, name))) for name in SECTIONS}
 
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
@@ -208,7 +203,7 @@ def read_spec_json(path: str | Path) -> dict[str, Any]:
     """A saved ``spec.json`` as nested mappings; a damaged one is a one-line error, not a traceback. A
     setting added after the run was saved takes its old behaviour (:data:`LATE_DEFAULTS`), not today's
     default, so an old run resumes, samples and scores as it was trained."""
-    from zoo.io import load_json
+    from zoo.runtime.io import load_json
 
     data = load_json(path, what="a run spec", fix="zoo train wrote it beside the run's weights: restore it from a "
                      "copy of the run, or train the run again")
@@ -232,7 +227,7 @@ SECTIONS: dict[str, type] = {
 LATE_DEFAULTS: dict[tuple[str, str], Any] = {
     ("eval", "curve_every"): EvalSpec.curve_every, ("eval", "curve_n"): EvalSpec.curve_n,
     ("eval", "curve_steps"): EvalSpec.curve_steps, ("eval", "curve_metrics"): EvalSpec.curve_metrics,
-    ("eval", "sampler_options"): {},
+    ("eval", "sampler_options"): {}, ("train", "hooks"): (),
     ("train", "lr_warmup"): 0, ("train", "lr_decay"): "none", ("train", "ema_std"): None,
 }
 
@@ -314,7 +309,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 def with_recipe(spec: dict[str, Any], preset: str | None = None) -> dict[str, Any]:
     """``spec`` (nested mappings, the user's settings) over the named preset or the data's recipe
-    (:mod:`zoo.recipe`)."""
+    (:mod:`zoo.config.recipe`)."""
     if preset is not None:
         if preset not in PRESETS:
             raise UserError(f"unknown preset '{preset}'{did_you_mean(preset, PRESETS)}; presets: {', '.join(PRESETS)}")
@@ -324,38 +319,3 @@ def with_recipe(spec: dict[str, Any], preset: str | None = None) -> dict[str, An
     if not isinstance(size, int) or not isinstance(channels, int):
         return spec  # a wrong type: left to the spec's own validation, which names it
     return merge({"model": model_for(size, channels)}, spec)
-
-
-def load_spec(
-    config: str | Path | None = None,
-    overrides: list[str] | tuple[str, ...] = (),
-    *,
-    model_only: bool = False,
-    base: dict[str, Any] | None = None,
-    preset: str | None = None,
-) -> RunSpec:
-    """The run spec of a TOML file (optional) with ``--set`` overrides applied, validated
-    (only its model section when ``model_only``, for commands that build nothing else).
-    ``base`` (a saved spec.json) sits under the file and the overrides; under them all, the named
-    ``preset`` (also a top-level ``preset = "study"`` in the file) or the recipe for the data
-    (:func:`with_recipe`)."""
-    data = read_toml(config) if config else {}
-    preset = data.pop("preset", None) if preset is None else preset
-    data.pop("preset", None)
-    data = merge(base or {}, merge(data, parse_overrides(overrides)))
-    spec = from_dict(with_recipe(data, preset) if base is None else data)
-    if model_only:
-        validate_model(spec.resolved().model)
-    else:
-        validate(spec)
-    return spec
-
-
-def validate(spec: RunSpec, registry: Registry | None = None) -> None:
-    """Fail before anything starts: unknown component names and impossible numbers (:func:`zoo.resolve.validate`)."""
-    resolve.validate(spec, registry or get_registry())
-
-
-def validate_model(m: ModelSpec, registry: Registry | None = None) -> None:
-    """Component names of a model spec; the model factory checks the shapes itself."""
-    resolve.validate_model(m, registry or get_registry())

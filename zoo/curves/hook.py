@@ -1,16 +1,16 @@
-"""The learning-curve hook: :mod:`zoo.curve` scores the EMA weights at the steps ``eval.curve_every`` asks for."""
+"""The learning-curve hook: :mod:`zoo.curves.score` scores the EMA weights at the steps ``eval.curve_every`` asks for."""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING
 
-from zoo.curve import CurveScorer, trim_curve
+from zoo.contract import TrainingHook as Hook
+from zoo.curves.score import CurveScorer, trim_curve
 from zoo.train.distributed import any_rank, barrier
-from zoo.train.hooks import Hook
 
 if TYPE_CHECKING:
-    from zoo.spec import RunSpec
+    from zoo.config.resolve import ResolvedSpec
     from zoo.train.setup import Run
     from zoo.train.state import TrainState
 
@@ -40,6 +40,6 @@ class CurveHook(Hook):
         state.paused += time.perf_counter() - start  # the logger's images/s leaves it out
 
 
-def curve_hooks(spec: RunSpec) -> list[Hook]:
+def curve_hooks(spec: ResolvedSpec) -> list[Hook]:
     """The hooks a run's spec asks for: a :class:`CurveHook` when ``eval.curve_every`` is set."""
     return [CurveHook(spec.eval.curve_every)] if spec.eval.curve_every is not None else []

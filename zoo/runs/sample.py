@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from zoo.errors import UserError
-from zoo.io import atomic_path
-from zoo.precision import autocast, use_bf16
-from zoo.run import LoadedRun
+from zoo.runs.load import LoadedRun
+from zoo.runtime.io import atomic_path
+from zoo.runtime.precision import autocast, use_bf16
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -52,19 +52,18 @@ def generate(
     sampler (the spec's ``eval.sampler_options``; a model that samples itself has no sampler to take them).
 
     ``compile`` (auto, on, off): whether full batches are drawn by the network compiled with
-    ``torch.compile``, see :class:`zoo.compiled.SamplingNetworks`. ``return_calls``: also return the network
+    ``torch.compile``, see :class:`zoo.runtime.compiled.SamplingNetworks`. ``return_calls``: also return the network
     calls the sampler made per image (None for a model that samples itself); ddpm, for one, makes T whatever
     ``steps`` says, and a second-order sampler may make two a step. The network runs in the precision the
-    run's ``train.bf16`` gives on this device, the one it trained in (:func:`zoo.precision.use_bf16`).
+    run's ``train.bf16`` gives on this device, the one it trained in (:func:`zoo.runtime.precision.use_bf16`).
     """
-    from zoo.compiled import SamplingNetworks
     from zoo.diffusion.samplers import model_device
-    from zoo.plugins import get_registry
+    from zoo.runtime.compiled import SamplingNetworks
 
     m = run.spec.model
     generator = torch.Generator().manual_seed(seed)
     out = []
-    sample = None if run.diffusion is None else get_registry().get("sampler", sampler).factory
+    sample = None if run.diffusion is None else run.spec.registry.get("sampler", sampler).factory
     shape = (batch_size, m.channels, m.image_size, m.image_size)
     networks = None
     device = model_device(run.model, run.diffusion)

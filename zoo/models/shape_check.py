@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from zoo.errors import UserError
+
+if TYPE_CHECKING:
+    from zoo.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -25,12 +28,14 @@ class Expected:
     kind: str  # "block" or "attention"
     name: str  # the registered name (spec.block, spec.attention, ...)
     dims: tuple[int, int] | None  # (dim_in, dim_out) of a block; None: the output keeps the input's shape
+    plugin: str  # who registered the part ("plugin, distribution"), named when it breaks its contract
 
 
 class ShapeContract:
     """What each part of one network must return, keyed by the part's module path (``downs.0.block1``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, registry: Registry) -> None:
+        self._registry: Registry | None = registry  # while the network is built; not kept (a model must not hold the registry)
         self._pending: dict[int, Expected] = {}  # by id() while the network is being built
         self.parts: dict[str, Expected] = {}
 
@@ -39,19 +44,24 @@ class ShapeContract:
 
         def build(dim_in: int, dim_out: int) -> nn.Module:
             module = factory(dim_in, dim_out)
-            self._pending[id(module)] = Expected("block", name, (dim_in, dim_out))
+            self._pending[id(module)] = Expected("block", name, (dim_in, dim_out), self._plugin("block", name))
             return module
 
         return build
 
     def same_shape(self, module: nn.Module, kind: str, name: str) -> nn.Module:
-        self._pending[id(module)] = Expected(kind, name, None)
+        self._pending[id(module)] = Expected(kind, name, None, self._plugin(kind, name))
         return module
+
+    def _plugin(self, kind: str, name: str) -> str:
+        c = self._registry.get(kind, name)
+        return f"{c.plugin}, {c.distribution}"
 
     def bind(self, network: nn.Module) -> None:
         """Key the records by module path (stable under copies of the network, unlike ids)."""
         self.parts = {path: self._pending[id(m)] for path, m in network.named_modules() if id(m) in self._pending}
         self._pending.clear()
+        self._registry = None
 
     def diagnose(self, network: nn.Module, forward: Callable[..., Any], *args: torch.Tensor) -> None:
         """Run ``forward`` on the first image of ``args`` with every part checked; raise a UserError naming the
@@ -76,12 +86,9 @@ def _checker(path: str, expected: Expected) -> Callable[..., None]:
         want = tuple(x.shape) if expected.dims is None else (x.shape[0], expected.dims[1], *x.shape[2:])
         got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
         if got != want:
-            from zoo.plugins import get_registry
-
-            c = get_registry().get(expected.kind, expected.name)
             built = "" if expected.dims is None else f" built as (dim_in={expected.dims[0]}, dim_out={expected.dims[1]})"
             raise UserError(
-                f"{expected.kind} '{expected.name}' (plugin {c.plugin}, {c.distribution}) at {path}{built} returned "
+                f"{expected.kind} '{expected.name}' (plugin {expected.plugin}) at {path}{built} returned "
                 f"{got} for an input of {tuple(x.shape)}; it must return {want} (the {expected.kind} contract in "
                 "docs/plugins.md)"
             )

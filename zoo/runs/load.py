@@ -3,9 +3,9 @@
 Layout of a run folder::
 
     spec.json       the resolved RunSpec that produced everything below
-    checkpoint/     model/ema/optimizer .safetensors + state.json (see zoo.checkpoint)
+    checkpoint/     model/ema/optimizer .safetensors + state.json (see zoo.runs.checkpoint)
     log.jsonl       one line per logging interval: step, loss, lr, images_per_s, elapsed
-    curve.jsonl     learning-curve points when eval.curve_every is set (zoo.curve)
+    curve.jsonl     learning-curve points when eval.curve_every is set (zoo.curves.score)
     train.json      summary of the training (steps, images/s, parameters, FLOPs)
     samples.npz     uint8 images (N, C, H, W) under key "images"; samples.png, a grid of them
     metrics.json    scores (zoo evaluate)
@@ -19,15 +19,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from zoo.checkpoint import find_checkpoint, load_state, load_weights
+from zoo.config.resolve import ResolvedSpec, resolve
+from zoo.config.spec import RunSpec
+from zoo.contract import owns_sampling
 from zoo.errors import UserError
-from zoo.hookspecs import owns_sampling
-from zoo.spec import RunSpec
+from zoo.registry import Registry
+from zoo.runs.checkpoint import find_checkpoint, load_state, load_weights
 
 
 @dataclass
 class LoadedRun:
-    spec: RunSpec
+    spec: ResolvedSpec
     model: nn.Module
     diffusion: nn.Module | None  # None for models that own their sampling (the VAE)
     step: int
@@ -40,17 +42,19 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def build(spec: RunSpec) -> tuple[nn.Module, nn.Module | None]:
+def build(spec: ResolvedSpec) -> tuple[nn.Module, nn.Module | None]:
     """The model and (for noise predictors) the diffusion process a resolved spec describes."""
     from zoo.diffusion.gaussian import GaussianDiffusion
-    from zoo.plugins import get_registry
 
-    model = get_registry().create("model", spec.model.name, spec.model)
-    return model, None if owns_sampling(model) else GaussianDiffusion.from_spec(spec.diffusion)
+    model = spec.build_model()
+    return model, None if owns_sampling(model) else GaussianDiffusion.from_spec(spec.diffusion, spec.registry)
 
 
-def load_run(run_dir: str | Path, *, weights: str = "ema", device: torch.device | None = None) -> LoadedRun:
-    """A trained run ready to sample: EMA weights by default (raw when asked, or when the run kept no EMA)."""
+def load_run(run_dir: str | Path, registry: Registry | None = None, *, weights: str = "ema", device: torch.device | None = None,
+             spec: ResolvedSpec | None = None) -> LoadedRun:
+    """A trained run ready to sample: EMA weights by default (raw when asked, or when the run kept no EMA),
+    built by ``registry`` (None: as :func:`zoo.config.resolve.resolve` says). ``spec``: the run's spec when the
+    caller holds it already (it is not read again)."""
     run_dir = Path(run_dir)
     if not (run_dir / "spec.json").is_file():
         raise UserError(f"'{run_dir}' is not a run folder (no spec.json); train one with `zoo train --out {run_dir}`")
@@ -59,7 +63,7 @@ def load_run(run_dir: str | Path, *, weights: str = "ema", device: torch.device 
         raise UserError(f"run '{run_dir}' has no checkpoint yet; train it with `zoo train --resume --out {run_dir}`")
     if weights not in ("ema", "raw"):
         raise UserError(f"--weights must be 'ema' or 'raw', got '{weights}'")
-    spec = RunSpec.load(run_dir / "spec.json")
+    spec = spec or resolve(RunSpec.load(run_dir / "spec.json"), registry)
     model, diffusion = build(spec)
     which = "ema" if weights == "ema" and (checkpoint / "ema.safetensors").is_file() else "model"
     model.load_state_dict(load_weights(checkpoint, which))

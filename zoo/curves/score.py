@@ -32,19 +32,19 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from zoo.io import append_log, atomic_write_text, read_log
-from zoo.streams import SAMPLING, stream_seed
+from zoo.runtime.io import append_log, atomic_write_text, read_log
+from zoo.runtime.streams import SAMPLING, stream_seed
 
 if TYPE_CHECKING:
+    from zoo.config.resolve import ResolvedSpec
     from zoo.data.prepare import PreparedData
-    from zoo.ema import EMA
-    from zoo.spec import RunSpec
+    from zoo.train.ema import EMA
 
 CURVE_FILE = "curve.jsonl"
 
 
 def noise_seed(train_seed: int, eval_seed: int, step: int) -> int:
-    """The sampling-noise seed of the point at ``step``: the run's sampling stream (:mod:`zoo.streams`)
+    """The sampling-noise seed of the point at ``step``: the run's sampling stream (:mod:`zoo.runtime.streams`)
     indexed by (eval.seed, step), so variants with the same seeds share it (paired comparisons) and a
     point scored again is identical."""
     return stream_seed(train_seed, SAMPLING, eval_seed, step)
@@ -66,20 +66,20 @@ def trim_curve(run_dir: str | Path, step: int) -> None:
 
 class CurveScorer:
     """Scores a training run's weights and appends the points (the training loop says when, see
-    :mod:`zoo.train.curve`).
+    :mod:`zoo.curves.hook`).
 
     Built once per training process: the extractor, the metrics and the real test features are
     set up here, so a point costs only sampling, extracting ``curve_n`` fakes and the metrics."""
 
-    def __init__(self, spec: RunSpec, run_dir: Path, prepared: PreparedData, model: nn.Module,
+    def __init__(self, spec: ResolvedSpec, run_dir: Path, prepared: PreparedData, model: nn.Module,
                  diffusion: nn.Module | None, ema: EMA | None) -> None:  # fmt: skip
         from zoo.metrics.evaluate import build_extractor, build_metrics, reference_features
 
         self.spec, self.path, self.ema, self.source = spec, Path(run_dir) / CURVE_FILE, ema, model
         self.copy = copy.deepcopy(model).eval()  # the scored weights live here, never in the trained model
         self.diffusion = diffusion
-        self.metrics = build_metrics(spec.eval.curve_metrics)
-        self.extractor = build_extractor(spec.eval.feature or prepared.default_feature)
+        self.metrics = build_metrics(spec.eval.curve_metrics, spec.registry)
+        self.extractor = build_extractor(spec.eval.feature or prepared.default_feature, spec.registry)
         self.real = reference_features(prepared, self.extractor, "test")
         self.scored = {p["step"] for p in read_curve(run_dir)}
 
@@ -90,8 +90,8 @@ class CurveScorer:
     def score(self, step: int, train_seconds: float) -> dict[str, Any]:
         """Score the current weights, append the point to ``curve.jsonl`` and return it."""
         from zoo.metrics.evaluate import extract_features, score
-        from zoo.run import LoadedRun
-        from zoo.sample import generate
+        from zoo.runs.load import LoadedRun
+        from zoo.runs.sample import generate
 
         start = time.perf_counter()
         e, t = self.spec.eval, self.spec.train

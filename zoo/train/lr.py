@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 
-DECAYS = ("none", "cosine", "linear")
+from zoo.config.spec import DECAYS
+
 WARMUP_SHARE = 0.05  # the warm-up never takes more than this fraction of the budget
 
 

@@ -1,5 +1,5 @@
 """The DDPM U-Net (Ho et al. 2020) as popularised by "The Annotated Diffusion Model", assembled
-from registered parts named in a :class:`zoo.spec.ModelSpec`.
+from registered parts named in a :class:`zoo.config.spec.ModelSpec`.
 
 Layout: init conv 7x7; per resolution two blocks, a norm-wrapped residual attention (linear by
 default) and a downsample (all but the last); a bottleneck of block, full attention, block;
@@ -17,17 +17,17 @@ from functools import partial
 import torch
 from torch import nn
 
+from zoo.config.spec import ModelSpec
 from zoo.errors import UserError
-from zoo.hookspecs import hookimpl, optional
-from zoo.nn.shape_check import ShapeContract
-from zoo.spec import ModelSpec
+from zoo.hookspecs import hookimpl
+from zoo.models.geometry import check_geometry
+from zoo.models.shape_check import ShapeContract
+from zoo.registry import Registry
 
 
-def validate(spec: ModelSpec) -> None:
-    """Every impossible spec fails here, before a tensor is made."""
-    from zoo.plugins import get_registry
-
-    registry = get_registry()
+def validate(spec: ModelSpec, registry: Registry) -> None:
+    """Every impossible spec fails here, before a tensor is made: unknown parts, shapes, and what the
+    attention layers declare they cannot serve (a side or width, :class:`zoo.contract.Attention`)."""
     for kind, name in (
         ("block", spec.block),
         ("attention", spec.attention),
@@ -38,50 +38,50 @@ def validate(spec: ModelSpec) -> None:
         registry.get(kind, name)
     if spec.activation != "default":
         registry.get("activation", spec.activation)
-    if not spec.dim_mults or any(m < 1 for m in spec.dim_mults):
-        raise UserError(f"model.dim_mults must be a non-empty list of positive integers, got {list(spec.dim_mults)}")
-    for name in ("channels", "image_size", "dim", "groups", "heads", "dim_head"):
+    check_geometry(spec, "U-Net")
+    for name in ("heads", "dim_head"):
         if getattr(spec, name) < 1:
             raise UserError(f"model.{name} must be at least 1, got {getattr(spec, name)}")
-    factor = 2 ** (len(spec.dim_mults) - 1)
-    if spec.image_size % factor:
-        raise UserError(
-            f"model.image_size {spec.image_size} is not divisible by {factor}, the downsampling of "
-            f"{len(spec.dim_mults)} resolutions (dim_mults={list(spec.dim_mults)}); use a size that is a multiple "
-            f"of {factor} or fewer dim_mults"
-        )
-    for width in {spec.dim * m for m in spec.dim_mults}:
-        if width % spec.groups:
-            raise UserError(
-                f"model.groups={spec.groups} does not divide the stage width {width} (dim={spec.dim} x dim_mults); "
-                "choose groups dividing every dim * mult"
-            )
-    _time_embedding(spec)
+    for setting, name, width, side in _attention_places(spec):
+        check = registry.get("attention", name).declared("validate")
+        if check is not None:
+            try:
+                check(width, size=side, heads=spec.heads, dim_head=spec.dim_head)
+            except UserError as err:
+                raise UserError(f"model.{setting} '{name}' cannot serve {width} channels at {side}x{side}: {err}") from None
+    _time_embedding(spec, registry)
 
 
-def _probe(kind: str, name: str, *args: object, **kwargs: object) -> object:
+def _attention_places(spec: ModelSpec) -> list[tuple[str, str, int, int]]:
+    """(setting, attention name, width, feature side) of every place the U-Net puts an attention layer."""
+    widths = [spec.dim * m for m in spec.dim_mults]
+    places = [("attention", spec.attention, w, spec.image_size // 2**i) for i, w in enumerate(widths)]
+    places.append(("mid_attention", spec.mid_attention, widths[-1], spec.image_size // 2 ** (len(widths) - 1)))
+    return list(dict.fromkeys(places))
+
+
+def _probe(registry: Registry, kind: str, name: str, *args: object, **kwargs: object) -> object:
     """Build a component only to read what it declares (None: absent), leaving torch's RNG untouched."""
-    from zoo.plugins import get_registry
-
     with torch.random.fork_rng(devices=[]):
-        return get_registry().create(kind, name, *args, **kwargs)
+        return registry.create(kind, name, *args, **kwargs)
 
 
-def _time_embedding(spec: ModelSpec) -> object:
+def _time_embedding(spec: ModelSpec, registry: Registry) -> object:
     """The spec's time embedding at ``model.dim`` (None: none), or a UserError when it cannot embed there."""
     try:
-        return _probe("time_embedding", spec.time_embedding, spec.dim)
+        return _probe(registry, "time_embedding", spec.time_embedding, spec.dim)
     except ValueError as err:
         raise UserError(f"model.time_embedding '{spec.time_embedding}' does not work with model.dim={spec.dim}: {err}") from None
 
 
-def _has_attention(spec: ModelSpec) -> bool:
+def _has_attention(spec: ModelSpec, registry: Registry) -> bool:
     """Whether any attention factory of the spec builds a layer (returning None means no layer)."""
     names = dict.fromkeys((spec.attention, spec.mid_attention))
-    return any(_probe("attention", n, spec.dim, heads=spec.heads, dim_head=spec.dim_head) is not None for n in names)
+    return any(_probe(registry, "attention", n, spec.dim, heads=spec.heads, dim_head=spec.dim_head) is not None
+               for n in names)
 
 
-def canonical(spec: ModelSpec) -> ModelSpec:
+def canonical(spec: ModelSpec, registry: Registry) -> ModelSpec:
     """The same network under one name, so identical grid cells are trained once.
 
     An explicit activation equal to what every activation of the network already is becomes
@@ -90,16 +90,13 @@ def canonical(spec: ModelSpec) -> ModelSpec:
     read from what the registered factories declare (time embedding or attention returning None),
     so a plugin's gets the treatment of a built-in.
     """
-    from zoo.plugins import get_registry
-
-    validate(spec)
+    validate(spec, registry)
     out = dataclasses.replace(spec)
-    block = get_registry().get("block", spec.block).factory
-    uses_time_mlp = _time_embedding(spec) is not None
-    own = optional("block", block, "default_activation")
+    uses_time_mlp = _time_embedding(spec, registry) is not None
+    own = registry.get("block", spec.block).declared("default_activation")
     if spec.activation == own and (not uses_time_mlp or own == TIME_MLP_ACTIVATION):
         out.activation = "default"
-    if not _has_attention(spec):
+    if not _has_attention(spec, registry):
         defaults = ModelSpec()
         out.norm, out.heads, out.dim_head = defaults.norm, defaults.heads, defaults.dim_head
     return out
@@ -112,7 +109,7 @@ TIME_MLP_ACTIVATION = "gelu"  # the time MLP's own activation, as in the Annotat
 #: at most max(INFERENCE_CHUNK_IMAGES, INFERENCE_CHUNK_PIXELS / (H x W)) images: 128 at 16x16, 32 at
 #: 32x32 and above. That keeps the largest activation of a chunk (the attention's 128 hidden
 #: channels) near 16 MB, under the 32 MiB above which glibc hands out fresh, page-faulting memory
-#: even with zoo's allocator setting (zoo/allocator.py). On a 2-core Xeon, with that setting, this
+#: even with zoo's allocator setting (zoo/runtime/allocator.py). On a 2-core Xeon, with that setting, this
 #: is as fast as the whole batch at 16x16 and 1.0-1.2x faster at 32x32 for 100 and 250 images, and
 #: 1.2x faster at 16x16 than the 8192-pixel chunks that had won under glibc's defaults
 #: (docs/performance.md). Every image is computed on its own (GroupNorm and attention never mix
@@ -159,12 +156,9 @@ class Stage(nn.Module):
 class Unet(nn.Module):
     """Predicts the noise (or x0, or v) of ``x`` at timesteps ``t``: ``forward(x, t) -> same shape as x``."""
 
-    def __init__(self, spec: ModelSpec) -> None:
-        validate(spec)
+    def __init__(self, spec: ModelSpec, registry: Registry) -> None:
+        validate(spec, registry)
         super().__init__()
-        from zoo.plugins import get_registry
-
-        registry = get_registry()
         self.spec = spec
         act = None if spec.activation == "default" else partial(registry.create, "activation", spec.activation)
         dim = spec.dim
@@ -181,7 +175,7 @@ class Unet(nn.Module):
                 embedding, nn.Linear(embedding.out_dim, time_dim), time_act, nn.Linear(time_dim, time_dim)
             )
 
-        self._shapes = ShapeContract()  # what each part must return, to name a plugin part that does not
+        self._shapes = ShapeContract(registry)  # what each part must return, to name a plugin part that does not
         block = self._shapes.block(
             partial(registry.get("block", spec.block).factory, time_emb_dim=time_dim, act=act, groups=spec.groups),
             spec.block,
@@ -251,15 +245,12 @@ class Unet(nn.Module):
         return self.final_conv(x)
 
 
-def build_unet(spec: ModelSpec) -> Unet:
+def build_unet(spec: ModelSpec, registry: Registry) -> Unet:
     """The DDPM U-Net assembled from the registered parts the spec names."""
-    return Unet(spec)
-
-
-build_unet.validate = validate  # type: ignore[attr-defined]
-build_unet.canonical = canonical  # type: ignore[attr-defined]
+    return Unet(spec, registry)
 
 
 @hookimpl
 def zoo_register(registry) -> None:  # noqa: ANN001
-    registry.add("model", "unet", build_unet, help="DDPM U-Net assembled from registered blocks/attention/norms")
+    registry.add("model", "unet", build_unet, help="DDPM U-Net assembled from registered blocks/attention/norms",
+                 validate=validate, canonical=canonical)

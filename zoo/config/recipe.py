@@ -1,11 +1,11 @@
 """The default recipe for the data at hand, and named presets.
 
-A spec is layered, lowest first: the dataclass defaults of :mod:`zoo.spec` (the fast recipe measured
+A spec is layered, lowest first: the dataclass defaults of :mod:`zoo.config.spec` (the fast recipe measured
 in docs/diffusion.md), then either a named preset or the settings this module derives from *what the
 data is* (image size and channels), then the user's file and ``--set`` overrides. The recipe never
 looks at a dataset's name: 16x16 greyscale digits read through ``imagefolder`` get the same network
 as the built-in ``digits``. (Flips are the one data-dependent default a dataset declares itself:
-``flip_invariant`` in :mod:`zoo.hookspecs`, resolved in ``RunSpec.resolved``.) :func:`zoo.spec.with_recipe`
+``flip_invariant`` in :mod:`zoo.contract`, resolved in ``RunSpec.resolved``.) :func:`zoo.config.spec.with_recipe`
 layers them; this module is knowledge only and imports nothing of the spec.
 
 Presets (``--preset NAME``, ``preset = "NAME"`` at the top of a run file or a grid file):

@@ -28,8 +28,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from zoo.cpu import KINDS, current
 from zoo.errors import UserError
+from zoo.runtime.cpu import KINDS, current
 
 CHOICES = ("auto", "on", "off")
 # Network evaluations (images x calls per image) after which a cold compile has paid for itself, per
@@ -79,7 +79,7 @@ def counting_calls(model: nn.Module) -> Iterator[list[int]]:
 
 
 def kind_of(device: torch.device) -> str:
-    """The CPU's zoo kind (:mod:`zoo.cpu`), or the device type of anything else ("cuda")."""
+    """The CPU's zoo kind (:mod:`zoo.runtime.cpu`), or the device type of anything else ("cuda")."""
     return current().kind if device.type == "cpu" else device.type
 
 
