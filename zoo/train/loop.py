@@ -60,7 +60,7 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
         state.restore(find_checkpoint(run.run_dir), run)
     step = Step(run, state)
     logger = Logger(run, progress)
-    hooks = [LrSchedule(), logger, FiniteWeights(), *curve_hooks(run.spec), *hooks]
+    hooks = [LrSchedule(), logger, FiniteWeights(step), *curve_hooks(run.spec), *hooks]
     stop = StopFlag()
     state.model.train()
     with _owned(run), stop.installed(), logger.shown():
