@@ -177,12 +177,18 @@ def test_a_damaged_file_already_there_is_named_and_left_alone(hub: Path, capsys:
     assert (hub / INCEPTION_WEIGHTS).read_bytes() == CORRUPTED
 
 
-def test_the_published_hash_matches_the_name(hub: Path) -> None:
+def test_the_published_hash_matches_the_name() -> None:
     """torch.hub's convention: the hex digits after the last '-' of the name begin the file's SHA-256."""
-    import importlib
-
-    published = importlib.reload(zoo.metrics.fetch).INCEPTION_SHA256
+    published = zoo.metrics.fetch.INCEPTION_SHA256  # not patched: this test takes no `hub`
     assert published.startswith(INCEPTION_WEIGHTS.rsplit("-", 1)[1].split(".")[0]) and len(published) == 64
+
+
+def test_zoo_inception_weights_naming_a_folder_is_one_line(
+    hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(INCEPTION_ENV, str(tmp_path))
+    code, _, err = fetch(capsys)
+    assert code == 2 and "names a folder" in one_line(err)
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,8 @@ def fetch_inception(*, url: str | None = None, sha256: str | None = None, progre
         raise UserError(f"${INCEPTION_ENV} names a .safetensors file ({dest}), but the published weights are the .pth "
                         f"{INCEPTION_WEIGHTS}; unset ${INCEPTION_ENV} to fetch them into the torch hub cache, or point "
                         f"it at a .pth path")  # fmt: skip
+    if dest.is_dir():
+        raise UserError(f"${INCEPTION_ENV} names a folder ({dest}); point it at a file path, e.g. {dest / INCEPTION_WEIGHTS}")
     with file_lock(dest.parent / f".{dest.name}.lock"):  # a second fetch waits, then finds the file
         if dest.is_file():
             return _check_existing(dest, sha256)
