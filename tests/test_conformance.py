@@ -3,6 +3,7 @@ check of its kind, and a component breaking a clause fails with the component an
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,7 @@ class IntMetric:
         (zoo.testing.check_sampler, sampler_reading_internals, r"used diffusion.loss_type, which Diffusion does not offer"),
         (zoo.testing.check_dataset, lambda root, download: NamelessSource(), r"NamelessSource lacks __len__, load or item_name"),
         (zoo.testing.check_feature, lambda: nn.Flatten(), r"breaks FeatureExtractor: Flatten lacks a member of FeatureExtractor"),
+        (zoo.testing.check_feature, lambda: BareExtractor(batch_size=0), r"breaks FeatureExtractor.batch_size: must be a positive int, got 0"),
         (zoo.testing.check_metric, IntMetric, r"metric 'IntMetric' breaks Metric.compute: must map names to finite floats"),
     ],
 )
@@ -118,3 +120,46 @@ def test_a_model_ignoring_its_spec_fails() -> None:
         zoo.testing.check_model(TwoChannelNet, name="mine")
     with pytest.raises(ContractError, match=r"model 'conv' breaks DenoisingModel.forward\(x, t\): calling it with .* raised TypeError"):
         zoo.testing.check_model(lambda spec: nn.Conv2d(spec.channels, 1, 1), name="conv")
+
+
+# -- a feature extractor with nothing but the required members -------------------------------------
+class BareExtractor(nn.Module):
+    """The least a feature extractor may be: ``num_features`` and ``forward``; no ``batch_size``, ``name``,
+    ``num_classes`` or ``logits`` unless given. Records the size of every batch it sees."""
+
+    num_features = 4
+
+    def __init__(self, **optional_attributes: object) -> None:
+        super().__init__()
+        self.__dict__.update(optional_attributes)
+        self.batches: list[int] = []
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        self.batches.append(len(images))
+        return nn.functional.adaptive_avg_pool2d(images.float().mean(1, keepdim=True), 2).flatten(1)
+
+
+def test_an_extractor_with_only_the_required_members_scores_with_the_documented_defaults() -> None:
+    from tests.test_evaluate import random_images, stand_in
+    from zoo.hookspecs import OPTIONAL
+    from zoo.metrics.evaluate import SAMPLES, evaluate
+
+    zoo.testing.check_feature(BareExtractor)
+    bare = BareExtractor()
+    result = evaluate(random_images(70, 0), stand_in(6), feature=bare, metrics=("fid", "is"), references=False)
+    assert result.feature == "BareExtractor"  # no name: the class name
+    assert bare.batches[-2:] == [OPTIONAL["feature"]["batch_size"], 70 - OPTIONAL["feature"]["batch_size"]]  # the samples
+    assert result.skipped["is"] and "is" not in result.row(SAMPLES).values  # no logits: IS skipped, saying why
+    assert math.isfinite(result.row(SAMPLES).values["fid"])
+
+    zoo.testing.check_feature(lambda: BareExtractor(batch_size=32, name="mine"))
+    declared = BareExtractor(batch_size=32, name="mine")
+    assert evaluate(random_images(70, 0), stand_in(6), feature=declared, metrics=("fid",), references=False).feature == "mine"
+    assert declared.batches[-3:] == [32, 32, 6]
+
+
+def test_an_extractor_with_a_broken_batch_size_is_one_line() -> None:
+    from zoo.metrics.extractor import as_extractor
+
+    with pytest.raises(UserError, match=r"feature extractor 'odd' has batch_size 'many'; it must be a positive integer"):
+        as_extractor(BareExtractor(batch_size="many"), "odd")

@@ -207,6 +207,43 @@ def test_weights_that_went_non_finite_are_never_checkpointed(tmp_path: Path, pre
     assert train(spec, tmp_path / "run", resume=True, progress=False).step == 6  # the kept checkpoint resumes
 
 
+def losses_of(run: Path, weights: str, batches: int = 3) -> list[float]:
+    """The diffusion loss of a run's checkpointed weights (as ``zoo sample`` loads them) on its first training
+    batches, with noise of a generator of the test's own (not the stream zoo checks with)."""
+    from zoo.data.loader import make_loader
+    from zoo.runs.load import load_run
+
+    loaded = load_run(run, weights=weights)
+    data = zoo.data.prepare.prepare(loaded.spec.data, progress=False)
+    generator = torch.Generator().manual_seed(1234)
+    out = []
+    with torch.no_grad():
+        for _, (images, _labels) in zip(range(batches), make_loader(data, "train", batch_size=8, seed=1), strict=False):
+            out.append(float(loaded.diffusion.training_loss(loaded.model, images, generator=generator)))
+    return out
+
+
+@pytest.mark.parametrize("lr", ["1e6", "1e3"])
+def test_the_checkpoint_a_diverged_run_calls_good_gives_a_finite_loss(
+    lr: str, tmp_path: Path, prepared: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A too-high lr overflows in the first updates to weights that are finite but give a NaN loss: they used
+    to be checkpointed (the loss of step k is computed with the weights of step k - 1) and then called "the
+    last good checkpoint". Now a checkpoint's own weights are checked, and the message names only good ones."""
+    run = tmp_path / "run"
+    assert main(["train", *sets(prepared, f"train.lr={lr}", "train.steps=8", "train.checkpoint_every=1"),
+                 "--out", str(run), "--no-progress"]) == 2
+    message = one_line_error(capsys, "training stopped")
+    if "there is no good checkpoint to keep (none had been written yet)" in message:
+        assert find_checkpoint(run) is None
+        return
+    kept = int(message.split("last good checkpoint (step ")[1].split(")")[0])
+    assert json.loads((find_checkpoint(run) / "state.json").read_text())["step"] == kept
+    for weights in ("ema", "raw"):
+        assert all(np.isfinite(losses_of(run, weights))), weights
+        assert main(["sample", str(run), "--weights", weights, "--n", "4", "--no-progress"]) == 0
+
+
 # -- 4. broken files and a full disk are one line ------------------------------------------------
 @pytest.mark.parametrize("damage", ["truncated weights", "corrupt spec.json"])
 def test_a_damaged_run_is_one_line_for_sample_evaluate_and_resume(

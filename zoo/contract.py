@@ -253,7 +253,9 @@ class FeatureExtractor(Protocol):
     float features (N, num_features), the same for the same images. Factory ``()``; no downloads.
 
     Optional: ``num_classes`` and a method ``logits(images) -> (N, num_classes)`` (the Inception
-    Score and class histograms need them).
+    Score and class histograms need them), ``batch_size`` (images per forward pass when zoo extracts
+    features: lower it for a large network) and ``name`` (the label of the scores when a built module,
+    not a registered name, is passed to ``zoo.metrics.evaluate``; default its class name).
     """
 
     num_features: int
@@ -362,7 +364,7 @@ DECLARATIONS: dict[str, dict[str, Any]] = {
 #: Every optional attribute zoo reads from a built object, per kind, and the value it assumes when absent.
 OPTIONAL: dict[str, dict[str, Any]] = {
     "dataset": {"num_classes": None, "default_feature": "inception", "root": None},
-    "feature": {"num_classes": None, "logits": None},
+    "feature": {"num_classes": None, "logits": None, "batch_size": 64, "name": None},  # name None: the class name
     "metric": {"columns": None, "needs_real": True, "needs_logits": False, "min_samples": 2},
 }
 

@@ -1,29 +1,86 @@
 """``zoo features [NAME] [--info]``: the registered feature extractors, or the details of one.
+``zoo features ACTION NAME``: do something to one extractor's weights.
 
 ``--info`` builds the extractor (the digits CNN trains once if it is not cached; Inception needs its
 weights file) and prints its identity, weights file, parameter count and, for digits, the recipe
 hash and held-out test accuracy.
+
+Actions (a word before NAME; these words are never extractor names):
+  fetch inception   download the FID Inception weights once into the torch hub cache (or to
+                    $ZOO_INCEPTION_WEIGHTS when set), check their SHA-256 and that they load; a second
+                    call checks the file already there. $ZOO_INCEPTION_URL names a mirror.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 ORDER = 75
 
 
+def _fetch(name: str, args: argparse.Namespace) -> int:
+    from zoo.errors import UserError
+
+    if name != "inception":
+        raise UserError(f"feature extractor '{name}' has no weights to download; `zoo features fetch` knows "
+                        f"'inception' only (digits trains itself on first use: `zoo features digits --info`)")
+    import json
+
+    from rich.console import Console
+
+    from zoo.metrics.fetch import fetch_inception
+
+    fetched = fetch_inception(progress=not args.json)
+    if args.json:
+        print(json.dumps(fetched.to_dict(), indent=2))
+        return 0
+    what = (f"downloaded {fetched.path.name} ({fetched.size / 1e6:.1f} MB)" if fetched.downloaded else
+            f"{fetched.path.name} is already there")  # fmt: skip
+    Console(highlight=False).print(f"{what}: {fetched.path}\nSHA-256 {fetched.sha256} verified; {fetched.tensors} "
+                                   f"tensors load; `zoo evaluate --feature inception` reads it")
+    return 0
+
+
+#: ``zoo features ACTION NAME``: each action, run with the extractor's name and the parsed arguments.
+ACTIONS: dict[str, Callable[[str, argparse.Namespace], int]] = {"fetch": _fetch}
+
+
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "features",
-        help="list feature extractors, or --info on one",
+        help="list feature extractors, --info on one, or fetch inception's weights",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="zoo features [NAME | PATTERN] [--info] [--json]\n       zoo features ACTION NAME [--json]",
     )
-    p.add_argument("name", nargs="?", metavar="NAME", help="an extractor name, or a wildcard like 'inc*'")
+    p.add_argument("words", nargs="*", metavar="[ACTION] NAME",
+                   help=f"an extractor name or a wildcard like 'inc*', after an action ({', '.join(ACTIONS)}) or not")
     p.add_argument("--info", action="store_true", help="build NAME and print its details (may train digits once)")
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
     p.set_defaults(run=run)
+
+
+def _parse(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(action, name) from the positional words: ``[NAME]`` or ``ACTION NAME``."""
+    from zoo.errors import UserError, did_you_mean
+
+    words = args.words
+    if len(words) > 2:
+        raise UserError(f"too many words: {' '.join(words)}; use `zoo features [NAME] [--info]` or `zoo features "
+                        f"ACTION NAME` (actions: {', '.join(ACTIONS)})")
+    if len(words) == 2:
+        if words[0] not in ACTIONS:
+            hint = did_you_mean(words[0], ACTIONS) or f" (actions: {', '.join(ACTIONS)})"
+            raise UserError(f"unknown action '{words[0]}'{hint}; `zoo features NAME --info` describes one extractor")
+        if args.info:
+            raise UserError(f"--info does not go with {words[0]}: run `zoo features {' '.join(words)}`, then "
+                            f"`zoo features {words[1]} --info`")
+        return words[0], words[1]
+    if words and words[0] in ACTIONS:
+        raise UserError(f"`zoo features {words[0]}` needs an extractor name, e.g. `zoo features {words[0]} inception`")
+    return None, (words[0] if words else None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +90,12 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from zoo.errors import UserError
+    action, name = _parse(args)
     registry = args.registry
+    if action is not None:
+        registry.get("feature", name)  # an unknown name fails with did-you-mean
+        return ACTIONS[action](name, args)
+    args.name = name
     console = Console(highlight=False)
     if args.info:
         if not args.name:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo.config.spec import EvalSpec
+from zoo.contract import optional
 from zoo.errors import UserError
 from zoo.plugins import installed
 from zoo.runtime.io import atomic_path, atomic_write_text
@@ -105,7 +106,7 @@ def extract_features(
 
     from zoo.metrics.scores import Features
 
-    batch_size = batch_size or getattr(extractor, "batch_size", 64)
+    batch_size = batch_size or optional("feature", extractor, "batch_size")
     extractor.eval()
     features, logits = [], []
     task = progress.add_task(description, total=len(images)) if progress is not None else None
@@ -216,7 +217,7 @@ def build_extractor(feature: str | FeatureExtractor, registry: Registry | None =
 
     if isinstance(feature, str):
         return as_extractor(installed(registry).create("feature", feature), feature)
-    return as_extractor(feature, getattr(feature, "name", type(feature).__name__))
+    return as_extractor(feature, optional("feature", feature, "name") or type(feature).__name__)
 
 
 def check_samples(images: Any, *, what: str = "the samples") -> np.ndarray:

@@ -121,6 +121,10 @@ class ModuleExtractor(FeatureExtractor):
         if not isinstance(num_features, int):
             raise UserError(f"feature extractor '{name}' must have an integer attribute num_features")
         super().__init__(name, num_features, optional("feature", module, "num_classes"))
+        self.batch_size = optional("feature", module, "batch_size")
+        if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1:
+            raise UserError(f"feature extractor '{name}' has batch_size {self.batch_size!r}; it must be a positive "
+                            f"integer (images per forward pass), or absent for zoo's default of 64")
         self.module = module
         self.module.eval()
 

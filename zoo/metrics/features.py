@@ -228,7 +228,7 @@ def digits() -> DigitsExtractor:
 def zoo_register(registry: Registry) -> None:
     registry.add(
         "feature", "inception", inception,
-        help="FID Inception-v3 (Heusel et al. 2017): 2048-d pool3 + 1008 logits; local weights, never downloads",
+        help="FID Inception-v3 (Heusel et al. 2017): 2048-d pool3 + 1008 logits; local weights (`zoo features fetch inception` gets them)",
     )  # fmt: skip
     registry.add(
         "feature", "digits", digits,

@@ -2,8 +2,8 @@
 "GANs trained by a two time-scale update rule converge to a local Nash equilibrium"), torch-fidelity's
 TF-compatible port: 2048-d pool3 features and 1008 unbiased logits (Salimans et al. 2016, the IS).
 
-Its weights come from a local file only (zoo never downloads), and a weights file must not be able to
-run code: zoo reads it itself, as safetensors or with ``torch.load(weights_only=True)``, checks every
+Its weights come from a local file only (nothing downloads them at run time; ``zoo features fetch inception``
+does it once, on request: :mod:`zoo.metrics.fetch`), and a weights file must not be able to run code: zoo reads it itself, as safetensors or with ``torch.load(weights_only=True)``, checks every
 tensor name and shape against the architecture, and never hands the path to torch-fidelity (whose loader
 unpickles without restriction).
 """
@@ -28,25 +28,34 @@ INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.
 INCEPTION_ENV = "ZOO_INCEPTION_WEIGHTS"
 
 
+def inception_weights_location() -> Path:
+    """Where zoo reads the weights from, whether or not the file is there: ``$ZOO_INCEPTION_WEIGHTS`` when set,
+    else the torch hub cache (where ``zoo features fetch inception`` puts them, and torch-fidelity does)."""
+    env = os.environ.get(INCEPTION_ENV)
+    return Path(env).expanduser() if env else Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS
+
+
 def inception_weights_path() -> Path:
     """The local FID Inception weights, or a UserError saying where to put them."""
+    location = inception_weights_location()
+    if location.is_file():
+        return location
     env = os.environ.get(INCEPTION_ENV)
     hub = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS
-    if env and Path(env).expanduser().is_file():
-        return Path(env).expanduser()
-    if not env and hub.is_file():
-        return hub
     env_text = f"${INCEPTION_ENV}={env} (no such file)" if env else f"${INCEPTION_ENV} (unset)"
     raise UserError(
         f"the FID Inception-v3 weights file {INCEPTION_WEIGHTS} was not found; zoo looks at {env_text} and then at "
-        f"{hub} (the torch hub cache, $TORCH_HOME/hub/checkpoints); download it once from {INCEPTION_URL} "
-        f"and put it in either place (zoo never downloads), or use another extractor (`zoo features` lists them)"
+        f"{hub} (the torch hub cache, $TORCH_HOME/hub/checkpoints); run `zoo features fetch inception` once (it "
+        f"downloads the file to {location} and checks it), or download it yourself from {INCEPTION_URL} and put it "
+        f"in either place, or use another extractor (`zoo features` lists them)"
     )
 
 
-def read_weights(path: Path) -> dict[str, Tensor]:
+def read_weights(path: Path, *, shown_as: str | None = None) -> dict[str, Tensor]:
     """A state dict read without running any code from the file: safetensors, or ``torch.load`` restricted
-    to tensors (``weights_only=True``). A pickle that would build anything else is refused, unrun."""
+    to tensors (``weights_only=True``). A pickle that would build anything else is refused, unrun.
+    ``shown_as`` names the file in errors instead of ``path`` (a download's temporary file)."""
+    shown = shown_as or str(path)
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -55,10 +64,10 @@ def read_weights(path: Path) -> dict[str, Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - a wrong, damaged or hostile file is the user's to fix
-        raise UserError(f"{path} is not the FID Inception-v3 weights: {_unreadable(err)}; get {INCEPTION_WEIGHTS} "
+        raise UserError(f"{shown} is not the FID Inception-v3 weights: {_unreadable(err)}; get {INCEPTION_WEIGHTS} "
                         f"from {INCEPTION_URL}") from None
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()):
-        raise UserError(f"{path} is not the FID Inception-v3 weights (it holds a {type(state).__name__}, not a state "
+        raise UserError(f"{shown} is not the FID Inception-v3 weights (it holds a {type(state).__name__}, not a state "
                         f"dict of tensors); get {INCEPTION_WEIGHTS} from {INCEPTION_URL}")
     return state
 

@@ -19,7 +19,8 @@ FLIPS = "flips"  # index: epoch; which images of the epoch are mirrored
 TIMESTEPS = "timesteps"  # index: rank; the diffusion step t of every training image
 TRAINING_NOISE = "training noise"  # index: rank; the Gaussian noise added to every training image
 SAMPLING = "sampling noise"  # index: eval.seed (and the step, for a learning-curve point); the sampler's noise
-STREAMS = (DATA_ORDER, FLIPS, TIMESTEPS, TRAINING_NOISE, SAMPLING)
+CHECKPOINT_CHECK = "checkpoint check"  # index: rank, step; timesteps and noise of the loss a checkpoint is judged by
+STREAMS = (DATA_ORDER, FLIPS, TIMESTEPS, TRAINING_NOISE, SAMPLING, CHECKPOINT_CHECK)
 
 
 def stream_seed(seed: int, name: str, *index: int) -> int:

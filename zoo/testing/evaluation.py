@@ -51,6 +51,10 @@ def check_feature(factory: Factory, *, name: str | None = None, declarations: De
     width = module.num_features
     c.expect(isinstance(width, int) and width > 0, "FeatureExtractor.num_features", f"must be a positive int, got {width!r}")
     num_classes, logits = optional("feature", module, "num_classes"), optional("feature", module, "logits")
+    batch_size, label = optional("feature", module, "batch_size"), optional("feature", module, "name")
+    c.expect(isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size > 0,
+             "FeatureExtractor.batch_size", f"must be a positive int, got {batch_size!r}")
+    c.expect(label is None or (isinstance(label, str) and label), "FeatureExtractor.name", f"must be a non-empty string, got {label!r}")
     generator = torch.Generator().manual_seed(0)
     for channels, size in ((1, 8), (3, 16)):
         clause = f"FeatureExtractor.forward on uint8 (3, {channels}, {size}, {size})"

@@ -63,7 +63,7 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
     step = Step(run, state)
     logger = Logger(run, progress)
     registered = [run.spec.registry.create("training_hook", name, run.spec) for name in run.spec.train.hooks]
-    hooks = [LrSchedule(), logger, FiniteWeights(), *curve_hooks(run.spec), *registered, *hooks]
+    hooks = [LrSchedule(), logger, FiniteWeights(step), *curve_hooks(run.spec), *registered, *hooks]
     stop = StopFlag()
     state.model.train()
     with _owned(run), stop.installed(), logger.shown():

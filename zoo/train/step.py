@@ -1,6 +1,7 @@
 """One optimisation step: forward (bf16 autocast where chosen), a finite-loss check, backward, clip, Adam,
-EMA; the built-in hook that sets each step's learning rate; and the finite-weights check before every
-checkpoint, so the last checkpoint is always one worth resuming."""
+EMA; the built-in hook that sets each step's learning rate; and the check before every checkpoint (finite
+weights, and a finite loss computed with the very weights being saved), so the last checkpoint is always
+one worth resuming and sampling."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from zoo.contract import TrainingHook as Hook
 from zoo.errors import UserError
 from zoo.runs.checkpoint import find_checkpoint, load_state
 from zoo.runtime.precision import autocast, use_bf16
-from zoo.runtime.streams import TIMESTEPS, TRAINING_NOISE
+from zoo.runtime.streams import CHECKPOINT_CHECK, TIMESTEPS, TRAINING_NOISE, stream
 from zoo.train.distributed import any_rank
 from zoo.train.lr import lr_factor, progress
 from zoo.train.setup import Run
@@ -78,6 +79,7 @@ class Step:
         self.loss_module = loss_module(run, state)
         self.autocast = _autocast(run)
         self.memory_format = memory_format(run)
+        self.last_x0: torch.Tensor | None = None  # this process's last batch: what a checkpoint is checked on
 
     def __call__(self, images: torch.Tensor) -> float:
         run, state, t = self.run, self.state, self.run.spec.train
@@ -99,21 +101,63 @@ class Step:
         state.batch_in_epoch += 1
         state.elapsed += time.perf_counter() - tick
         state.last_loss = value
+        self.last_x0 = x0
         return value
+
+    @torch.no_grad()
+    def check_loss(self, weights: dict[str, torch.Tensor] | None = None) -> float | None:
+        """The loss of the current weights (or of ``weights``, e.g. the EMA's, in their place) on the last batch,
+        in eval mode as sampling uses them, with timesteps and noise of a stream of its own (the training
+        streams, and so an exact resume, are untouched). None before this process's first step.
+
+        A step's loss is computed with the weights *before* its update: a checkpoint written after a finite
+        step may hold weights whose own loss is already NaN (an overflowing update), and only this says so."""
+        if self.last_x0 is None:
+            return None
+        run, state = self.run, self.state
+        module = LossModule(state.model, state.diffusion)
+        generator = stream(run.spec.train.seed, CHECKPOINT_CHECK, run.rank, state.step)
+        training = state.model.training
+        state.model.eval()
+        try:
+            with self.autocast:
+                if weights is None:
+                    loss = module(self.last_x0, generator, generator)
+                else:
+                    swapped = {f"model.{k}": v for k, v in weights.items()}
+                    loss = torch.func.functional_call(module, swapped, (self.last_x0, generator, generator))
+        finally:
+            state.model.train(training)
+        return float(loss)
 
 
 class FiniteWeights(Hook):
-    """Refuse to checkpoint weights, EMA weights or optimizer moments holding NaN/inf.
+    """Refuse to checkpoint weights, EMA weights or optimizer moments holding NaN/inf, or weights (raw or EMA)
+    whose own loss on the last batch is NaN/inf (given the :class:`Step`, see :meth:`Step.check_loss`).
 
-    A finite loss can still be followed by an update that overflows; the loss check of the next step
-    would come too late, after the broken weights had replaced the last good checkpoint.
+    A finite loss can still be followed by an update that overflows, to NaN or to finite weights too large
+    to compute with (lr 1e6 does it in one step); the loss check of the next step would come too late,
+    after those weights had replaced the last good checkpoint.
     """
+
+    def __init__(self, step: Step | None = None) -> None:
+        self.step = step
 
     def before_checkpoint(self, run: Run, state: TrainState) -> None:
         broken = [name for name, tensors in _checkpointed(state) if not all(torch.isfinite(t).all() for t in tensors)]
         if any_rank(bool(broken), run.world_size):
             what = " and ".join(broken) or "weights (on another rank)"
             raise diverged(run, f"the {what} became NaN or infinite at step {state.step}")
+        if self.step is None:
+            return
+        losses = {"weights": self.step.check_loss()}
+        if state.ema is not None and losses["weights"] is not None:
+            losses["EMA weights"] = self.step.check_loss(state.ema.state_dict())
+        bad = {name: str(value) for name, value in losses.items() if value is not None and not math.isfinite(value)}
+        if any_rank(bool(bad), run.world_size):
+            whose = f"the {' and the '.join(bad) or 'weights (on another rank)'} of step {state.step}"
+            raise diverged(run, f"{whose} give a loss of {' and '.join(dict.fromkeys(bad.values())) or 'NaN or inf'} "
+                           f"(checked before saving them)")
 
 
 def _checkpointed(state: TrainState) -> list[tuple[str, list[torch.Tensor]]]:
@@ -127,6 +171,6 @@ def _checkpointed(state: TrainState) -> list[tuple[str, list[torch.Tensor]]]:
 def diverged(run: Run, what: str) -> TrainingDiverged:
     """The error that stops a run which went non-finite, naming the checkpoint it keeps."""
     last = find_checkpoint(run.run_dir) if run.writer else None
-    kept = f"the last good checkpoint (step {load_state(last)['step']}) is kept in {last}" if last else \
-        "no checkpoint had been written yet"
+    kept = (f"the last good checkpoint (step {load_state(last)['step']}) is kept in {last} (its weights gave a finite "
+            f"loss when it was saved)") if last else "there is no good checkpoint to keep (none had been written yet)"
     return TrainingDiverged(f"{what}; training stopped and {kept}. Try a lower train.lr, train.grad_clip, or check the data")
