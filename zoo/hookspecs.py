@@ -252,7 +252,8 @@ class DatasetSource(Protocol):
     Factory ``(root, *, download)``: ``root`` is a folder or None (the source's default);
     ``download`` is True only when the user asked for it. Optional attributes: ``num_classes``
     (None: no labels) and ``default_feature`` (the extractor metrics use unless the spec names one,
-    ``"inception"``), ``root`` (recorded in the manifest).
+    ``"inception"``), ``root`` (recorded in the manifest), ``attribution`` (the credit line the
+    images' licence asks for, e.g. CC BY: recorded in the manifest, shown by ``zoo prepare`` and the report).
     """
 
     def __len__(self) -> int: ...
@@ -326,7 +327,7 @@ class Metric(Protocol):
 OPTIONAL: dict[str, dict[str, Any]] = {
     "block": {"default_activation": None},  # registered name of the block's own activation
     "model": {"validate": None, "canonical": None},  # see ModelFactory
-    "dataset": {"num_classes": None, "default_feature": "inception", "root": None,
+    "dataset": {"num_classes": None, "default_feature": "inception", "root": None, "attribution": None,
                 "flip_invariant": True},  # False: a mirrored image means something else (digits); flips default off
     "feature": {"num_classes": None, "logits": None},
     "metric": {"columns": None, "needs_real": True, "needs_logits": False, "min_samples": 2},
