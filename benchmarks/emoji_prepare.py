@@ -50,6 +50,7 @@ def main() -> None:
     from zoo.spec import DataSpec
 
     torch.set_num_threads(1)
+    revision = commit()  # before this script writes its own files into the work tree
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
@@ -65,7 +66,7 @@ def main() -> None:
         "benchmark": "emoji_prepare",
         "command": f"zoo prepare emoji --size {SIZE} --channels {CHANNELS} --force (in process)",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": commit(),
+        "commit": revision,
         "machine": machine(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
