@@ -30,7 +30,8 @@ def check_dataset(factory: Factory, *, name: str | None = None, root: str | None
     feature = optional("dataset", source, "default_feature")
     c.expect(isinstance(feature, str) and feature, "DatasetSource.default_feature", f"must name a feature, got {feature!r}")
     credit = optional("dataset", source, "attribution")
-    c.expect(credit is None or (isinstance(credit, str) and credit), "DatasetSource.attribution", f"must be a non-empty str or None, got {credit!r}")
+    c.expect(credit is None or (isinstance(credit, str) and credit), "DatasetSource.attribution",
+             f"must be a non-empty str or None, got {credit!r}")
     for i in range(min(items, len(source))):
         loaded = c.call(f"DatasetSource.load({i})", source.load, i)
         c.expect(isinstance(loaded, tuple) and len(loaded) == 2, f"DatasetSource.load({i})", "must return (image, label)")

@@ -67,7 +67,7 @@ class Report:
     curves: list[Image] = field(default_factory=list)  # one per learning-curve metric (zoo.bench.curves)
     at: At | None = None  # the table ranks learning-curve points at this time/step instead of final scores
     failed: list[tuple[str, str]] = field(default_factory=list)  # (cell label, error)
-    data: dict[str, str | None] = field(default_factory=dict)  # dataset scored on -> its attribution (or None)
+    data: dict[str, str | None] = field(default_factory=dict)  # dataset scored on -> its attribution or None
     generated: str = ""
     version: str = ""
 
