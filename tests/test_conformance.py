@@ -11,6 +11,7 @@ from torch import nn
 
 import zoo.testing
 from tests.test_data_sources import colour_of, exists_only, make_celeba, make_flowers, solid
+from zoo.data.sources import Digits
 from zoo.errors import UserError
 from zoo.plugins import get_registry
 from zoo.testing import ContractError
@@ -69,6 +70,10 @@ def sampler_reading_internals(model, diffusion, shape, *, steps, generator=None,
     return torch.zeros(shape)
 
 
+class MiscreditedDigits(Digits):
+    attribution = 42  # the credit line must be text
+
+
 class NamelessSource:
     def __len__(self) -> int:
         return 1
@@ -96,6 +101,7 @@ class IntMetric:
         (zoo.testing.check_sampler, unseeded_sampler, r"breaks SamplerFactory: the same generator seed must give the same images"),
         (zoo.testing.check_sampler, sampler_reading_internals, r"used diffusion.loss_type, which Diffusion does not offer"),
         (zoo.testing.check_dataset, lambda root, download: NamelessSource(), r"NamelessSource lacks __len__, load or item_name"),
+        (zoo.testing.check_dataset, lambda root, download: MiscreditedDigits(), r"breaks DatasetSource.attribution: must be a non-empty str or None, got 42"),
         (zoo.testing.check_feature, lambda: nn.Flatten(), r"breaks FeatureExtractor: Flatten lacks a member of FeatureExtractor"),
         (zoo.testing.check_metric, IntMetric, r"metric 'IntMetric' breaks Metric.compute: must map names to finite floats"),
     ],
