@@ -12,6 +12,7 @@ from torch import nn
 
 import zoo.testing
 from tests.test_data_sources import colour_of, exists_only, make_celeba, make_flowers, solid
+from zoo.data.sources import Digits
 from zoo.errors import UserError
 from zoo.plugins import get_registry
 from zoo.testing import ContractError
@@ -69,6 +70,10 @@ def sampler_reading_internals(model, diffusion, shape, *, steps, generator=None,
     return torch.zeros(shape)
 
 
+class MiscreditedDigits(Digits):
+    attribution = 42  # the credit line must be text
+
+
 class NamelessSource:
     def __len__(self) -> int:
         return 1
@@ -96,6 +101,7 @@ class IntMetric:
         (zoo.testing.check_sampler, unseeded_sampler, r"breaks SamplerFactory: the same generator seed must give the same images"),
         (zoo.testing.check_sampler, sampler_reading_internals, r"used diffusion.loss_type, which Diffusion does not offer"),
         (zoo.testing.check_dataset, lambda root, download: NamelessSource(), r"NamelessSource lacks __len__, load or item_name"),
+        (zoo.testing.check_dataset, lambda root, download: MiscreditedDigits(), r"breaks DatasetSource.attribution: must be a non-empty str or None, got 42"),
         (zoo.testing.check_feature, lambda: nn.Flatten(), r"breaks FeatureExtractor: Flatten lacks a member of FeatureExtractor"),
         (zoo.testing.check_feature, lambda: BareExtractor(batch_size=0), r"breaks FeatureExtractor.batch_size: must be a positive int, got 0"),
         (zoo.testing.check_metric, IntMetric, r"metric 'IntMetric' breaks Metric.compute: must map names to finite floats"),
@@ -141,7 +147,7 @@ class BareExtractor(nn.Module):
 
 def test_an_extractor_with_only_the_required_members_scores_with_the_documented_defaults() -> None:
     from tests.test_evaluate import random_images, stand_in
-    from zoo.hookspecs import OPTIONAL
+    from zoo.contract import OPTIONAL
     from zoo.metrics.evaluate import SAMPLES, evaluate
 
     zoo.testing.check_feature(BareExtractor)

@@ -16,7 +16,7 @@ import zoo.data.prepare as prep
 from zoo.cli import main
 from zoo.config.spec import DataSpec
 from zoo.data.prepare import PreparedData, folder_name, prepare, split_sizes, to_array
-from zoo.data.sources import Digits
+from zoo.data.sources import Digits, ImageFolder
 from zoo.errors import UserError
 
 SPLITS = ("train", "val", "test")
@@ -216,6 +216,13 @@ def test_leftovers_of_a_crashed_run_are_cleaned(tmp_path: Path) -> None:
     (leftover / "train_images.npy").write_bytes(b"half")
     prepare(spec)
     assert not leftover.exists()
+
+
+def test_manifest_records_the_attribution_the_source_declares(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = spec_for(distinct_folder(tmp_path / "raw", 10), tmp_path / "out")
+    assert prepare(spec).manifest["attribution"] is None  # the contract's default
+    monkeypatch.setattr(ImageFolder, "attribution", "Photos by A. Person, CC BY 4.0", raising=False)
+    assert prepare(spec, force=True).manifest["attribution"] == "Photos by A. Person, CC BY 4.0"
 
 
 def test_manifest_records_the_identity_and_verify_detects_tampering(tmp_path: Path) -> None:

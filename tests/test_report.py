@@ -168,6 +168,19 @@ def test_reference_rows_and_timings_are_shown(report_dir: Path) -> None:
     assert "overhead" in html and "40.0%" in html  # 10 s total - 4 s of steps - 2 s of sampling
 
 
+def test_the_dataset_and_the_credit_its_licence_asks_for_are_named(tmp_path: Path) -> None:
+    results = make_results(tmp_path)
+    credit = "All emojis designed by OpenMoji – the open-source emoji and icon project. License: CC BY-SA 4.0"
+    record = _record(900.0)
+    record["eval"].update(dataset="emoji", attribution=credit)  # what zoo.metrics.evaluate records
+    Store(results / DB_NAME).save_result(f"{0:016x}", {"eval": EVAL, "model": {"block": "base"}}, status="done",
+                                         run_dir="elsewhere", record=record)
+    out = tmp_path / "out"
+    write_report(build_report(results), out)
+    assert f"Data: emoji ({credit})" in (out / "report.md").read_text()
+    assert f'<div class="meta">data: emoji ({credit})</div>' in (out / "report.html").read_text()
+
+
 def test_timing_rows_overhead_is_what_is_not_steps_or_sampling() -> None:
     rows = {k: (s, share) for k, _, s, share in timing_rows({"train_steps": 3.0, "sample": 1.0, "total": 8.0})}
     assert rows["overhead"] == (4.0, 0.5) and rows["total"] == (8.0, 1.0)

@@ -232,7 +232,8 @@ class DatasetSource(Protocol):
     Factory ``(root, *, download)``: ``root`` is a folder or None (the source's default);
     ``download`` is True only when the user asked for it. Optional attributes: ``num_classes``
     (None: no labels) and ``default_feature`` (the extractor metrics use unless the spec names one,
-    ``"inception"``), ``root`` (recorded in the manifest).
+    ``"inception"``), ``root`` (recorded in the manifest), ``attribution`` (the credit line the
+    images' licence asks for, e.g. CC BY: recorded in the manifest, shown by ``zoo prepare`` and the report).
     """
 
     def __len__(self) -> int: ...
@@ -363,7 +364,7 @@ DECLARATIONS: dict[str, dict[str, Any]] = {
 
 #: Every optional attribute zoo reads from a built object, per kind, and the value it assumes when absent.
 OPTIONAL: dict[str, dict[str, Any]] = {
-    "dataset": {"num_classes": None, "default_feature": "inception", "root": None},
+    "dataset": {"num_classes": None, "default_feature": "inception", "root": None, "attribution": None},
     "feature": {"num_classes": None, "logits": None, "batch_size": 64, "name": None},  # name None: the class name
     "metric": {"columns": None, "needs_real": True, "needs_logits": False, "min_samples": 2},
 }

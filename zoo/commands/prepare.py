@@ -54,4 +54,6 @@ def run(args: argparse.Namespace) -> int:
     verb = "reused" if prepared.reused else f"wrote in {prepared.manifest['seconds']:.1f} s"
     console.print(f"{verb}: {prepared.path}  (hash {prepared.hash[:12]})")
     console.print(summary_table(prepared))
+    if attribution := prepared.manifest.get("attribution"):
+        console.print(f"attribution: {attribution}")
     return 0

@@ -311,6 +311,7 @@ def _build(source: DatasetSource, folder: Path, spec: DataSpec, progress: bool) 
         "rejected": rejected,
         "num_classes": optional("dataset", source, "num_classes"),
         "default_feature": optional("dataset", source, "default_feature"),
+        "attribution": optional("dataset", source, "attribution"),  # the credit the images' licence asks for
         "transform": "RGBA/LA/transparent P composited on white; convert to L or RGB; resize shorter side "
         "(bicubic, antialiased) and centre-crop (PIL ImageOps.fit); uint8 (N, C, H, W)",
         "files": files,

@@ -76,6 +76,7 @@ class EvalResult:
     rows: list[EvalRow]
     skipped: dict[str, str] = field(default_factory=dict)  # metric -> why it was not computed
     seed: int = 0
+    attribution: str | None = None  # the credit the dataset's licence asks for (its manifest's)
 
     def row(self, name: str) -> EvalRow:
         for row in self.rows:
@@ -87,6 +88,7 @@ class EvalResult:
         return {
             "dataset": self.dataset,
             "data_hash": self.data_hash,
+            "attribution": self.attribution,
             "feature": self.feature,
             "feature_identity": self.feature_identity,
             "metrics": self.metrics,
@@ -332,6 +334,7 @@ def _result(
         rows=rows,
         skipped=skipped,
         seed=seed,
+        attribution=prepared.manifest.get("attribution"),
     )
 
 

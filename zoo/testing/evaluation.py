@@ -17,8 +17,8 @@ Declarations = Mapping[str, Any] | None  # what the factory declared at registra
 
 def check_dataset(factory: Factory, *, name: str | None = None, declarations: Declarations = None, root: str | None = None, items: int = 4) -> None:
     """(root, *, download) -> DatasetSource: a non-empty sequence whose first ``items`` load as
-    (PIL image, int label or None) and have names; the optional num_classes and default_feature are
-    well formed. ``root``: a folder your source reads (None: its default)."""
+    (PIL image, int label or None) and have names; the optional num_classes, default_feature and
+    attribution are well formed. ``root``: a folder your source reads (None: its default)."""
     from PIL import Image
 
     c = Checker("dataset", factory, name)
@@ -30,6 +30,9 @@ def check_dataset(factory: Factory, *, name: str | None = None, declarations: De
              f"must be a positive int or None, got {num_classes!r}")  # fmt: skip
     feature = optional("dataset", source, "default_feature")
     c.expect(isinstance(feature, str) and feature, "DatasetSource.default_feature", f"must name a feature, got {feature!r}")
+    credit = optional("dataset", source, "attribution")
+    c.expect(credit is None or (isinstance(credit, str) and credit), "DatasetSource.attribution",
+             f"must be a non-empty str or None, got {credit!r}")
     for i in range(min(items, len(source))):
         loaded = c.call(f"DatasetSource.load({i})", source.load, i)
         c.expect(isinstance(loaded, tuple) and len(loaded) == 2, f"DatasetSource.load({i})", "must return (image, label)")

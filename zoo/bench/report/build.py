@@ -70,6 +70,7 @@ class Report:
     curves: list[Image] = field(default_factory=list)  # one per learning-curve metric (zoo.curves.compare)
     at: At | None = None  # the table ranks learning-curve points at this time/step instead of final scores
     failed: list[tuple[str, str]] = field(default_factory=list)  # (cell label, error)
+    data: dict[str, str | None] = field(default_factory=dict)  # dataset scored on -> its attribution or None
     generated: str = ""
     version: str = ""
 
@@ -138,6 +139,8 @@ def build_report(results: str | Path, registry: Registry, grid: str | None = Non
     report = Report(info, store.path, rows, refs, columns, comparison_of(store, info["grid"], rows, columns),
                     version=zoo.__version__, generated=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
     report.failed = [(c["label"], c["error"] or "") for c in cells if c["status"] == "failed"]
+    report.data = {c["record"]["eval"]["dataset"]: c["record"]["eval"].get("attribution") for c in cells
+                   if c["status"] == "done" and c["record"] and "dataset" in c["record"]["eval"]}
     report.at = at
     report.curves = [Image(f"curve-{slug(metric)}.png", f"{metric} learning curve", png, CURVE_CAPTION)
                      for metric, series, floor in grid_curves(store, info["grid"])
@@ -202,6 +205,11 @@ def caption(report: Report) -> str:
             "against the real test images, the ceiling row uniform noise, with the same extractor and n: a model "
             "near the floor is as good as this evaluation can tell, one near the ceiling learned nothing. "
             "A \"same as X\" row has the same resolved spec as X, so it was run once.")
+
+
+def data_line(report: Report) -> str:
+    """The datasets of the grid, each with the credit its licence asks for (one line; empty when unknown)."""
+    return "; ".join(f"{name} ({credit})" if credit else name for name, credit in report.data.items())
 
 
 def timing_rows(timings: dict[str, float] | None) -> list[tuple[str, str, float, float]]:

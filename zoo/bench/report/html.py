@@ -8,7 +8,7 @@ import html
 from importlib.resources import files
 from typing import Any
 
-from zoo.bench.report.build import Image, Report, bests, caption, seconds, timing_rows
+from zoo.bench.report.build import Image, Report, bests, caption, data_line, seconds, timing_rows
 from zoo.bench.report.charts import chart_rows, ref_name
 from zoo.bench.table import Row, cell_text, overrides_text
 from zoo.bench.verdicts import contrast_text
@@ -90,6 +90,7 @@ def to_html(report: Report) -> str:
         f'<p class="desc">{_e(g["description"])}</p>' if g["description"] else "",
         f'<div class="meta">grid file <code>{_e(g["path"])}</code> · results <code>{_e(report.db)}</code> · '
         f"generated {_e(report.generated)} · zoo {_e(report.version)}</div>",
+        f'<div class="meta">data: {_e(data)}</div>' if (data := data_line(report)) else "",
         '<div class="chips">' + "".join(f'<span class="chip">{_e(c)}</span>' for c in chips) + "</div>",
         "<h2>Comparison</h2>", _html_table(report),
     ]

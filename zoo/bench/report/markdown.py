@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from zoo.bench.report.build import Report, bests, caption, seconds, status, timing_rows
+from zoo.bench.report.build import Report, bests, caption, data_line, seconds, status, timing_rows
 from zoo.bench.report.charts import ref_name
 from zoo.bench.table import cell_text, overrides_text
 from zoo.bench.verdicts import contrast_text
@@ -35,6 +35,8 @@ def to_markdown(report: Report) -> str:
     if g["description"]:
         out += [f"> {_text(g['description'])}", ""]
     out += [f"Grid file `{g['path']}` · results `{report.db}` · generated {report.generated} · zoo {report.version}", ""]
+    if data := data_line(report):
+        out += [f"Data: {_text(data)}", ""]
     out += _table(report)
     if report.failed:
         out += ["### Failed cells", ""]
