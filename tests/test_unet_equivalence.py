@@ -157,7 +157,7 @@ def test_whole_unet_matches_the_unet_built_from_reference_layers(block: str, mon
 
 
 def test_inference_batches_run_in_chunks_with_the_same_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
-    from zoo.nn import unet
+    from zoo.models import unet
 
     model = zoo.create_model("unet", channels=1, image_size=8, dim=8, dim_mults=(1, 2), heads=2, dim_head=8, groups=4)
     x = torch.randn(7, 1, 8, 8)

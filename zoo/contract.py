@@ -304,7 +304,7 @@ class Metric(Protocol):
     ``{"kid": ..., "kid_std": ...}``. Optional: ``columns`` (a tuple of :class:`MetricColumn`: how
     tables show and rank the values), ``needs_real``, ``needs_logits``, ``min_samples``
     (zoo skips the metric, saying why, when a set is too small or logits are missing).
-    Subclassing ``zoo.metrics.scores.Metric`` provides these.
+    Subclassing ``zoo.metrics.scores.BaseMetric`` provides these.
     """
 
     def compute(self, real: FeatureSet | None, fake: FeatureSet) -> dict[str, float]: ...

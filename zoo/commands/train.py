@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     saved = Path(args.out) / "spec.json"
     base = read_spec_json(saved) if args.resume and saved.is_file() else None
     spec = load_spec(args.config, args.overrides, registry=args.registry, base=base, preset=args.preset)
-    summary = train(spec, args.out, resume=args.resume, progress=args.progress)
+    summary = train(spec, args.out, resume=args.resume, progress=args.progress, saved=base)
     console = Console(stderr=True)
     verb = "interrupted: saved" if summary.interrupted else "trained"
     console.print(f"{verb} {summary.step} steps ({summary.samples_seen} images, {summary.images_per_s:.0f} img/s, "

@@ -11,7 +11,7 @@ from zoo.train.distributed import any_rank, barrier
 
 if TYPE_CHECKING:
     from zoo.config.resolve import ResolvedSpec
-    from zoo.train.setup import Run
+    from zoo.train.setup import TrainingRun
     from zoo.train.state import TrainState
 
 
@@ -24,12 +24,12 @@ class CurveHook(Hook):
         self.every = every
         self.scorer: CurveScorer | None = None
 
-    def on_start(self, run: Run, state: TrainState) -> None:
+    def on_start(self, run: TrainingRun, state: TrainState) -> None:
         if run.writer:
             trim_curve(run.run_dir, state.step)
             self.scorer = CurveScorer(run.spec, run.run_dir, run.prepared, state.model, state.diffusion, state.ema)
 
-    def after_step(self, run: Run, state: TrainState, loss: float) -> None:
+    def after_step(self, run: TrainingRun, state: TrainState, loss: float) -> None:
         done = any_rank(run.budget_spent(state.step, state.elapsed), run.world_size)  # ranks' clocks differ
         if not done and state.step % self.every != 0:
             return

@@ -100,7 +100,7 @@ def _strictly_decreasing(ts: list[int], num_timesteps: int) -> list[int]:
 
 
 @dataclass(frozen=True)
-class Step:
+class ReverseStep:
     """One move of the reverse process, from timestep ``t`` to ``t_next`` (-1: clean data).
 
     ``alpha`` = sqrt(alpha_bar_t) and ``sigma`` = sqrt(1 - alpha_bar_t), so x_t = alpha x0 + sigma eps;
@@ -119,12 +119,12 @@ class Step:
         return self.t_next < 0
 
 
-def _steps(diffusion: GaussianDiffusion, timesteps: Sequence[int]) -> list[Step]:
+def _steps(diffusion: GaussianDiffusion, timesteps: Sequence[int]) -> list[ReverseStep]:
     alpha = diffusion.sqrt_alphas_cumprod.double().tolist()
     sigma = diffusion.sqrt_one_minus_alphas_cumprod.double().tolist()
     nexts = [*timesteps[1:], -1]
     return [
-        Step(t, n, alpha[t], sigma[t], alpha[n] if n >= 0 else 1.0, sigma[n] if n >= 0 else 0.0)
+        ReverseStep(t, n, alpha[t], sigma[t], alpha[n] if n >= 0 else 1.0, sigma[n] if n >= 0 else 0.0)
         for t, n in zip(timesteps, nexts, strict=True)
     ]
 
@@ -144,7 +144,7 @@ class Noise:
 class Update(Protocol):
     """A sampler's rule: the next x from the current x and the model's (eps, x0) estimates."""
 
-    def __call__(self, x: Tensor, eps: Tensor, x0: Tensor, step: Step, noise: Noise) -> Tensor: ...
+    def __call__(self, x: Tensor, eps: Tensor, x0: Tensor, step: ReverseStep, noise: Noise) -> Tensor: ...
 
 
 def model_device(model: nn.Module, diffusion: GaussianDiffusion | None) -> torch.device:
@@ -211,7 +211,7 @@ class DDPMUpdate:
     def __init__(self, diffusion: GaussianDiffusion) -> None:
         self.diffusion = diffusion
 
-    def __call__(self, x: Tensor, eps: Tensor, x0: Tensor, step: Step, noise: Noise) -> Tensor:
+    def __call__(self, x: Tensor, eps: Tensor, x0: Tensor, step: ReverseStep, noise: Noise) -> Tensor:
         t = torch.full((x.shape[0],), step.t, device=x.device, dtype=torch.long)
         mean, _, log_variance = self.diffusion.q_posterior(x0, x, t)
         if step.t == 0:  # the last step returns the mean (Ho et al.: no noise at t = 1)
@@ -230,7 +230,7 @@ class DDIMUpdate:
             raise UserError(f"ddim's eta must be >= 0 (0: deterministic, 1: DDPM-like), got {eta}")
         self.eta = eta
 
-    def __call__(self, x: Tensor, eps: Tensor, x0: Tensor, step: Step, noise: Noise) -> Tensor:
+    def __call__(self, x: Tensor, eps: Tensor, x0: Tensor, step: ReverseStep, noise: Noise) -> Tensor:
         ratio = (step.alpha / step.alpha_next) ** 2  # alpha_bar_t / alpha_bar_next, < 1
         s = self.eta * (step.sigma_next / step.sigma) * math.sqrt(max(1.0 - ratio, 0.0))
         x_next = step.alpha_next * x0 + math.sqrt(max(step.sigma_next**2 - s**2, 0.0)) * eps
@@ -249,7 +249,7 @@ class DPMSolverPP2MUpdate:
         self.prev_x0: Tensor | None = None
         self.prev_h = 0.0
 
-    def __call__(self, x: Tensor, eps: Tensor, x0: Tensor, step: Step, noise: Noise) -> Tensor:
+    def __call__(self, x: Tensor, eps: Tensor, x0: Tensor, step: ReverseStep, noise: Noise) -> Tensor:
         if step.is_last:
             return x0
         h = math.log(step.alpha_next / step.sigma_next) - math.log(step.alpha / step.sigma)

@@ -37,7 +37,7 @@ from zoo.runtime.progress import progress_bar
 
 if TYPE_CHECKING:
     from zoo.data.prepare import PreparedData
-    from zoo.metrics.extractor import FeatureExtractor
+    from zoo.metrics.extractor import Extractor
     from zoo.metrics.scores import Features
     from zoo.registry import Registry
 
@@ -100,7 +100,7 @@ class EvalResult:
 
 # -- features ----------------------------------------------------------------------------------
 def extract_features(
-    extractor: FeatureExtractor, images: np.ndarray, *, batch_size: int | None = None, progress: Any = None,
+    extractor: Extractor, images: np.ndarray, *, batch_size: int | None = None, progress: Any = None,
     description: str = "features",
 ) -> Features:  # fmt: skip
     """Run the extractor once over ``images`` (uint8 (N,C,H,W), possibly memory-mapped), in batches."""
@@ -153,7 +153,7 @@ def _compact(values: np.ndarray) -> np.ndarray:
 
 
 def reference_features(
-    prepared: PreparedData, extractor: FeatureExtractor, split: str, n: int | None = None, *, progress: Any = None
+    prepared: PreparedData, extractor: Extractor, split: str, n: int | None = None, *, progress: Any = None
 ) -> Features:
     """Features of ``n`` real images of ``split`` (all when None or more than the split has), cached.
 
@@ -179,7 +179,7 @@ def noise_images(n: int, shape: tuple[int, int, int], seed: int) -> np.ndarray:
 
 
 def noise_features(
-    extractor: FeatureExtractor, n: int, shape: tuple[int, int, int], seed: int, *, progress: Any = None
+    extractor: Extractor, n: int, shape: tuple[int, int, int], seed: int, *, progress: Any = None
 ) -> Features:
     key = f"v{REFERENCE_FORMAT}-noise-{'x'.join(map(str, shape))}-{n}-seed{seed}-{extractor.identity()}"
     return _cached(
@@ -213,7 +213,7 @@ def score(
     return row
 
 
-def build_extractor(feature: str | FeatureExtractor, registry: Registry | None = None) -> FeatureExtractor:
+def build_extractor(feature: str | Extractor, registry: Registry | None = None) -> Extractor:
     """A registered extractor by name (or a given module), adapted and in eval mode."""
     from zoo.metrics.extractor import as_extractor
 
@@ -239,7 +239,7 @@ def evaluate(
     images: np.ndarray,
     prepared: PreparedData,
     *,
-    feature: str | FeatureExtractor | None = None,
+    feature: str | Extractor | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
     n: int | None = None,
     references: bool = True,
@@ -288,7 +288,7 @@ def reference_rows(
     prepared: PreparedData,
     n: int,
     *,
-    feature: str | FeatureExtractor | None = None,
+    feature: str | Extractor | None = None,
     metrics: Sequence[str] = DEFAULT_METRICS,
     seed: int = 0,
     progress: bool = False,
@@ -307,7 +307,7 @@ def reference_rows(
 
 
 def _reference_rows(
-    prepared: PreparedData, extractor: FeatureExtractor, metrics: dict[str, Any], real: Features, n: int, seed: int,
+    prepared: PreparedData, extractor: Extractor, metrics: dict[str, Any], real: Features, n: int, seed: int,
     skipped: dict[str, str], bar: Any,
 ) -> list[EvalRow]:  # fmt: skip
     """Floor: n real train images vs the test split. Ceiling: n uniform-noise images vs the test split."""
@@ -322,7 +322,7 @@ def _reference_rows(
 
 
 def _result(
-    prepared: PreparedData, extractor: FeatureExtractor, metrics: dict[str, Any], rows: list[EvalRow],
+    prepared: PreparedData, extractor: Extractor, metrics: dict[str, Any], rows: list[EvalRow],
     skipped: dict[str, str], seed: int,
 ) -> EvalResult:  # fmt: skip
     return EvalResult(
@@ -362,7 +362,7 @@ def load_samples(path: str | Path) -> np.ndarray:
 def evaluate_run(
     run_dir: str | Path,
     *,
-    feature: str | FeatureExtractor | None = None,
+    feature: str | Extractor | None = None,
     metrics: Sequence[str] | None = None,
     n: int | None = None,
     references: bool = True,

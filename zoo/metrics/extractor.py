@@ -1,10 +1,10 @@
 """The feature-extractor contract: a frozen network mapping uint8 images to the vectors (and class logits)
 every score is computed on, and the adapter that makes any plugin ``nn.Module`` one.
 
-Contract (kind ``feature``): a factory ``()`` returns a :class:`FeatureExtractor` in eval mode.
+Contract (kind ``feature``): a factory ``()`` returns a :class:`Extractor` in eval mode.
 ``forward(uint8 (N,C,H,W)) -> (N, num_features)`` makes it usable as torchmetrics' ``feature=``
-for FID/KID; :meth:`FeatureExtractor.as_logits` gives the module torchmetrics' InceptionScore wants;
-:meth:`FeatureExtractor.extract` returns features and logits together, which is what zoo uses so
+for FID/KID; :meth:`Extractor.as_logits` gives the module torchmetrics' InceptionScore wants;
+:meth:`Extractor.extract` returns features and logits together, which is what zoo uses so
 the network runs once per image set. A third party may register any ``nn.Module`` with a
 ``num_features`` attribute; :func:`as_extractor` adapts it (see docs/metrics.md for a timm example).
 The built-in extractors live in ``zoo.metrics.features`` (digits) and ``zoo.metrics.inception``.
@@ -45,7 +45,7 @@ def check_images(images: Tensor) -> None:
         raise ValueError(f"a feature extractor takes uint8 images (N, 1 or 3, H, W), got {got}")
 
 
-class FeatureExtractor(nn.Module):
+class Extractor(nn.Module):
     """A frozen network: uint8 images -> features (and class logits when it classifies).
 
     Subclasses implement :meth:`extract`. The module never leaves eval mode (``.train()`` is a
@@ -79,7 +79,7 @@ class FeatureExtractor(nn.Module):
         """A module whose forward returns logits: torchmetrics' ``InceptionScore(feature=...)``."""
         return _Logits(self)
 
-    def train(self, mode: bool = True) -> FeatureExtractor:
+    def train(self, mode: bool = True) -> Extractor:
         return super().train(False)
 
     def identity(self) -> str:
@@ -105,7 +105,7 @@ class FeatureExtractor(nn.Module):
 
 
 class _Logits(nn.Module):
-    def __init__(self, extractor: FeatureExtractor) -> None:
+    def __init__(self, extractor: Extractor) -> None:
         super().__init__()
         self.extractor = extractor
 
@@ -113,7 +113,7 @@ class _Logits(nn.Module):
         return self.extractor.logits(images)
 
 
-class ModuleExtractor(FeatureExtractor):
+class ModuleExtractor(Extractor):
     """Adapts a plain ``nn.Module`` (forward -> features, optional ``.logits(x)``) registered by a plugin."""
 
     def __init__(self, module: nn.Module, name: str) -> None:
@@ -133,7 +133,7 @@ class ModuleExtractor(FeatureExtractor):
         return self.module(images), (logits_fn(images) if callable(logits_fn) else None)
 
 
-def as_extractor(module: nn.Module, name: str) -> FeatureExtractor:
-    """``module`` as a :class:`FeatureExtractor` in eval mode."""
-    out = module if isinstance(module, FeatureExtractor) else ModuleExtractor(module, name)
+def as_extractor(module: nn.Module, name: str) -> Extractor:
+    """``module`` as a :class:`Extractor` in eval mode."""
+    out = module if isinstance(module, Extractor) else ModuleExtractor(module, name)
     return out.eval()

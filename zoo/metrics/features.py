@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.hookspecs import hookimpl
-from zoo.metrics.extractor import FeatureExtractor, to_float_images
+from zoo.metrics.extractor import Extractor, to_float_images
 from zoo.metrics.inception import inception
 from zoo.runtime.io import atomic_path, atomic_write_text, file_lock
 
@@ -117,7 +117,7 @@ class DigitsNet(nn.Module):
         return features, self.head(features)
 
 
-class DigitsExtractor(FeatureExtractor):
+class DigitsExtractor(Extractor):
     """The digits CNN: penultimate layer as features (``hidden`` dims), 10 logits."""
 
     batch_size = 512

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from zoo.errors import UserError
-from zoo.metrics.extractor import FeatureExtractor, check_images
+from zoo.metrics.extractor import Extractor, check_images
 
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_WEIGHTS}"
@@ -108,7 +108,7 @@ def _weights_from(state: dict[str, Tensor]) -> Iterator[None]:
         module.load_state_dict_from_url = original
 
 
-class InceptionV3(FeatureExtractor):
+class InceptionV3(Extractor):
     """The standard FID Inception-v3 (torch-fidelity's TF-compatible port, weights of 2015-12-05)."""
 
     batch_size = 32  # every image becomes 3x299x299 inside

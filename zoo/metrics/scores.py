@@ -12,7 +12,7 @@
   assessing generative models": the share of fakes inside the real manifold (k=3 nearest-neighbour
   balls) and of reals inside the fake manifold; torch-fidelity's implementation.
 
-Interface (kind ``metric``): a factory ``(**options)`` returns a :class:`Metric` whose
+Interface (kind ``metric``): a factory ``(**options)`` returns a :class:`zoo.contract.Metric` (subclass :class:`BaseMetric`) whose
 ``compute(real, fake)`` takes :class:`Features` and returns named floats. The feature extractor is
 the expensive part, so it runs once per image set and every metric reads the same arrays; the
 torchmetrics classes are fed those arrays through a pass-through "feature" module.
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -71,7 +71,7 @@ class Precomputed(nn.Module):
         return features
 
 
-class Metric:
+class BaseMetric:
     """What every metric shares. ``compute`` returns ``{name: value, ...}`` (e.g. ``kid`` and ``kid_std``);
     ``columns`` says which of those values tables show and which way each is better."""
 
@@ -106,7 +106,7 @@ def skip_reason(metric: object, name: str, real: Features | None, fake: Features
     return None
 
 
-class FID(Metric):
+class FID(BaseMetric):
     """Fréchet distance ||mu_r - mu_f||^2 + Tr(S_r + S_f - 2 (S_r S_f)^1/2), in float64."""
 
     name = "fid"
@@ -122,7 +122,7 @@ class FID(Metric):
         return {"fid": float(fid.compute())}
 
 
-class KID(Metric):
+class KID(BaseMetric):
     """Kernel Inception Distance: unbiased MMD^2 over ``subsets`` random subsets; mean and std.
 
     Same formulas and the same subset draws as torchmetrics' KernelInceptionDistance (seeded), but
@@ -174,7 +174,7 @@ class KID(Metric):
         return {"kid": float(kid.mean()), "kid_std": float(kid.std(unbiased=False))}
 
 
-class InceptionScore(Metric):
+class InceptionScore(BaseMetric):
     """exp(E KL(p(y|x) || p(y))) per split, mean and std over splits: in [1, number of classes]."""
 
     name = "is"
@@ -206,7 +206,7 @@ def mean_pairwise_distance(features: Tensor, max_samples: int, seed: int) -> flo
     return float(torch.pdist(features).mean())
 
 
-class Diversity(Metric):
+class Diversity(BaseMetric):
     """Mean pairwise feature distance of the fakes, reported beside the same number for the reals.
 
     Higher is not better: noise is very diverse. A value far below the real one means mode collapse,
@@ -227,7 +227,7 @@ class Diversity(Metric):
         }
 
 
-class PrecisionRecall(Metric):
+class PrecisionRecall(BaseMetric):
     """Kynkäänniemi et al. 2019: a point is on a manifold if within the k-th-neighbour radius of one of its points."""
 
     def __init__(self, which: str, k: int = 3, batch_size: int = 2000) -> None:
@@ -272,3 +272,11 @@ def zoo_register(registry: Registry) -> None:
     registry.add("metric", "diversity", Diversity, help="mean pairwise feature distance of samples, beside that of reals")
     registry.add("metric", "precision", precision, help="share of samples on the real manifold, k=3 (Kynkäänniemi 2019)")
     registry.add("metric", "recall", recall, help="share of real images on the sample manifold, k=3 (Kynkäänniemi 2019)")
+
+
+def __getattr__(name: str) -> Any:
+    """``Metric``, the name :class:`BaseMetric` had before the contract's Protocol took it (plugins that
+    subclass ``zoo.metrics.scores.Metric`` keep working)."""
+    if name == "Metric":
+        return BaseMetric
+    raise AttributeError(f"module 'zoo.metrics.scores' has no attribute '{name}'")

@@ -38,8 +38,8 @@ def generate(
     run: LoadedRun,
     n: int,
     *,
-    sampler: str = "ddim",
-    steps: int = 50,
+    sampler: str | None = None,
+    steps: int | None = None,
     seed: int = 0,
     batch_size: int = 250,
     progress: bool = False,
@@ -48,8 +48,9 @@ def generate(
     note: Callable[[str], None] = print,
     return_calls: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, int | None]:
-    """``n`` images as uint8 (N, C, H, W), deterministic given ``seed`` (and ``compile``); ``options`` go to the
-    sampler (the spec's ``eval.sampler_options``; a model that samples itself has no sampler to take them).
+    """``n`` images as uint8 (N, C, H, W), deterministic given ``seed`` (and ``compile``). ``sampler``, ``steps``
+    and ``options`` default to the run's ``[eval]`` (its sampler, steps and, for that sampler, its
+    ``sampler_options``); a model that samples itself has no sampler to take them.
 
     ``compile`` (auto, on, off): whether full batches are drawn by the network compiled with
     ``torch.compile``, see :class:`zoo.runtime.compiled.SamplingNetworks`. ``return_calls``: also return the network
@@ -57,6 +58,10 @@ def generate(
     ``steps`` says, and a second-order sampler may make two a step. The network runs in the precision the
     run's ``train.bf16`` gives on this device, the one it trained in (:func:`zoo.runtime.precision.use_bf16`).
     """
+    e = run.spec.eval
+    sampler = sampler or e.sampler
+    steps = steps or e.steps
+    options = e.options_for(sampler) if options is None else options
     from zoo.diffusion.samplers import model_device
     from zoo.runtime.compiled import SamplingNetworks
 

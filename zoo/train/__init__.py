@@ -26,8 +26,8 @@ The rooms, one concern each:
 
 from zoo.contract import TrainingHook as Hook
 from zoo.train.loop import Summary, train
-from zoo.train.setup import DEFAULT_EPOCHS, Run, total_steps
+from zoo.train.setup import DEFAULT_EPOCHS, TrainingRun, total_steps
 from zoo.train.state import TrainState
 from zoo.train.step import TrainingDiverged
 
-__all__ = ["DEFAULT_EPOCHS", "Hook", "Run", "Summary", "TrainState", "TrainingDiverged", "total_steps", "train"]
+__all__ = ["DEFAULT_EPOCHS", "Hook", "TrainingRun", "Summary", "TrainState", "TrainingDiverged", "total_steps", "train"]

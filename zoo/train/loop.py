@@ -24,8 +24,8 @@ from zoo.runtime.io import atomic_write_text, exclusive
 from zoo.runtime.precision import describe_device, use_bf16
 from zoo.train.distributed import any_rank
 from zoo.train.interrupt import StopFlag
-from zoo.train.log import Logger, throughput
-from zoo.train.setup import Run, setup_run
+from zoo.train.log import Logger
+from zoo.train.setup import TrainingRun, setup_run
 from zoo.train.state import TrainState, build_state
 from zoo.train.step import FiniteWeights, LrSchedule, Step
 
@@ -48,15 +48,16 @@ class Summary:
 
 
 def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress: bool | Any = True,
-          hooks: Sequence[Hook] = ()) -> Summary:
+          hooks: Sequence[Hook] = (), saved: dict[str, Any] | None = None) -> Summary:
     """Train the model ``spec`` describes into ``run_dir`` (see :mod:`zoo.runs.load` for the files).
 
     ``progress``: True for a progress bar of its own, or a live ``rich.progress.Progress`` to add the
     training task to (the benchmark's overall display). ``hooks`` (:class:`zoo.contract.TrainingHook`) run after
     zoo's own (lr schedule, logger, finite weights, the learning curve of :mod:`zoo.curves.hook`) and the
-    registered hooks ``train.hooks`` names, in that order.
+    registered hooks ``train.hooks`` names, in that order. ``saved``: when resuming, the run's spec.json as the
+    caller read it already.
     """
-    run = setup_run(resolve(spec), run_dir, resume=resume, progress=progress is True)
+    run = setup_run(resolve(spec), run_dir, resume=resume, progress=progress is True, saved=saved)
     state = build_state(run)
     if resume:
         state.restore(find_checkpoint(run.run_dir), run)
@@ -68,20 +69,24 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
     state.model.train()
     with _owned(run), stop.installed(), logger.shown():
         _open_folder(run)
-        _call(hooks, "on_start", run, state)
+        for hook in hooks:
+            hook.on_start(run, state)
         _loop(run, state, step, hooks, stop)
         _checkpoint(run, state, hooks)
-        _call(hooks, "on_end", run, state)
-        return _summarize(run, state, interrupted=stop.requested)
+        for hook in hooks:
+            hook.on_end(run, state)
+        return _summarize(run, state, logger, interrupted=stop.requested)
 
 
-def _loop(run: Run, state: TrainState, step: Step, hooks: Sequence[Hook], stop: StopFlag) -> None:
+def _loop(run: TrainingRun, state: TrainState, step: Step, hooks: Sequence[Hook], stop: StopFlag) -> None:
     """Steps until :func:`_should_stop`, a checkpoint every ``train.checkpoint_every`` steps."""
     while not _should_stop(run, state, stop):
         for images, _labels in _batches(run, state):
-            _call(hooks, "before_step", run, state)
+            for hook in hooks:
+                hook.before_step(run, state)
             loss = step(images)
-            _call(hooks, "after_step", run, state, loss)
+            for hook in hooks:
+                hook.after_step(run, state, loss)
             if _should_stop(run, state, stop):
                 break
             if state.step % run.spec.train.checkpoint_every == 0:
@@ -90,12 +95,12 @@ def _loop(run: Run, state: TrainState, step: Step, hooks: Sequence[Hook], stop: 
             state.epoch, state.batch_in_epoch = state.epoch + 1, 0
 
 
-def _should_stop(run: Run, state: TrainState, stop: StopFlag) -> bool:
+def _should_stop(run: TrainingRun, state: TrainState, stop: StopFlag) -> bool:
     """The budget is spent or Ctrl-C was pressed, on any rank (so all ranks stop at the same step)."""
     return any_rank(run.budget_spent(state.step, state.elapsed) or stop.requested, run.world_size)
 
 
-def _batches(run: Run, state: TrainState) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+def _batches(run: TrainingRun, state: TrainState) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
     """The rest of the current epoch, from the batch the state has reached (this rank's share)."""
     t = run.spec.train
     return loader.make_loader(run.prepared, "train", batch_size=t.batch_size, seed=t.seed, epoch=state.epoch,
@@ -103,17 +108,13 @@ def _batches(run: Run, state: TrainState) -> Iterable[tuple[torch.Tensor, torch.
                               rank=run.rank, world_size=run.world_size)
 
 
-def _checkpoint(run: Run, state: TrainState, hooks: Sequence[Hook]) -> None:
-    _call(hooks, "before_checkpoint", run, state)
+def _checkpoint(run: TrainingRun, state: TrainState, hooks: Sequence[Hook]) -> None:
+    for hook in hooks:
+        hook.before_checkpoint(run, state)
     state.save(run)
 
 
-def _call(hooks: Iterable[Hook], point: str, *args: Any) -> None:
-    for hook in hooks:
-        getattr(hook, point)(*args)
-
-
-def _owned(run: Run) -> Any:
+def _owned(run: TrainingRun) -> Any:
     """One process trains a run folder at a time: a second ``zoo train`` on it stops in one line instead of
     overwriting the first one's checkpoints (an OS lock on ``.train.lock``: it dies with its process)."""
     if not run.writer:
@@ -122,7 +123,7 @@ def _owned(run: Run) -> Any:
                      f"{run.run_dir / '.train.lock'}); wait for it to finish, or pass another --out")
 
 
-def _open_folder(run: Run) -> None:
+def _open_folder(run: TrainingRun) -> None:
     """Create the run folder, remove what a killed earlier process left half-written, and save the resolved
     spec beside everything it will produce (rank 0)."""
     if run.writer:
@@ -131,13 +132,13 @@ def _open_folder(run: Run) -> None:
         run.spec.save(run.run_dir / "spec.json")
 
 
-def _summarize(run: Run, state: TrainState, *, interrupted: bool) -> Summary:
+def _summarize(run: TrainingRun, state: TrainState, logger: Logger, *, interrupted: bool) -> Summary:
     """The run's summary, also written to ``train.json`` (rank 0)."""
     samples = state.step * run.images_per_step
     bf16, _ = use_bf16(run.spec, run.device)
     summary = Summary(
         run_dir=str(run.run_dir), step=state.step, epoch=state.epoch, samples_seen=samples, elapsed=state.elapsed,
-        images_per_s=throughput(run.run_dir, samples, state.elapsed), final_loss=state.last_loss,
+        images_per_s=logger.throughput(samples, state.elapsed), final_loss=state.last_loss,
         parameters=state.parameters, flops_per_image=state.flops_per_image, interrupted=interrupted,
         world_size=run.world_size, precision="bf16" if bf16 else "fp32", device=describe_device(run.device),
     )

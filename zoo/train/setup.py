@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from zoo.config.resolve import ResolvedSpec
-from zoo.config.spec import RunSpec
+from zoo.config.spec import RunSpec, from_dict, read_spec_json
 from zoo.data.loader import batches_per_epoch
 from zoo.data.prepare import PreparedData, prepare
 from zoo.errors import UserError
@@ -22,7 +23,7 @@ BUDGET_FIELDS = ("steps", "epochs", "minutes")
 
 
 @dataclass(frozen=True)
-class Run:
+class TrainingRun:
     """The fixed facts of one training process; the loop reads them, never changes them."""
 
     spec: ResolvedSpec
@@ -59,11 +60,12 @@ def total_steps(spec: RunSpec, steps_per_epoch: int) -> int | None:
     return None if t.minutes is not None else DEFAULT_EPOCHS * steps_per_epoch
 
 
-def setup_run(spec: ResolvedSpec, run_dir: str | Path, *, resume: bool, progress: bool) -> Run:
+def setup_run(spec: ResolvedSpec, run_dir: str | Path, *, resume: bool, progress: bool,
+              saved: dict[str, Any] | None = None) -> TrainingRun:
     """Check the folder against ``resume``, join the process group, pick the device, prepare the data."""
     run_dir = Path(run_dir)
     rank, world_size = init_distributed()
-    spec = resolve_resume(spec, run_dir, resume)
+    spec = resolve_resume(spec, run_dir, resume, saved)
     t = spec.train
     if t.threads:
         torch.set_num_threads(t.threads)
@@ -77,7 +79,7 @@ def setup_run(spec: ResolvedSpec, run_dir: str | Path, *, resume: bool, progress
         raise UserError(f"the train split has {n_train} images, fewer than one batch of {t.batch_size * world_size}; "
                         "lower train.batch_size")
     deadline = None if t.minutes is None else t.minutes * 60.0
-    return Run(spec, run_dir, rank, world_size, device, prepared, steps_per_epoch,
+    return TrainingRun(spec, run_dir, rank, world_size, device, prepared, steps_per_epoch,
                total_steps(spec, steps_per_epoch), deadline)
 
 
@@ -88,9 +90,11 @@ def _prepare_once(spec: ResolvedSpec, rank: int, world_size: int, progress: bool
     return prepared if prepared is not None else prepare(spec.data, spec.registry, progress=False)
 
 
-def resolve_resume(spec: ResolvedSpec, run_dir: Path, resume: bool) -> ResolvedSpec:
+def resolve_resume(spec: ResolvedSpec, run_dir: Path, resume: bool,
+                   saved: dict[str, Any] | None = None) -> ResolvedSpec:
     """``spec``, checked against the folder. When resuming, ``spec`` is the run's saved spec with the user's
-    settings applied (see ``zoo.commands.train``); only the budget (steps, epochs, minutes) may differ."""
+    settings applied (see ``zoo.commands.train``); only the budget (steps, epochs, minutes) may differ.
+    ``saved``: the run's spec.json as the caller read it already (it is not read again)."""
     saved_path = run_dir / "spec.json"
     has_run = saved_path.is_file() and find_checkpoint(run_dir) is not None
     if not resume:
@@ -100,7 +104,7 @@ def resolve_resume(spec: ResolvedSpec, run_dir: Path, resume: bool) -> ResolvedS
     if not has_run:
         raise UserError(f"nothing to resume in '{run_dir}' (no spec.json and checkpoint); drop --resume to start a run")
     mine = spec.to_dict()
-    theirs = RunSpec.load(saved_path).to_dict()
+    theirs = from_dict(saved if saved is not None else read_spec_json(saved_path)).to_dict()
     for name in BUDGET_FIELDS:  # a resumed run may be given a new budget; nothing else may change
         mine["train"][name] = theirs["train"][name] = None
     if mine != theirs:

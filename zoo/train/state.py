@@ -23,7 +23,7 @@ from zoo.runs.load import build
 from zoo.runtime.streams import TIMESTEPS, TRAINING_NOISE, stream
 from zoo.train.distributed import barrier, gather
 from zoo.train.ema import EMA
-from zoo.train.setup import Run
+from zoo.train.setup import TrainingRun
 
 
 @dataclass(eq=False)
@@ -44,7 +44,7 @@ class TrainState:
     last_loss: float = math.nan  # not checkpointed: the loss of this process's last step
     paused: float = 0.0  # not checkpointed: seconds this process spent between steps on measuring (curves)
 
-    def save(self, run: Run) -> None:
+    def save(self, run: TrainingRun) -> None:
         """Checkpoint (a collective under DDP: every rank's generators are gathered; rank 0 writes)."""
         mine = {name: _encode_rng(g.get_state()) for name, g in self.generators.items()}
         generators = {str(r): s for r, s in enumerate(gather(mine, run.world_size))}
@@ -61,7 +61,7 @@ class TrainState:
             )
         barrier(run.world_size)
 
-    def restore(self, checkpoint: Path, run: Run) -> None:
+    def restore(self, checkpoint: Path, run: TrainingRun) -> None:
         """Load a checkpoint written by :meth:`save` with as many processes as now."""
         state = load_state(checkpoint)
         self.model.load_state_dict(load_weights(checkpoint, "model"))
@@ -81,11 +81,11 @@ class TrainState:
         self.elapsed = state["elapsed"]
 
 
-def memory_format(run: Run) -> torch.memory_format:
+def memory_format(run: TrainingRun) -> torch.memory_format:
     return torch.channels_last if run.spec.train.channels_last else torch.contiguous_format
 
 
-def build_state(run: Run) -> TrainState:
+def build_state(run: TrainingRun) -> TrainState:
     """A fresh state: the model the spec describes (seeded), its EMA, Adam and the random streams."""
     t = run.spec.train
     torch.manual_seed(t.seed)

@@ -20,7 +20,7 @@ from zoo.runtime.precision import autocast, use_bf16
 from zoo.runtime.streams import CHECKPOINT_CHECK, TIMESTEPS, TRAINING_NOISE, stream
 from zoo.train.distributed import any_rank
 from zoo.train.lr import lr_factor, progress
-from zoo.train.setup import Run
+from zoo.train.setup import TrainingRun
 from zoo.train.state import TrainState, memory_format
 
 
@@ -41,7 +41,7 @@ class LossModule(nn.Module):
         return self.diffusion.training_loss(self.model, x0, generator=noise, timestep_generator=timesteps)
 
 
-def loss_module(run: Run, state: TrainState) -> nn.Module:
+def loss_module(run: TrainingRun, state: TrainState) -> nn.Module:
     """The module a step calls: the loss, wrapped in DDP when there are several processes."""
     module: nn.Module = LossModule(state.model, state.diffusion)
     if run.world_size > 1:
@@ -50,7 +50,7 @@ def loss_module(run: Run, state: TrainState) -> nn.Module:
     return module
 
 
-def _autocast(run: Run) -> Any:
+def _autocast(run: TrainingRun) -> Any:
     """bf16 autocast as :mod:`zoo.runtime.precision` decides; an explicit ``true`` on a CPU where bf16 is slow is kept,
     with a warning."""
     bf16, note = use_bf16(run.spec, run.device)
@@ -63,7 +63,7 @@ class LrSchedule(Hook):
     """``train.lr`` after warm-up and decay (:mod:`zoo.train.lr`) at the step and budget progress; the first
     hook, so a user's ``before_step`` can still override the rate."""
 
-    def before_step(self, run: Run, state: TrainState) -> None:
+    def before_step(self, run: TrainingRun, state: TrainState) -> None:
         t = run.spec.train
         done = progress(state.step, run.limit, state.elapsed, run.deadline)
         lr = t.lr * lr_factor(state.step, done, warmup=t.lr_warmup, decay=t.lr_decay)
@@ -74,7 +74,7 @@ class LrSchedule(Hook):
 class Step:
     """Call with a batch of images to train one step; advances ``state``'s counters and returns the loss."""
 
-    def __init__(self, run: Run, state: TrainState) -> None:
+    def __init__(self, run: TrainingRun, state: TrainState) -> None:
         self.run, self.state = run, state
         self.loss_module = loss_module(run, state)
         self.autocast = _autocast(run)
@@ -143,7 +143,7 @@ class FiniteWeights(Hook):
     def __init__(self, step: Step | None = None) -> None:
         self.step = step
 
-    def before_checkpoint(self, run: Run, state: TrainState) -> None:
+    def before_checkpoint(self, run: TrainingRun, state: TrainState) -> None:
         broken = [name for name, tensors in _checkpointed(state) if not all(torch.isfinite(t).all() for t in tensors)]
         if any_rank(bool(broken), run.world_size):
             what = " and ".join(broken) or "weights (on another rank)"
@@ -168,7 +168,7 @@ def _checkpointed(state: TrainState) -> list[tuple[str, list[torch.Tensor]]]:
     return out
 
 
-def diverged(run: Run, what: str) -> TrainingDiverged:
+def diverged(run: TrainingRun, what: str) -> TrainingDiverged:
     """The error that stops a run which went non-finite, naming the checkpoint it keeps."""
     last = find_checkpoint(run.run_dir) if run.writer else None
     kept = (f"the last good checkpoint (step {load_state(last)['step']}) is kept in {last} (its weights gave a finite "
