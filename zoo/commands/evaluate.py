@@ -48,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
         build_metrics,
         evaluate,
         evaluate_run,
-        load_samples,
     )
     from zoo.metrics.render import render_result
+    from zoo.metrics.samples import load_samples
 
     target = Path(args.target)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None

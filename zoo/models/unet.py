@@ -88,9 +88,9 @@ def canonical(spec: ModelSpec, registry: Registry) -> ModelSpec:
     "default" (GELU-only on ConvNeXt, whose blocks and time MLP already use GELU); with no
     attention anywhere, the norm placement and head settings mean nothing and are reset. Both are
     read from what the registered factories declare (time embedding or attention returning None),
-    so a plugin's gets the treatment of a built-in.
+    so a plugin's gets the treatment of a built-in. ``spec`` has passed :func:`validate` (zoo.config.resolve
+    validates before it canonicalises).
     """
-    validate(spec, registry)
     out = dataclasses.replace(spec)
     uses_time_mlp = _time_embedding(spec, registry) is not None
     own = registry.get("block", spec.block).declared("default_activation")

@@ -1,0 +1,92 @@
+"""The walk of a spec from `zoo train` to the first optimisation step (issue 25's "passes through at most 12
+modules"): the zoo modules whose functions receive the spec, or one of its sections, as an argument, in call
+order, from the command's start until Adam's first step, traced with ``sys.setprofile``. Counts the distinct
+modules, the moves between modules, and the moves back to a module already walked through.
+
+    python benchmarks/spec_walk.py [--label NAME] [--out benchmarks/results/spec_walk.json]
+
+Run it with the zoo to measure on the path (an older checkout: ``PYTHONPATH`` or a venv of its own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+def spec_types() -> tuple[type, ...]:
+    try:
+        from zoo.config import spec as s
+    except ImportError:  # before the house redesign
+        import zoo.spec as s  # type: ignore[no-redef]
+    return s.RunSpec, s.ModelSpec, s.DiffusionSpec, s.DataSpec, s.TrainSpec, s.EvalSpec
+
+
+class FirstStep(Exception):
+    """Raised by Adam's first step: the walk ends there."""
+
+
+def walk(tmp: str) -> list[str]:
+    from zoo.cli import main
+
+    types, seq = spec_types(), []
+
+    def profile(frame, event, arg):  # noqa: ANN001, ANN202
+        name = frame.f_globals.get("__name__", "")
+        if event != "call" or name.split(".")[0] != "zoo":
+            return
+        code = frame.f_code
+        args = [frame.f_locals.get(v) for v in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]]
+        if any(isinstance(a, types) for a in args) and (not seq or seq[-1] != name):
+            seq.append(name)
+
+    def first_step(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        sys.setprofile(None)
+        raise FirstStep
+
+    torch.optim.Adam.step = first_step
+    sys.setprofile(profile)
+    try:
+        main(["train", "--set", "data.size=8", "--set", "model.dim=8", "--set", "model.dim_mults=[1,2]",
+              "--set", "train.steps=2", "--set", f"data.prepared={tmp}/prepared", "--out", f"{tmp}/run", "--no-progress"])
+    except FirstStep:
+        pass
+    finally:
+        sys.setprofile(None)
+    return seq
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--label", default="current")
+    parser.add_argument("--out", default=None, help="append the measurement to this JSON list")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        seq = walk(tmp)
+    modules = list(dict.fromkeys(seq))
+    row = {
+        "label": args.label, "modules": len(modules), "moves": len(seq),
+        "back": sum(1 for i in range(1, len(seq)) if seq[i] in seq[:i]), "walk": seq,
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                 cwd=Path(__import__("zoo").__file__).parent).stdout.strip(),
+        "torch": torch.__version__, "date": datetime.date.today().isoformat(),
+    }
+    print(json.dumps({k: v for k, v in row.items() if k != "walk"}), "\n", " -> ".join(seq))
+    if args.out:
+        try:
+            from zoo.runtime.io import append_to_json_list
+        except ImportError:  # before the house redesign
+            from zoo.io import append_to_json_list  # type: ignore[no-redef]
+
+        append_to_json_list(args.out, row)
+
+
+if __name__ == "__main__":
+    main()
