@@ -112,7 +112,8 @@ def test_the_plugin_declares_at_registration_not_on_its_factories() -> None:
 
 
 def spec_of(**model: object) -> dict:
-    return {"data": {"dataset": "stripes", "size": 8, "channels": 1}, "model": {"dim": 8, "dim_mults": [1, 2], **model}}
+    return {"data": {"dataset": "stripes", "size": 8, "channels": 1},
+            "model": {"dim": 8, "dim_mults": [1, 2], **model}}
 
 
 def test_what_the_plugin_declares_is_honoured_when_a_spec_resolves() -> None:
@@ -120,7 +121,7 @@ def test_what_the_plugin_declares_is_honoured_when_a_spec_resolves() -> None:
     with pytest.raises(UserError, match=r"model.options.width of tinynet must be a positive integer, got 0"):
         resolve(from_dict(spec_of(name="tinynet", options={"width": 0})), registry)
     with pytest.raises(UserError, match=r"unknown activation 'softsing'.*did you mean 'softsign'"):
-        resolve(from_dict(spec_of(name="tinynet", activation="softsing")), registry)  # validate is handed the registry
+        resolve(from_dict(spec_of(name="tinynet", activation="softsing")), registry)  # validate gets the registry
     tiny = resolve(from_dict(spec_of(name="tinynet", activation="softsign")), registry)
     assert isinstance(tiny.build_model().net[1], torch.nn.Softsign)  # the factory built it from the registry
     own = resolve(from_dict(spec_of(block="tinyconv", activation="silu", time_embedding="none")), registry)
@@ -131,7 +132,8 @@ def zoo_cli(cwd: Path, *args: str, returncode: int = 0) -> subprocess.CompletedP
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "250",
            "PYTHONPATH": os.pathsep.join([str(REPO), str(PLUGIN), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
     result = subprocess.run([sys.executable, "-m", "zoo", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == returncode, f"zoo {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == returncode, \
+        f"zoo {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
     return result
 
 
@@ -143,16 +145,19 @@ def test_the_plugin_command_is_a_zoo_sub_command(tmp_path: Path) -> None:
     counts = dict(line.split(": ") for line in zoo_cli(tmp_path, "census").stdout.splitlines())
     assert set(counts) == set(KINDS)  # the registry zoo loaded, handed to the command
     assert counts["command"] == str(len(listed)) and int(counts["training_hook"]) >= 1
-    assert zoo_cli(tmp_path, "census", "--kind", "training_hook").stdout.splitlines() == [f"training_hook: {counts['training_hook']}"]
+    one_kind = zoo_cli(tmp_path, "census", "--kind", "training_hook").stdout
+    assert one_kind.splitlines() == [f"training_hook: {counts['training_hook']}"]
     failed = zoo_cli(tmp_path, "census", "--kind", "blok", returncode=2)  # a UserError in a plugin command: one line
-    assert failed.stderr.strip().splitlines() == ["error: unknown component kind 'blok'; did you mean 'block'?; `zoo list` shows all"]
+    assert failed.stderr.strip().splitlines() == [
+        "error: unknown component kind 'blok'; did you mean 'block'?; `zoo list` shows all"]
 
 
 def test_the_plugin_training_hook_runs_in_zoo_train_and_on_resume(tmp_path: Path) -> None:
     run = tmp_path / "run"
     tiny = ["--set", "data.dataset=stripes", "--set", "data.size=8", "--set", "data.channels=1",
             "--set", "model.name=tinynet", "--set", "train.batch_size=8", "--set", "train.checkpoint_every=2"]
-    zoo_cli(tmp_path, "train", *tiny, "--set", "train.steps=3", "--set", "train.hooks=tally", "--out", str(run), "--no-progress")
+    zoo_cli(tmp_path, "train", *tiny, "--set", "train.steps=3", "--set", "train.hooks=tally", "--out", str(run),
+            "--no-progress")
     tally = json.loads((run / "tally.json").read_text())
     assert tally == {"calls": {"on_start": 1, "before_step": 3, "after_step": 3, "before_checkpoint": 2, "on_end": 1},
                      "steps": [1, 2, 3], "losses_finite": True}  # checkpoints at step 2 and at the end

@@ -79,16 +79,15 @@ class FourierEmbedding(nn.Module):
 
 # -- models and the diffusion process ------------------------------------------------------------
 class TinyNet(nn.Module):
-    """A two-conv noise predictor; t/1000 enters as an extra input channel. Option ``width``; its activation is
-    the spec's, built from the registry it is handed ("default": SiLU)."""
+    """A two-conv noise predictor; t/1000 enters as an extra input channel. Option ``width``; its
+    activation is the spec's, built from the registry it is handed ("default": SiLU)."""
 
     def __init__(self, spec, registry):  # noqa: ANN001
         super().__init__()
         width = int(spec.options.get("width", 16))
         act = nn.SiLU() if spec.activation == "default" else registry.create("activation", spec.activation)
-        self.net = nn.Sequential(
-            nn.Conv2d(spec.channels + 1, width, 3, padding=1), act, nn.Conv2d(width, spec.channels, 3, padding=1)
-        )
+        self.net = nn.Sequential(nn.Conv2d(spec.channels + 1, width, 3, padding=1), act,
+                                 nn.Conv2d(width, spec.channels, 3, padding=1))
 
     def forward(self, x, t):  # noqa: ANN001, ANN201
         level = (t.float() / 1000)[:, None, None, None].expand(x.shape[0], 1, *x.shape[2:])
@@ -217,7 +216,8 @@ class Tally(TrainingHook):
         if run.writer:
             path = Path(run.run_dir) / "tally.json"
             tmp = path.with_name(path.name + ".tmp")  # written whole, then renamed: never half a file
-            tmp.write_text(json.dumps({"calls": self.calls, "steps": self.steps, "losses_finite": self.losses_finite}))
+            tally = {"calls": self.calls, "steps": self.steps, "losses_finite": self.losses_finite}
+            tmp.write_text(json.dumps(tally))
             tmp.replace(path)
 
 
@@ -229,11 +229,13 @@ def zoo_register(registry):  # noqa: ANN001, ANN201
     registry.add("norm", "halfres", HalfResidual, help="x + fn(norm(x)) / 2 (test plugin)")
     registry.add("activation", "softsign", nn.Softsign, help="x / (1 + |x|) (test plugin)")
     registry.add("time_embedding", "fourier", FourierEmbedding, help="log-spaced Fourier features of t/T (test plugin)")
-    registry.add("model", "tinynet", TinyNet, help="two-conv noise predictor (test plugin)", validate=validate_tinynet)
+    registry.add("model", "tinynet", TinyNet, help="two-conv noise predictor (test plugin)",
+                 validate=validate_tinynet)
     registry.add("schedule", "geometric", geometric, help="betas from 1e-4 to 0.1, geometric (test plugin)")
     registry.add("sampler", "euler", euler, help="deterministic DDIM from the documented diffusion (test plugin)")
     registry.add("dataset", "stripes", Stripes, help="200 16x16 stripe images, no labels (test plugin)")
     registry.add("feature", "pixelstats", PixelStats, help="pooled pixels, mean and std (test plugin)")
     registry.add("metric", "meandist", MeanDistance, help="distance of feature means (test plugin)")
-    registry.add("command", "census", add_census, help="count the registered components of each kind (test plugin)")
+    registry.add("command", "census", add_census,
+                 help="count the registered components of each kind (test plugin)")
     registry.add("training_hook", "tally", Tally, help="count the hook calls, to tally.json (test plugin)")
