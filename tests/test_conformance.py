@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+import zoo.contract
 import zoo.testing
 from tests.test_data_sources import colour_of, exists_only, make_celeba, make_flowers, solid
 from zoo.data.sources import Digits
@@ -89,6 +90,34 @@ class IntMetric:
         return {"score": "high"}
 
 
+def two_commands(subparsers):  # noqa: ANN001, ANN201
+    subparsers.add_parser("hello").set_defaults(run=lambda args: 0)
+    subparsers.add_parser("hi").set_defaults(run=lambda args: 0)
+
+
+def command_without_run(subparsers):  # noqa: ANN001, ANN201
+    subparsers.add_parser("norun")  # `zoo norun` would only print the help
+
+
+class HookWithoutCheckpointPoint:
+    """A hook written without subclassing zoo.contract.TrainingHook, forgetting before_checkpoint."""
+
+    def __init__(self, spec) -> None:  # noqa: ANN001
+        pass
+
+    def on_start(self, run, state) -> None:  # noqa: ANN001
+        pass
+
+    def before_step(self, run, state) -> None:  # noqa: ANN001
+        pass
+
+    def after_step(self, run, state, loss) -> None:  # noqa: ANN001
+        pass
+
+    def on_end(self, run, state) -> None:  # noqa: ANN001
+        pass
+
+
 @pytest.mark.parametrize(
     ("check", "factory", "message"),
     [
@@ -105,11 +134,44 @@ class IntMetric:
         (zoo.testing.check_feature, lambda: nn.Flatten(), r"breaks FeatureExtractor: Flatten lacks a member of FeatureExtractor"),
         (zoo.testing.check_feature, lambda: BareExtractor(batch_size=0), r"breaks FeatureExtractor.batch_size: must be a positive int, got 0"),
         (zoo.testing.check_metric, IntMetric, r"metric 'IntMetric' breaks Metric.compute: must map names to finite floats"),
+        (zoo.testing.check_command, two_commands,
+         r"command 'two_commands' breaks CommandFactory\(subparsers\): must add exactly one sub-command, added \['hello', 'hi'\]"),
+        (zoo.testing.check_command, command_without_run,
+         r"command 'command_without_run' breaks CommandFactory\(subparsers\): must call set_defaults\(run=fn\)"),
+        (zoo.testing.check_training_hook, HookWithoutCheckpointPoint,
+         r"training_hook 'HookWithoutCheckpointPoint' breaks TrainingHook.before_checkpoint: must be a method"),
+        (zoo.testing.check_training_hook, lambda spec: object(), r"breaks TrainingHook.on_start: must be a method \(subclass zoo.contract.TrainingHook"),
     ],
 )
 def test_a_broken_component_fails_naming_component_and_clause(check, factory, message: str) -> None:  # noqa: ANN001
     with pytest.raises(ContractError, match=message):
         check(factory)
+
+
+def one_command(subparsers):  # noqa: ANN001, ANN201
+    subparsers.add_parser("hi").set_defaults(run=lambda args: 0)
+
+
+class FailingHook(zoo.contract.TrainingHook):
+    def __init__(self, spec) -> None:  # noqa: ANN001
+        pass
+
+    def after_step(self, run, state, loss) -> None:  # noqa: ANN001
+        raise RuntimeError(f"no step {state.step}")
+
+
+def test_what_a_command_or_hook_declares_or_does_is_checked_against_its_registration() -> None:
+    zoo.testing.check_command(one_command, name="hi", declarations={"order": 95})
+    with pytest.raises(ContractError, match=r"command 'hello' breaks CommandFactory\(subparsers\): must add the sub-command 'hello' it is registered as, added \['hi'\]"):
+        zoo.testing.check_command(one_command, name="hello")
+    with pytest.raises(ContractError, match=r"command 'hello' breaks CommandFactory\(subparsers\): must add exactly one sub-command, added \['hello', 'hi'\]"):
+        zoo.testing.check_command(two_commands, name="hello")  # the message docs/plugins.md quotes
+    with pytest.raises(ContractError, match=r"command 'hi' breaks the declaration order: must be a number, got 'first'"):
+        zoo.testing.check_command(one_command, name="hi", declarations={"order": "first"})
+    with pytest.raises(ContractError, match=r"training_hook 'failing' breaks TrainingHook in a two-step run: .*RuntimeError: no step 1"):
+        zoo.testing.check_training_hook(FailingHook, name="failing")
+    with pytest.raises(ContractError, match=r"block 'WrongWidthBlock' breaks .*default_activation: must be a registered activation name, got 3"):
+        zoo.testing.check_block(WrongWidthBlock, declarations={"default_activation": 3})
 
 
 class TwoChannelNet(nn.Module):

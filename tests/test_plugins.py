@@ -1,4 +1,5 @@
-"""Plugin discovery through real entry points: built-ins, broken plugins, collisions, blocking."""
+"""Plugin discovery through real entry points: built-ins, broken plugins and commands, collisions, blocking,
+and plugins written before zoo.contract."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+import torch
 
 from zoo.plugins import ZooPluginWarning, load_registry
 
@@ -95,3 +97,66 @@ def test_disable_by_entry_point_or_distribution(site: Path, monkeypatch: pytest.
 def test_entry_point_group_is_zoo() -> None:
     names = {ep.name for ep in metadata.entry_points(group="zoo") if ep.dist and ep.dist.name == "zoo"}
     assert {"blocks", "attention", "norms", "activations", "embeddings", "unet"} <= names
+
+
+def test_a_plugin_written_before_the_contract_module_still_works(site: Path) -> None:
+    """Declarations as factory attributes, a model factory of one parameter, names imported from zoo.hookspecs."""
+    _install_fake_distribution(site, "fake-old", """
+        from torch import nn
+
+        import zoo
+        from zoo.errors import UserError
+        from zoo.hookspecs import MetricColumn, TrainingHook
+
+        class OldNet(nn.Module):
+            def __init__(self, spec):
+                super().__init__()
+                self.conv = nn.Conv2d(spec.channels, spec.channels, 3, padding=1)
+
+            def forward(self, x, t):
+                return self.conv(x)
+
+        def validate(spec):
+            if spec.options.get("width", 1) < 1:
+                raise UserError("oldnet needs a positive width")
+
+        OldNet.validate = validate
+
+        @zoo.hookimpl
+        def zoo_register(registry):
+            registry.add("model", "oldnet", OldNet, help="old-style model")
+    """)
+    import zoo.contract
+    import zoo.hookspecs
+    from zoo.config.resolve import resolve
+    from zoo.config.spec import from_dict
+    from zoo.errors import UserError
+
+    registry, infos = load_registry()
+    assert {i.distribution: i.status for i in infos}["fake-old"] == "loaded"
+    spec = {"data": {"dataset": "digits", "size": 8, "channels": 1}, "model": {"name": "oldnet"}}
+    model = resolve(from_dict(spec), registry).build_model()  # called with the spec alone
+    assert model(torch.zeros(2, 1, 8, 8), torch.zeros(2, dtype=torch.long)).shape == (2, 1, 8, 8)
+    with pytest.raises(UserError, match="oldnet needs a positive width"):  # the attribute is read as the declaration
+        resolve(from_dict({**spec, "model": {"name": "oldnet", "options": {"width": 0}}}), registry)
+    assert sys.modules["fake_old_mod"].TrainingHook is zoo.contract.TrainingHook
+    with pytest.raises(AttributeError, match="module 'zoo.hookspecs' has no attribute 'NoSuchThing'"):
+        zoo.hookspecs.NoSuchThing  # noqa: B018
+
+
+def test_a_command_that_fails_to_add_its_parser_is_skipped_and_zoo_still_works() -> None:
+    from zoo.cli import build_parser
+
+    def broken(subparsers):  # noqa: ANN001, ANN202
+        raise RuntimeError("no parser today")
+
+    registry, _ = load_registry()
+    with registry.registering_as("plugin", "fake-cmd"):
+        registry.add("command", "broken", broken, help="fails")
+    with pytest.warns(UserWarning, match=r"command 'broken' \(plugin plugin, fake-cmd\) failed to add its parser: "
+                                         r"RuntimeError: no parser today; it was skipped"):
+        parser = build_parser(registry)
+    args = parser.parse_args(["list", "command"])
+    assert args.run is not None and args.kind == "command"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["broken"])

@@ -73,3 +73,39 @@ def test_bad_kind_and_factory_are_rejected() -> None:
         reg.add("blok", "x", object)
     with pytest.raises(TypeError, match="must be callable"):
         reg.add("block", "x", 3)
+
+
+def test_declarations_are_given_at_registration_and_default_to_the_contract() -> None:
+    reg = Registry()
+    reg.add("block", "declared", object, default_activation="gelu")
+    reg.add("block", "silent", object)
+    reg.add("dataset", "mirror_means_something", object, flip_invariant=False)
+    reg.add("command", "hello", lambda subparsers: None, order=95)
+    assert reg.get("block", "declared").declared("default_activation") == "gelu"
+    assert reg.get("block", "silent").declared("default_activation") is None  # DECLARATIONS' default
+    assert reg.get("dataset", "mirror_means_something").declared("flip_invariant") is False
+    assert reg.get("command", "hello").declared("order") == 95
+    assert reg.get("block", "declared").declarations == {"default_activation": "gelu"}
+
+
+def test_a_declaration_on_the_factory_is_read_when_none_is_registered() -> None:
+    """How plugins written before declarations existed said it; a registered declaration wins."""
+
+    class OldBlock(nn.Module):
+        default_activation = "mish"
+
+    reg = Registry()
+    reg.add("block", "old", OldBlock)
+    reg.add("block", "both", OldBlock, default_activation="relu")
+    assert reg.get("block", "old").declared("default_activation") == "mish"
+    assert reg.get("block", "both").declared("default_activation") == "relu"
+
+
+def test_an_unknown_declaration_is_refused_naming_what_the_kind_may_declare() -> None:
+    reg = Registry()
+    with pytest.raises(TypeError, match=r"block 'plain': unknown declaration validate; a block may declare "
+                                        r"default_activation \(zoo.contract.DECLARATIONS\)"):
+        reg.add("block", "plain", object, validate=print)
+    with pytest.raises(TypeError, match=r"activation 'x': unknown declaration order; an? activation may declare nothing"):
+        reg.add("activation", "x", nn.ReLU, order=1)
+    assert ("block", "plain") not in reg and ("activation", "x") not in reg

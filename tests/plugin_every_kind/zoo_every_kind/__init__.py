@@ -1,10 +1,14 @@
 """One component of every zoo kind, written from zoo/contract.py alone (nothing else of zoo is used
-but ``zoo.hookimpl``, ``zoo.errors.UserError`` and ``zoo.contract.MetricColumn``). Small and deliberately plain: they exist to show
-that a plugin of each kind runs through ``zoo benchmark`` exactly like a built-in."""
+but ``zoo.hookimpl``, ``zoo.errors.UserError`` and ``zoo.contract``'s ``MetricColumn`` and ``TrainingHook``).
+Small and deliberately plain: they exist to show that a plugin of each kind runs through ``zoo benchmark``,
+``zoo train`` and the ``zoo`` command line exactly like a built-in. What a factory declares about itself is
+given at registration, in :func:`zoo_register`."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -12,15 +16,14 @@ import torch.nn.functional as F
 from torch import nn
 
 import zoo
-from zoo.contract import MetricColumn
+from zoo.contract import MetricColumn, TrainingHook
 from zoo.errors import UserError
 
 
 # -- network parts -------------------------------------------------------------------------------
 class TinyConvBlock(nn.Module):
-    """conv3x3 -> GroupNorm -> (+ time) -> activation, with a 1x1 residual projection."""
-
-    default_activation = "silu"
+    """conv3x3 -> GroupNorm -> (+ time) -> activation, with a 1x1 residual projection; its own activation is
+    SiLU (declared at registration)."""
 
     def __init__(self, dim_in, dim_out, *, time_emb_dim=None, act=None, groups=8):  # noqa: ANN001
         super().__init__()
@@ -76,18 +79,28 @@ class FourierEmbedding(nn.Module):
 
 # -- models and the diffusion process ------------------------------------------------------------
 class TinyNet(nn.Module):
-    """A two-conv noise predictor; t/1000 enters as an extra input channel. Option ``width``."""
+    """A two-conv noise predictor; t/1000 enters as an extra input channel. Option ``width``; its
+    activation is the spec's, built from the registry it is handed ("default": SiLU)."""
 
-    def __init__(self, spec):  # noqa: ANN001
+    def __init__(self, spec, registry):  # noqa: ANN001
         super().__init__()
         width = int(spec.options.get("width", 16))
-        self.net = nn.Sequential(
-            nn.Conv2d(spec.channels + 1, width, 3, padding=1), nn.SiLU(), nn.Conv2d(width, spec.channels, 3, padding=1)
-        )
+        act = nn.SiLU() if spec.activation == "default" else registry.create("activation", spec.activation)
+        self.net = nn.Sequential(nn.Conv2d(spec.channels + 1, width, 3, padding=1), act,
+                                 nn.Conv2d(width, spec.channels, 3, padding=1))
 
     def forward(self, x, t):  # noqa: ANN001, ANN201
         level = (t.float() / 1000)[:, None, None, None].expand(x.shape[0], 1, *x.shape[2:])
         return self.net(torch.cat([x, level.to(x.dtype)], dim=1))
+
+
+def validate_tinynet(spec, registry):  # noqa: ANN001, ANN201
+    """Refuse what TinyNet cannot build, before any tensor is made."""
+    width = spec.options.get("width", 16)
+    if not isinstance(width, int) or width < 1:
+        raise UserError(f"model.options.width of tinynet must be a positive integer, got {width!r}")
+    if spec.activation != "default":
+        registry.get("activation", spec.activation)  # an unknown name fails here, with the closest matches
 
 
 def geometric(timesteps):  # noqa: ANN001, ANN201
@@ -157,16 +170,72 @@ class MeanDistance:
         return {"meandist": float(np.linalg.norm(real.features.mean(0) - fake.features.mean(0)))}
 
 
+# -- extending zoo itself -----------------------------------------------------------------------
+def add_census(subparsers):  # noqa: ANN001, ANN201
+    """``zoo census [--kind KIND]``: how many components of each kind the loaded registry holds."""
+    p = subparsers.add_parser("census", help="count the registered components of each kind (test plugin)")
+    p.add_argument("--kind", help="only this kind")
+    p.set_defaults(run=census)
+
+
+def census(args):  # noqa: ANN001, ANN201
+    components = args.registry.list(args.kind)  # an unknown kind is zoo's UserError, naming the closest
+    counts: dict[str, int] = {}
+    for c in components:
+        counts[c.kind] = counts.get(c.kind, 0) + 1
+    for kind, n in sorted(counts.items()):
+        print(f"{kind}: {n}")
+    return 0
+
+
+class Tally(TrainingHook):
+    """Counts the calls of every hook point and the steps ``after_step`` saw; rank 0 writes them to
+    ``tally.json`` in the run folder when training ends."""
+
+    def __init__(self, spec):  # noqa: ANN001
+        self.calls = {"on_start": 0, "before_step": 0, "after_step": 0, "before_checkpoint": 0, "on_end": 0}
+        self.steps: list[int] = []
+        self.losses_finite = True
+
+    def on_start(self, run, state):  # noqa: ANN001, ANN201
+        self.calls["on_start"] += 1
+
+    def before_step(self, run, state):  # noqa: ANN001, ANN201
+        self.calls["before_step"] += 1
+
+    def after_step(self, run, state, loss):  # noqa: ANN001, ANN201
+        self.calls["after_step"] += 1
+        self.steps.append(state.step)
+        self.losses_finite = self.losses_finite and math.isfinite(loss)
+
+    def before_checkpoint(self, run, state):  # noqa: ANN001, ANN201
+        self.calls["before_checkpoint"] += 1
+
+    def on_end(self, run, state):  # noqa: ANN001, ANN201
+        self.calls["on_end"] += 1
+        if run.writer:
+            path = Path(run.run_dir) / "tally.json"
+            tmp = path.with_name(path.name + ".tmp")  # written whole, then renamed: never half a file
+            tally = {"calls": self.calls, "steps": self.steps, "losses_finite": self.losses_finite}
+            tmp.write_text(json.dumps(tally))
+            tmp.replace(path)
+
+
 @zoo.hookimpl
 def zoo_register(registry):  # noqa: ANN001, ANN201
-    registry.add("block", "tinyconv", TinyConvBlock, help="conv-norm-act block with a 1x1 skip (test plugin)")
+    registry.add("block", "tinyconv", TinyConvBlock, help="conv-norm-act block with a 1x1 skip (test plugin)",
+                 default_activation="silu")
     registry.add("attention", "gate", GateAttention, help="per-pixel sigmoid gate (test plugin)")
     registry.add("norm", "halfres", HalfResidual, help="x + fn(norm(x)) / 2 (test plugin)")
     registry.add("activation", "softsign", nn.Softsign, help="x / (1 + |x|) (test plugin)")
     registry.add("time_embedding", "fourier", FourierEmbedding, help="log-spaced Fourier features of t/T (test plugin)")
-    registry.add("model", "tinynet", TinyNet, help="two-conv noise predictor (test plugin)")
+    registry.add("model", "tinynet", TinyNet, help="two-conv noise predictor (test plugin)",
+                 validate=validate_tinynet)
     registry.add("schedule", "geometric", geometric, help="betas from 1e-4 to 0.1, geometric (test plugin)")
     registry.add("sampler", "euler", euler, help="deterministic DDIM from the documented diffusion (test plugin)")
     registry.add("dataset", "stripes", Stripes, help="200 16x16 stripe images, no labels (test plugin)")
     registry.add("feature", "pixelstats", PixelStats, help="pooled pixels, mean and std (test plugin)")
     registry.add("metric", "meandist", MeanDistance, help="distance of feature means (test plugin)")
+    registry.add("command", "census", add_census,
+                 help="count the registered components of each kind (test plugin)")
+    registry.add("training_hook", "tally", Tally, help="count the hook calls, to tally.json (test plugin)")
