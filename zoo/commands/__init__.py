@@ -20,5 +20,9 @@ COMMANDS = (list_, describe, schedules, prepare, train, sample, evaluate, featur
 def zoo_register(registry: Registry) -> None:
     for module in COMMANDS:
         name = module.__name__.rpartition(".")[2]
-        registry.add("command", name, module.add_parser, help=(module.__doc__ or "").strip().splitlines()[0],
-                     order=module.ORDER)
+        registry.add("command", name, module.add_parser, help=_summary(module.__doc__ or ""), order=module.ORDER)
+
+
+def _summary(doc: str) -> str:
+    """What a command does, from its module docstring (``zoo NAME ...``: what it does.), usage left out."""
+    return " ".join(doc.split()).partition("``: ")[2].split(". ")[0].rstrip(".") or doc.strip().splitlines()[0]

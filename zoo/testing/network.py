@@ -20,7 +20,7 @@ def check_block(factory: Factory, *, name: str | None = None, declarations: Decl
     with and without a time embedding, with its own activation and with the spec's."""
     c = Checker("block", factory, name)
     own = declared("block", factory, "default_activation", declarations)
-    c.expect(own is None or isinstance(own, str), "the optional factory attribute default_activation",
+    c.expect(own is None or isinstance(own, str), "the declaration default_activation",
              f"must be a registered activation name, got {own!r}")  # fmt: skip
     for time_emb_dim in (16, None):
         calls = []
