@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from zoo.bench.curves import At, points_at, rewind
-from zoo.bench.runner import reference_key
+from zoo.bench.runner import noise_key, reference_key
 from zoo.bench.store import Store
 from zoo.errors import UserError, did_you_mean
 from zoo.hookspecs import MetricColumn
@@ -113,6 +113,7 @@ def build_rows(store: Store, grid: str, at: At | None = None) -> tuple[list[Row]
     ref_keys = set()
     statuses: dict[str, list[str]] = {}
     at_points = points_at(store, grid, at) if at is not None else None
+    scored_with: dict[str, list[str]] = {}  # extractor identity -> what was scored with it
     for c in cells:
         source = by_label[c["duplicate_of"]] if c["duplicate_of"] else c
         row = rows.setdefault(c["name"], Row(c["name"], c["overrides"], [], "pending", variant=c["variant"]))
@@ -138,6 +139,9 @@ def build_rows(store: Store, grid: str, at: At | None = None) -> tuple[list[Row]
         e, ev = spec["eval"], record["eval"]
         row.ref_key = reference_key(ev["data_hash"], ev["feature"], e["n"], e["metrics"], e["seed"])
         ref_keys.add(row.ref_key)
+        if ev.get("feature_identity"):  # absent only in records of zoo <= 0.1
+            scored_with.setdefault(ev["feature_identity"], []).append(c["label"])
+    _one_extractor(store, grid, scored_with, ref_keys)
     for key in sorted(ref_keys):
         for ref in store.references(key) or []:
             r = Row(ref["name"], {}, [], "reference", n=ref["n_fake"])
@@ -146,6 +150,22 @@ def build_rows(store: Store, grid: str, at: At | None = None) -> tuple[list[Row]
                     r.values[k] = [v]
             refs.append(r)
     return list(rows.values()), refs
+
+
+def _one_extractor(store: Store, grid: str, scored_with: dict[str, list[str]], ref_keys: set[str]) -> None:
+    """Refuse a table whose cells (or reference rows) were scored with different extractors: a grid resumed
+    across a change of the shipped network, or results of two zoo versions in one folder. Their numbers live
+    in different feature spaces, so no ranking or verdict between them means anything (docs/metrics.md)."""
+    for key in sorted(ref_keys):
+        for ref in [*(store.references(key) or []), *(store.references(noise_key(key)) or [])]:
+            if ref.get("feature_identity"):
+                scored_with.setdefault(ref["feature_identity"], []).append(f"reference row '{ref.get('name', 'metric noise')}'")
+    if len(scored_with) > 1:
+        found = "; ".join(f"{identity}: {len(what)} ({', '.join(what[:2])}{', ...' if len(what) > 2 else ''})"
+                          for identity, what in sorted(scored_with.items(), key=lambda kv: -len(kv[1])))
+        raise UserError(f"grid '{grid}' in {store.path} was scored with {len(scored_with)} different feature extractors "
+                        f"({found}), whose numbers cannot be compared; run the grid again into a new --results folder "
+                        "so every cell and reference is scored with one")
 
 
 def _row_status(statuses: list[str], duplicate_of: str | None, seeds: int) -> str:
