@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from safetensors.torch import load_file
 
 from zoo import cli
@@ -21,11 +20,14 @@ from zoo.metrics.features import DigitsNet, DigitsRecipe, digits, train_digits
 from zoo.metrics.shipped import ShippedFeature, sha256_of
 
 ROOT = Path(__file__).resolve().parents[1]
-# A rebuilt digits CNN is a different network (kernels' rounding, amplified by training): its floor and ceiling
-# FIDs moved by up to 21 % from the shipped one's over rebuilds under AVX-512 and AVX2 kernels and seeds 1-3
-# (benchmarks/results/digits_features.json, "rebuilds"). A recipe that still trains a good digits reader stays
-# inside 30 %; an untrained or broken one moves them several-fold.
-REBUILD_FID_TOLERANCE = 0.30
+# A rebuilt digits CNN is a different network (kernels' rounding, amplified by training). Over five rebuilds (1 thread,
+# AVX-512 and AVX2 kernels, seeds 1-3; benchmarks/results/digits_features.json, "rebuilds") the floor and ceiling
+# FIDs at the study grid's n moved by up to 21.5 % from the shipped network's, and their ratio (the yardstick's
+# range in units of its floor) by up to 9.5 %. The tolerances are about 1.6x those: a recipe that still trains a
+# good digits reader stays inside, one that trains a poor or no reader moves them several-fold. KID is not
+# compared: its scale follows the features' magnitude, which a rebuild changes freely (ceiling KID -49 %).
+REBUILD_FID_TOLERANCE = 0.35
+REBUILD_RANGE_TOLERANCE = 0.15
 
 
 def tiny(**changes: object) -> ShippedFeature:
@@ -144,6 +146,8 @@ def test_a_rebuilt_network_scores_the_reference_rows_like_the_shipped_one(tmp_pa
     rebuilt = reference_rows(data, 450, feature=digits.open(tmp_path), metrics=("fid",))
     for ours, theirs in zip(shipped.rows, rebuilt.rows, strict=True):
         assert theirs.values["fid"] == pytest.approx(ours.values["fid"], rel=REBUILD_FID_TOLERANCE), ours.name
+    (floor, ceiling), (floor_rebuilt, ceiling_rebuilt) = ([r.values["fid"] for r in x.rows] for x in (shipped, rebuilt))
+    assert ceiling_rebuilt / floor_rebuilt == pytest.approx(ceiling / floor, rel=REBUILD_RANGE_TOLERANCE)
 
 
 # -- the same on every CPU ---------------------------------------------------------------------------
