@@ -58,13 +58,34 @@ def relative(ours: dict[str, dict[str, float]], shipped: dict[str, dict[str, flo
     return {**out, "ceiling/floor": round(ratio[0] / ratio[1] - 1, 4)}
 
 
+def rebuild_scores(work: Path, data: Any, noisy: np.ndarray) -> list[dict[str, Any]]:
+    """Five rebuilt networks (AVX-512 and AVX2 kernels, seeds 1-3; 1 thread), each with its scores."""
+    from zoo.metrics.features import DigitsRecipe, digits, train_digits
+    from zoo.testing.yardstick import AVX2, NATIVE
+
+    rebuilds = []
+    for tag, caps in (("native, 1 thread", NATIVE), ("avx2, 1 thread", AVX2)):
+        folder = work / tag.split(",")[0]
+        built = build(folder, caps, threads=1)
+        rebuilds.append({"build": tag, "identity": built["identity"], "test_accuracy": built["test_accuracy"],
+                         "scores": scores(digits.open(folder), data, noisy)})  # fmt: skip
+    for seed in SEEDS:  # another seed: as different a network as another CPU's rounding makes it
+        recipe = DigitsRecipe(seed=seed)
+        variant = dataclasses.replace(digits, stem=lambda r=recipe: f"digits-cnn-{r.hash()}",
+                                      train=lambda r=recipe: train_digits(r))  # fmt: skip
+        _, built = variant.build(work / f"seed{seed}", threads=1)
+        rebuilds.append({"build": f"seed {seed}, native, 1 thread", "identity": built["identity"],
+                         "test_accuracy": built["test_accuracy"], "scores": scores(variant.open(work / f"seed{seed}"), data, noisy)})  # fmt: skip
+    return rebuilds
+
+
 def main() -> None:
     import torch
 
     from zoo.cpu import current
     from zoo.data.prepare import prepare
     from zoo.io import atomic_write_text
-    from zoo.metrics.features import DigitsRecipe, digits, train_digits
+    from zoo.metrics.features import digits
     from zoo.metrics.noise import metric_noise
     from zoo.metrics.shipped import provenance
     from zoo.spec import DataSpec
@@ -79,7 +100,7 @@ def main() -> None:
     data = prepare(DataSpec(size=SIZE, prepared=str(work / "prepared")))
     noisy = noisy_images(data.images("train"), n=500, sigma=48, seed=0)
     np.savez(work / "s.npz", images=noisy)
-    shipped_weights, manifest = digits.manifest()
+    _, manifest = digits.manifest()
     record: dict[str, Any] = {"script": "benchmarks/digits_features.py", **provenance(1),
                               "cpu_describe": current().describe(), "n": N, "size": SIZE,
                               "samples": "500 training digits (seeded choice) + Gaussian pixel noise sd 48, seed 0 "
@@ -99,19 +120,7 @@ def main() -> None:
     record["shipped"]["scores"] = reference
     noise = metric_noise(data, N, feature="digits", metrics=("fid",))
     record["shipped"]["floor_fid_sd_over_draws"] = round(noise["sd"]["fid"], 3)
-    rebuilds = []
-    for tag, caps in (("native, 1 thread", NATIVE), ("avx2, 1 thread", AVX2)):
-        folder = work / tag.split(",")[0]
-        built = build(folder, caps, threads=1)
-        rebuilds.append({"build": tag, "identity": built["identity"], "test_accuracy": built["test_accuracy"],
-                         "scores": scores(digits.open(folder), data, noisy)})  # fmt: skip
-    for seed in SEEDS:  # another seed: as different a network as another CPU's rounding makes it
-        recipe = DigitsRecipe(seed=seed)
-        variant = dataclasses.replace(digits, stem=lambda r=recipe: f"digits-cnn-{r.hash()}",
-                                      train=lambda r=recipe: train_digits(r))  # fmt: skip
-        _, built = variant.build(work / f"seed{seed}", threads=1)
-        rebuilds.append({"build": f"seed {seed}, native, 1 thread", "identity": built["identity"],
-                         "test_accuracy": built["test_accuracy"], "scores": scores(variant.open(work / f"seed{seed}"), data, noisy)})  # fmt: skip
+    rebuilds = rebuild_scores(work, data, noisy)
     for r in rebuilds:
         r["fid_rel_to_shipped"] = relative(r["scores"], reference)
         print("rebuild", json.dumps(r), flush=True)

@@ -189,7 +189,7 @@ def test_the_table_refuses_cells_scored_with_different_extractors(tmp_path: Path
 def test_the_table_refuses_references_measured_with_another_extractor(tmp_path: Path) -> None:
     from tests.fake_results import fake_grid
     from zoo.bench.grid import load_grid
-    from zoo.bench.table import build_rows
+    from zoo.bench.table import build_rows, render, table_columns
 
     path, results, store = fake_grid(tmp_path, ["base"], lambda v, s: {"fid": 50.0, "kid": 1.0}, seeds=1)
     grid = load_grid(path)
@@ -202,7 +202,9 @@ def test_the_table_refuses_references_measured_with_another_extractor(tmp_path: 
     with pytest.raises(UserError, match="reference row 'floor: real train vs real test'"):
         build_rows(store, grid.name)
     store.save_references(rows[0].ref_key, grid.name, [{**floor, "feature_identity": "digits-new"}])
-    assert len(build_rows(store, grid.name)[1]) == 1
+    rows, refs = build_rows(store, grid.name)
+    assert len(refs) == 1 and rows[0].to_dict(table_columns(rows))["feature_identity"] == "digits-new"
+    assert "features digits-new" in render(rows, refs, "t").caption  # the yardstick is named under the table
 
 
 def test_references_are_measured_again_when_the_extractor_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

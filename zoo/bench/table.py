@@ -50,6 +50,7 @@ class Row:
     n: int | None = None  # generated images per score
     n_real: int | None = None  # real (test) images per score
     ref_key: str | None = None  # where its reference rows and metric noise are stored
+    feature_identity: str | None = None  # the extractor that scored it (one per table: _one_extractor)
     error: str | None = None
     samples_png: str | None = None
     log: str | None = None
@@ -78,7 +79,8 @@ class Row:
 
     def to_dict(self, columns: tuple[Column, ...]) -> dict[str, Any]:
         out = {"name": self.name, "overrides": self.overrides, "seeds": self.seeds, "status": self.status,
-               "n": self.n, "error": self.error, "samples_png": self.samples_png, "log": self.log}
+               "n": self.n, "error": self.error, "samples_png": self.samples_png, "log": self.log,
+               "feature_identity": self.feature_identity}
         for c in columns:
             out[c.key] = self.mean(c.key)
             if c.key not in _COST_KEYS:
@@ -140,6 +142,7 @@ def build_rows(store: Store, grid: str, at: At | None = None) -> tuple[list[Row]
         row.ref_key = reference_key(ev["data_hash"], ev["feature"], e["n"], e["metrics"], e["seed"])
         ref_keys.add(row.ref_key)
         if ev.get("feature_identity"):  # absent only in records of zoo <= 0.1
+            row.feature_identity = ev["feature_identity"]
             scored_with.setdefault(ev["feature_identity"], []).append(c["label"])
     _one_extractor(store, grid, scored_with, ref_keys)
     for key in sorted(ref_keys):
@@ -266,9 +269,11 @@ def render(rows: list[Row], refs: list[Row], title: str, comparison: Comparison 
         table.add_row(name, overrides_text(row.overrides) if row.status != "reference" else "",
                       *cells, f"[{style}]{status}[/]" if style else status, end_section=row is rows[-1] and bool(refs))
     n = next((r.n for r in [*rows, *refs] if r.n), None)
+    identity = next((r.feature_identity for r in rows if r.feature_identity), None)
     seeds = max((len(r.seeds) for r in rows), default=1)
-    lines = [f"n = {n} samples per score; best value per column in green; (≈ real): best closest to the real data's value. "
-             "Floor and ceiling rows: what a perfect model and pure noise score with the same extractor and n."]
+    lines = [f"n = {n} samples per score" + (f", features {identity}" if identity else "") + "; best value per column in "
+             "green; (≈ real): best closest to the real data's value. Floor and ceiling rows: what a perfect model and "
+             "pure noise score with the same extractor and n."]
     lines += reading(comparison, seeds) if comparison is not None else []
     table.caption = "\n".join(lines)
     return table
