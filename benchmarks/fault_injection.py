@@ -108,13 +108,13 @@ class Lab:
         return subprocess.run(argv, env=self.env, capture_output=True, text=True)
 
     def references(self) -> None:
-        """The uninterrupted run and grid (which also prepare the data and train the digits CNN once)."""
+        """The uninterrupted run and grid (which also prepare the data)."""
         tick = time.perf_counter()
         done = self.run(self.command("train", self.work / "ref-run"))
         self.train_seconds = time.perf_counter() - tick
         assert done.returncode == 0, done.stderr
         self.weights = weights_digest(self.work / "ref-run")
-        self.run([sys.executable, "-m", "zoo", "features", "digits", "--info"])  # train the digits CNN before timing
+        self.run([sys.executable, "-m", "zoo", "features", "digits", "--info"])  # load the digits CNN before timing
         tick = time.perf_counter()
         done = self.run(self.command("grid", self.work / "ref-results"))
         self.grid_seconds = time.perf_counter() - tick

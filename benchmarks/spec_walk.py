@@ -25,7 +25,7 @@ def spec_types() -> tuple[type, ...]:
     try:
         from zoo.config import spec as s
     except ImportError:  # before the house redesign
-        import zoo.spec as s  # type: ignore[no-redef]
+        import zoo.config.spec as s  # type: ignore[no-redef]
     return s.RunSpec, s.ModelSpec, s.DiffusionSpec, s.DataSpec, s.TrainSpec, s.EvalSpec
 
 
@@ -83,7 +83,7 @@ def main() -> None:
         try:
             from zoo.runtime.io import append_to_json_list
         except ImportError:  # before the house redesign
-            from zoo.io import append_to_json_list  # type: ignore[no-redef]
+            from zoo.runtime.io import append_to_json_list  # type: ignore[no-redef]
 
         append_to_json_list(args.out, row)
 

@@ -12,7 +12,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 _CACHE = tempfile.mkdtemp(prefix="zoo-test-cache-")
-os.environ["ZOO_CACHE"] = _CACHE  # the digits feature extractor trains once per session, here
+os.environ["ZOO_CACHE"] = _CACHE  # reference features are cached once per session, here
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,20 +14,14 @@ from zoo import cli
 from zoo.errors import UserError
 from zoo.metrics.evaluate import extract_features
 from zoo.metrics.extractor import as_extractor, to_float_images
-from zoo.metrics.features import (
-    DigitsExtractor,
-    DigitsRecipe,
-    digits_data,
-    digits_weights_path,
-    load_or_train_digits,
-)
+from zoo.metrics.features import DigitsExtractor, DigitsRecipe, digits, digits_data
 from zoo.metrics.inception import INCEPTION_ENV, INCEPTION_URL, INCEPTION_WEIGHTS
 from zoo.metrics.scores import FID, InceptionScore
 
 
 @pytest.fixture(scope="module", autouse=True)
 def zoo_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One zoo cache per test session, never the user's: the digits CNN trains once per session (~12 s)."""
+    """One zoo cache per test module, never the user's (reference features are cached there)."""
     path = tmp_path_factory.getbasetemp() / "zoo-cache"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ZOO_CACHE", str(path))
@@ -39,7 +30,7 @@ def zoo_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def digits_extractor(zoo_cache: Path) -> DigitsExtractor:
-    return load_or_train_digits()
+    return digits()
 
 
 def split_images(extractor: DigitsExtractor, k: int) -> np.ndarray:
@@ -67,37 +58,6 @@ def test_digits_cnn_never_trained_on_the_prepared_test_split(digits_extractor: D
     prepared = prepare(DataSpec(prepared=str(tmp_path)))  # the defaults the recipe copies: 16x16, grey, 0.8/0.1/0.1, seed 0
     for k, split in enumerate(("train", "val", "test")):
         np.testing.assert_array_equal(prepared.images(split), split_images(digits_extractor, k))
-
-
-def test_digits_weights_are_cached_under_their_recipe_hash(
-    digits_extractor: DigitsExtractor, zoo_cache: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    recipe = DigitsRecipe()
-    path = digits_extractor.path
-    assert path.parent == zoo_cache / "features" and recipe.hash() in path.name and path.suffix == ".safetensors"
-    assert path.with_suffix(".json").is_file()
-    again = load_or_train_digits()
-    assert "training" not in capsys.readouterr().err  # loaded, not retrained
-    assert again.identity() == digits_extractor.identity()
-    changed = DigitsRecipe(epochs=recipe.epochs + 1)
-    assert changed.hash() != recipe.hash() and digits_weights_path(changed) != path
-
-
-@pytest.mark.slow  # two fresh interpreters importing torch
-def test_two_processes_training_at_once_train_once(tmp_path: Path) -> None:
-    script = (
-        "from zoo.metrics.features import DigitsRecipe, load_or_train_digits\n"
-        "print(load_or_train_digits(DigitsRecipe(epochs=1)).identity())\n"
-    )
-    env = {**os.environ, "ZOO_CACHE": str(tmp_path), "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]  # fmt: skip
-    outs = [p.communicate(timeout=300) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs
-    assert outs[0][0] == outs[1][0]
-    assert sum("training the digits" in err for _, err in outs) == 1
-    assert len(list((tmp_path / "features").glob("*.safetensors"))) == 1
-    assert not list((tmp_path / "features").glob(".*.tmp"))
 
 
 def test_digits_extractor_takes_any_size_and_rgb(digits_extractor: DigitsExtractor) -> None:
@@ -213,4 +173,5 @@ def test_zoo_features_info_prints_recipe_and_accuracy(digits_extractor: DigitsEx
     assert cli.main(["features", "digits", "--info", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["recipe_hash"] == DigitsRecipe().hash() and info["weights"] == str(digits_extractor.path)
+    assert info["sha256"] == digits_extractor.stats["sha256"] and info["trained_with"]["threads"] >= 1
     assert info["parameters"] == sum(p.numel() for p in digits_extractor.parameters()) and info["test_accuracy"] >= 0.97

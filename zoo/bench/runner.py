@@ -46,23 +46,34 @@ def noise_key(key: str) -> str:
 def compute_references(store: Store, grid: Grid) -> None:
     """The floor (real train vs real test) and ceiling (uniform noise) rows and the metrics' own noise
     (zoo.metrics.noise), with the same extractor, metrics and n as the cells' final scores and their
-    learning-curve points, once per distinct (data, extractor, n, metrics)."""
+    learning-curve points, once per distinct (data, extractor, n, metrics). Each row records the
+    extractor identity; rows of another (or an unrecorded) identity are computed again, so the table
+    never sets cells beside references measured with another yardstick (zoo.bench.table)."""
     from zoo.data.prepare import prepare
-    from zoo.metrics.evaluate import reference_rows
+    from zoo.metrics.evaluate import build_extractor, reference_rows
     from zoo.metrics.noise import metric_noise
 
+    identities: dict[str, str] = {}
     for cell in grid.unique():
         e, data, registry = cell.spec.eval, prepare(cell.spec.data, cell.spec.registry), cell.spec.registry
         feature = e.feature or data.default_feature
+        if feature not in identities:
+            identities[feature] = build_extractor(feature).identity()
+        identity = identities[feature]
         scored = [(e.n, e.metrics)] + ([(e.curve_n, e.curve_metrics)] if e.curve_every is not None else [])
         for n, metrics in scored:  # the final scores, and the learning-curve points (zoo.curves.score)
             key = reference_key(data.hash, feature, n, metrics, e.seed)
-            if store.references(key) is None:
+            if not _measured_with(store.references(key), identity):
                 result = reference_rows(data, n, feature=feature, metrics=metrics, seed=e.seed, registry=registry)
-                store.save_references(key, grid.name, [row.to_dict() for row in result.rows])
-            if store.references(noise_key(key)) is None:  # the instrument's own noise at that n
+                rows = [{**row.to_dict(), "feature_identity": result.feature_identity} for row in result.rows]
+                store.save_references(key, grid.name, rows)
+            if not _measured_with(store.references(noise_key(key)), identity):  # the instrument's own noise at that n
                 noise = metric_noise(data, n, feature=feature, metrics=metrics, registry=registry)
-                store.save_references(noise_key(key), grid.name, [noise])
+                store.save_references(noise_key(key), grid.name, [{**noise, "feature_identity": identity}])
+
+
+def _measured_with(rows: list[dict[str, Any]] | None, identity: str) -> bool:
+    return bool(rows) and all(row.get("feature_identity") == identity for row in rows)
 
 
 def run_grid(

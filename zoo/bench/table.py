@@ -9,7 +9,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from zoo.bench.runner import reference_key
+from zoo.bench.runner import noise_key, reference_key
 from zoo.bench.store import Store
 from zoo.contract import MetricColumn
 from zoo.curves.compare import At, points_at, rewind
@@ -51,6 +51,7 @@ class Row:
     n: int | None = None  # generated images per score
     n_real: int | None = None  # real (test) images per score
     ref_key: str | None = None  # where its reference rows and metric noise are stored
+    feature_identity: str | None = None  # the extractor that scored it (one per table: _one_extractor)
     error: str | None = None
     samples_png: str | None = None
     log: str | None = None
@@ -79,7 +80,8 @@ class Row:
 
     def to_dict(self, columns: tuple[Column, ...]) -> dict[str, Any]:
         out = {"name": self.name, "overrides": self.overrides, "seeds": self.seeds, "status": self.status,
-               "n": self.n, "error": self.error, "samples_png": self.samples_png, "log": self.log}
+               "n": self.n, "error": self.error, "samples_png": self.samples_png, "log": self.log,
+               "feature_identity": self.feature_identity}
         for c in columns:
             out[c.key] = self.mean(c.key)
             if c.key not in _COST_KEYS:
@@ -114,6 +116,7 @@ def build_rows(store: Store, grid: str, at: At | None = None) -> tuple[list[Row]
     ref_keys = set()
     statuses: dict[str, list[str]] = {}
     at_points = points_at(store, grid, at) if at is not None else None
+    scored_with: dict[str, list[str]] = {}  # extractor identity -> what was scored with it
     for c in cells:
         source = by_label[c["duplicate_of"]] if c["duplicate_of"] else c
         row = rows.setdefault(c["name"], Row(c["name"], c["overrides"], [], "pending", variant=c["variant"]))
@@ -139,6 +142,10 @@ def build_rows(store: Store, grid: str, at: At | None = None) -> tuple[list[Row]
         e, ev = spec["eval"], record["eval"]
         row.ref_key = reference_key(ev["data_hash"], ev["feature"], e["n"], e["metrics"], e["seed"])
         ref_keys.add(row.ref_key)
+        if ev.get("feature_identity"):  # absent only in records of zoo <= 0.1
+            row.feature_identity = ev["feature_identity"]
+            scored_with.setdefault(ev["feature_identity"], []).append(c["label"])
+    _one_extractor(store, grid, scored_with, ref_keys)
     for key in sorted(ref_keys):
         for ref in store.references(key) or []:
             r = Row(ref["name"], {}, [], "reference", n=ref["n_fake"])
@@ -147,6 +154,22 @@ def build_rows(store: Store, grid: str, at: At | None = None) -> tuple[list[Row]
                     r.values[k] = [v]
             refs.append(r)
     return list(rows.values()), refs
+
+
+def _one_extractor(store: Store, grid: str, scored_with: dict[str, list[str]], ref_keys: set[str]) -> None:
+    """Refuse a table whose cells (or reference rows) were scored with different extractors: a grid resumed
+    across a change of the shipped network, or results of two zoo versions in one folder. Their numbers live
+    in different feature spaces, so no ranking or verdict between them means anything (docs/metrics.md)."""
+    for key in sorted(ref_keys):
+        for ref in [*(store.references(key) or []), *(store.references(noise_key(key)) or [])]:
+            if ref.get("feature_identity"):
+                scored_with.setdefault(ref["feature_identity"], []).append(f"reference row '{ref.get('name', 'metric noise')}'")
+    if len(scored_with) > 1:
+        found = "; ".join(f"{identity}: {len(what)} ({', '.join(what[:2])}{', ...' if len(what) > 2 else ''})"
+                          for identity, what in sorted(scored_with.items(), key=lambda kv: -len(kv[1])))
+        raise UserError(f"grid '{grid}' in {store.path} was scored with {len(scored_with)} different feature extractors "
+                        f"({found}), whose numbers cannot be compared; run the grid again into a new --results folder "
+                        "so every cell and reference is scored with one")
 
 
 def _row_status(statuses: list[str], duplicate_of: str | None, seeds: int) -> str:
@@ -248,9 +271,11 @@ def render(rows: list[Row], refs: list[Row], title: str, registry: Registry,  # 
         table.add_row(name, overrides_text(row.overrides) if row.status != "reference" else "",
                       *cells, f"[{style}]{status}[/]" if style else status, end_section=row is rows[-1] and bool(refs))
     n = next((r.n for r in [*rows, *refs] if r.n), None)
+    identity = next((r.feature_identity for r in rows if r.feature_identity), None)
     seeds = max((len(r.seeds) for r in rows), default=1)
-    lines = [f"n = {n} samples per score; best value per column in green; (≈ real): best closest to the real data's value. "
-             "Floor and ceiling rows: what a perfect model and pure noise score with the same extractor and n."]
+    lines = [f"n = {n} samples per score" + (f", features {identity}" if identity else "") + "; best value per column in "
+             "green; (≈ real): best closest to the real data's value. Floor and ceiling rows: what a perfect model and "
+             "pure noise score with the same extractor and n."]
     lines += reading(comparison, seeds) if comparison is not None else []
     table.caption = "\n".join(lines)
     return table

@@ -1,14 +1,19 @@
 """``zoo features [NAME] [--info]``: the registered feature extractors, or the details of one.
 ``zoo features ACTION NAME``: do something to one extractor's weights.
 
-``--info`` builds the extractor (the digits CNN trains once if it is not cached; Inception needs its
-weights file) and prints its identity, weights file, parameter count and, for digits, the recipe
-hash and held-out test accuracy.
+``--info`` builds the extractor (digits loads its shipped weights; Inception needs its weights file)
+and prints its identity, weights file, parameter count and, for digits, the recipe hash, held-out test
+accuracy and the CPU, torch and threads it was trained with.
 
 Actions (a word before NAME; these words are never extractor names):
   fetch inception   download the FID Inception weights once into the torch hub cache (or to
                     $ZOO_INCEPTION_WEIGHTS when set), check their SHA-256 and that they load; a second
                     call checks the file already there. $ZOO_INCEPTION_URL names a mirror.
+  build digits      train a network zoo ships (for a changed recipe): the only thing that trains one. It
+                    writes ``<stem>.safetensors`` and its JSON (sha256, identity, held-out accuracy,
+                    recipe, torch, CPU) atomically into --out (default: the current folder) and never
+                    replaces existing files without --force. A maintainer updates the shipped network
+                    with ``--out`` pointing at the package folder (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ def _fetch(name: str, args: argparse.Namespace) -> int:
 
     if name != "inception":
         raise UserError(f"feature extractor '{name}' has no weights to download; `zoo features fetch` knows "
-                        f"'inception' only (digits trains itself on first use: `zoo features digits --info`)")
+                        f"'inception' only (digits ships with zoo: `zoo features digits --info`)")
     import json
 
     from rich.console import Console
@@ -43,22 +48,53 @@ def _fetch(name: str, args: argparse.Namespace) -> int:
     return 0
 
 
+def _build(name: str, args: argparse.Namespace) -> int:
+    """Train the shipped network ``name`` into ``args.out`` and print what was written."""
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from zoo.errors import UserError
+    from zoo.metrics.shipped import shipped
+
+    if args.threads < 1:
+        raise UserError(f"--threads must be at least 1, got {args.threads}")
+    network = shipped(name, args.registry)
+    err = Console(stderr=True, highlight=False)
+    err.print(f"training the '{name}' feature network with {args.threads} thread(s) ...")
+    weights, manifest = network.build(Path(args.out), force=args.force, threads=args.threads)
+    if args.json:
+        print(json.dumps({"weights": str(weights), **manifest}, indent=2))
+        return 0
+    accuracy = manifest.get("test_accuracy")
+    err.print(f"wrote {weights} and {weights.with_suffix('.json').name}: identity {manifest['identity']}, "
+              f"sha256 {manifest['sha256'][:16]}..." + (f", held-out test accuracy {accuracy:.4f}" if accuracy is not None else ""))
+    if weights.parent.resolve() != network.directory().resolve():
+        err.print(f"zoo still scores with the shipped network in {network.directory()} (docs/metrics.md says how to replace it)")
+    return 0
+
+
 #: ``zoo features ACTION NAME``: each action, run with the extractor's name and the parsed arguments.
-ACTIONS: dict[str, Callable[[str, argparse.Namespace], int]] = {"fetch": _fetch}
+ACTIONS: dict[str, Callable[[str, argparse.Namespace], int]] = {"fetch": _fetch, "build": _build}
 
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "features",
-        help="list feature extractors, --info on one, or fetch inception's weights",
+        help="list feature extractors, --info on one, fetch inception's weights or build a shipped network",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="zoo features [NAME | PATTERN] [--info] [--json]\n       zoo features ACTION NAME [--json]",
+        usage="zoo features [NAME | PATTERN] [--info] [--json]\n       zoo features ACTION NAME [--json] "
+              "[--out DIR --force --threads N]",
     )
     p.add_argument("words", nargs="*", metavar="[ACTION] NAME",
                    help=f"an extractor name or a wildcard like 'inc*', after an action ({', '.join(ACTIONS)}) or not")
-    p.add_argument("--info", action="store_true", help="build NAME and print its details (may train digits once)")
+    p.add_argument("--info", action="store_true", help="build NAME and print its details")
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.add_argument("--out", default=".", help="build: folder for the weights and their JSON (default: the current one)")
+    p.add_argument("--force", action="store_true", help="build: replace existing files in --out (the shipped network too)")
+    p.add_argument("--threads", type=int, default=1, help="build: torch threads to train with (the bytes depend on it)")
     p.set_defaults(run=run)
 
 

@@ -5,9 +5,10 @@ FID, KID and precision/recall compare distributions of *features*, and the Incep
 
 * ``inception`` -- the Inception-v3 of the original FID paper (Heusel et al. 2017), TF-compatible
   port of torch-fidelity: 2048-d pool3 features and 1008 unbiased logits; see ``zoo.metrics.inception``.
-* ``digits`` -- a small CNN that zoo trains itself on the sklearn digits (a minute at most on one CPU
-  thread), because ImageNet features say little about 8x8 digits. Its weights are cached under a
-  hash of its recipe (architecture, hyperparameters, data), so a changed recipe retrains.
+* ``digits`` -- a small CNN that zoo trains itself on the sklearn digits, because ImageNet features say
+  little about 8x8 digits. Its weights ship with zoo (``zoo/metrics/weights/``, named by a hash of its
+  recipe: architecture, hyperparameters, data) so every machine scores with the same network; only
+  ``zoo features build digits`` trains one (``zoo.metrics.shipped``).
 
 The contract every extractor honours (and the adapter for plugin modules) is in ``zoo.metrics.extractor``.
 """
@@ -19,7 +20,6 @@ import functools
 import hashlib
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from zoo.hookspecs import hookimpl
 from zoo.metrics.extractor import Extractor, to_float_images
 from zoo.metrics.inception import inception
-from zoo.runtime.io import atomic_path, atomic_write_text, file_lock
+from zoo.metrics.shipped import ShippedFeature
 
 if TYPE_CHECKING:
     from zoo.registry import Registry
@@ -52,7 +52,7 @@ def cache_dir() -> Path:
 # -- digits ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DigitsRecipe:
-    """Everything that determines the digits CNN; its hash names the cached weights."""
+    """Everything that determines the digits CNN; its hash names the shipped weights."""
 
     version: int = 1  # bump when the code below changes meaning without changing a field
     size: int = 16  # native input side: every image is resized to 16x16 (bilinear, antialiased)
@@ -138,7 +138,8 @@ class DigitsExtractor(Extractor):
             "test_accuracy": self.stats.get("test_accuracy"),
             "val_accuracy": self.stats.get("val_accuracy"),
             "split_sizes": self.stats.get("split_sizes"),
-            "train_seconds": self.stats.get("train_seconds"),
+            "sha256": self.stats.get("sha256"),
+            "trained_with": {k: self.stats.get(k) for k in ("torch", "cpu", "cpu_kind", "threads", "date")},
         }
 
 
@@ -194,34 +195,23 @@ def train_digits(recipe: DigitsRecipe) -> tuple[DigitsNet, dict[str, Any]]:
     return net, stats
 
 
-def digits_weights_path(recipe: DigitsRecipe) -> Path:
-    return cache_dir() / "features" / f"digits-cnn-{recipe.hash()}.safetensors"
+def _digits_stem() -> str:
+    return f"digits-cnn-{DigitsRecipe().hash()}"
 
 
-def load_or_train_digits(recipe: DigitsRecipe | None = None) -> DigitsExtractor:
-    """The cached digits CNN of ``recipe``, training it first (once, under a file lock) when absent."""
-    from safetensors.torch import load_file, save_file
+def _train_digits() -> tuple[DigitsNet, dict[str, Any]]:
+    return train_digits(DigitsRecipe())
 
-    recipe = recipe or DigitsRecipe()
-    path = digits_weights_path(recipe)
-    stats_path = path.with_suffix(".json")
-    if not path.is_file():
-        with file_lock(path.with_suffix(".lock")):
-            if not path.is_file():  # another process may have trained it while we waited
-                print(f"zoo: training the digits feature extractor once (~20 s), cached at {path}", file=sys.stderr)
-                net, stats = train_digits(recipe)
-                atomic_write_text(stats_path, json.dumps(stats, indent=2, sort_keys=True) + "\n")
-                with atomic_path(path) as tmp:  # the weights last: their presence means "complete"
-                    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp))
+
+def _load_digits(state: dict[str, Tensor], manifest: dict[str, Any], path: Path) -> DigitsExtractor:
+    recipe = DigitsRecipe()
     net = DigitsNet(recipe)
-    net.load_state_dict(load_file(str(path)))
-    stats = json.loads(stats_path.read_text()) if stats_path.is_file() else {}
-    return DigitsExtractor(net.eval(), recipe, stats, path)
+    net.load_state_dict(state)
+    return DigitsExtractor(net.eval(), recipe, manifest, path)
 
 
-def digits() -> DigitsExtractor:
-    """Factory of the ``digits`` extractor."""
-    return load_or_train_digits()
+#: Factory of the ``digits`` extractor: the shipped CNN of today's recipe (``zoo features build digits`` rebuilds it).
+digits = ShippedFeature("digits", "zoo.metrics", "weights", _digits_stem, _train_digits, _load_digits)
 
 
 @hookimpl
@@ -232,5 +222,5 @@ def zoo_register(registry: Registry) -> None:
     )  # fmt: skip
     registry.add(
         "feature", "digits", digits,
-        help="small CNN zoo trains on the sklearn digits train split (cached): 128-d features + 10 logits",
+        help="small CNN trained on the sklearn digits train split, shipped with zoo: 128-d features + 10 logits",
     )  # fmt: skip

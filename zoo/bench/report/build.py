@@ -196,6 +196,8 @@ def caption(report: Report) -> str:
     """How to read the table."""
     counts = sorted({r.n for r in [*report.rows, *report.refs] if r.n})
     n = "n = " + "/".join(str(c) for c in counts) + " generated samples per score" if counts else "no scores yet"
+    if identity := next((r.feature_identity for r in report.rows if r.feature_identity), None):
+        n += f", features {identity}"
     seeds = max((len(r.seeds) for r in report.rows), default=1)
     spread = ". ".join(reading(report.comparison, seeds)) if report.comparison else ""
     at = (f"Scores of the learning-curve points {report.at.label} (scoring time excluded), not of the final "
