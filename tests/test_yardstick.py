@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from zoo import cli
+from zoo import cli, get_registry
 from zoo.errors import UserError
 from zoo.metrics.features import DigitsNet, DigitsRecipe, digits, train_digits
 from zoo.metrics.shipped import ShippedFeature, sha256_of
@@ -203,8 +203,8 @@ def test_the_table_refuses_references_measured_with_another_extractor(tmp_path: 
         build_rows(store, grid.name)
     store.save_references(rows[0].ref_key, grid.name, [{**floor, "feature_identity": "digits-new"}])
     rows, refs = build_rows(store, grid.name)
-    assert len(refs) == 1 and rows[0].to_dict(table_columns(rows))["feature_identity"] == "digits-new"
-    assert "features digits-new" in render(rows, refs, "t").caption  # the yardstick is named under the table
+    assert len(refs) == 1 and rows[0].to_dict(table_columns(rows, get_registry()))["feature_identity"] == "digits-new"
+    assert "features digits-new" in render(rows, refs, "t", get_registry()).caption  # the yardstick is named under the table
 
 
 def test_references_are_measured_again_when_the_extractor_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

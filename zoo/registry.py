@@ -80,7 +80,7 @@ class Registry:
         allowed = DECLARATIONS.get(kind, {})
         unknown = sorted(set(declarations) - set(allowed))
         if unknown:
-            raise TypeError(f"{kind} '{name}': unknown declaration {', '.join(unknown)}; {kind} components may declare "
+            raise TypeError(f"{kind} '{name}': unknown declaration {', '.join(unknown)}; {'an' if kind[0] in 'aeiou' else 'a'} {kind} may declare "
                             f"{', '.join(allowed) or 'nothing'} (zoo.contract.DECLARATIONS)")
         key = (kind, name)
         if key in self._components:
