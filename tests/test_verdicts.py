@@ -139,3 +139,15 @@ def test_a_grid_with_axes_accepts_a_variant_as_its_reference(tmp_path: Path) -> 
     path.write_text('[compare]\nreference = "base"\n[variants]\nbase = {}\nrelu = { "model.activation" = "relu" }\n'
                     '[axes]\n"diffusion.schedule" = ["linear", "cosine"]\n')
     assert load_grid(path).settings["reference"] == "base"
+
+
+def test_verdicts_and_table_do_not_import_each_other() -> None:
+    """Row lives in zoo.bench.row, which both import; the verdicts never reach back into the table,
+    not even for type checking (issue 23)."""
+    import ast
+
+    import zoo.bench.verdicts
+
+    tree = ast.parse(Path(zoo.bench.verdicts.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "zoo.bench.row" in imported and "zoo.bench.table" not in imported

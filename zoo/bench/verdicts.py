@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from zoo.bench.stats import Interval, holm, mean_ci, paired_t, verdict
+from zoo.bench.row import Row
+from zoo.bench.stats import Interval, holm, paired_t, verdict
 from zoo.errors import UserError, did_you_mean
 from zoo.hookspecs import MetricColumn
 
 if TYPE_CHECKING:
     from zoo.bench.store import Store
-    from zoo.bench.table import Row
 
 FID_MIN_SAMPLES = 2000  # below this many images on either side FID's bias dominates: KID is the default
 
@@ -126,12 +126,6 @@ def reference_row(by_name: dict[str, Row], row: Row, reference: str) -> Row | No
     if row.variant is None or not row.name.startswith(row.variant):
         return None
     return by_name.get(reference + row.name[len(row.variant):])
-
-
-def row_interval(row: Row, key: str) -> Interval | None:
-    """Mean and 95% CI over the row's seeds of one value, or None without values."""
-    values = [v[key] for v in row.per_seed.values() if v.get(key) is not None]
-    return mean_ci(values) if values else None
 
 
 def comparison_of(store: Store, grid: str, rows: list[Row], columns: tuple[MetricColumn, ...]) -> Comparison:
