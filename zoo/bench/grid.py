@@ -18,6 +18,7 @@ A grid (TOML)::
     [compare]                         # optional: how the table judges the variants (docs/benchmark.md)
     reference = "base"                # every variant is compared with this one, paired by seed
     primary = "kid"                   # the metric of the verdicts; default KID below 2,000 images, else FID
+    margin = 5.0                      # equivalence margin in the primary metric's units (default: from its noise; 0: none)
 
 A cell is (variant, axis values, seed). Cells whose resolved specs are identical (the study's
 GELU-only ConvNeXt, whose activations already are GELU) share one hash and are run once.
@@ -34,7 +35,7 @@ from zoo.errors import UserError, did_you_mean
 from zoo.spec import RunSpec, from_dict, merge, read_toml, validate, with_recipe
 
 GRID_KEYS = ("name", "description", "seeds", "budget", "base", "variants", "axes", "compare", "preset")
-COMPARE_KEYS = ("reference", "primary")
+COMPARE_KEYS = ("reference", "primary", "margin")
 
 
 @dataclass
@@ -83,14 +84,15 @@ def check_grid_name(name: str, where: str | Path) -> None:
                         "not starting with '.' (e.g. name = \"study\")")
 
 
-def load_grid(path: str | Path) -> Grid:
-    """Read, validate and expand a grid file. Every cell is validated before anything runs."""
+def load_grid(path: str | Path, seeds: list[int] | None = None) -> Grid:
+    """Read, validate and expand a grid file (with ``seeds`` instead of the file's, when given: the rounds
+    of ``--until-resolved``). Every cell is validated before anything runs."""
     path = Path(path)
     data = read_toml(path)
     for key in data:
         if key not in GRID_KEYS:
             raise UserError(f"{path}: unknown grid key '{key}'{did_you_mean(key, GRID_KEYS)}; grid keys: {', '.join(GRID_KEYS)}")
-    seeds = data.get("seeds", [0])
+    seeds = data.get("seeds", [0]) if seeds is None else seeds
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = list(range(seeds))
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
@@ -144,8 +146,12 @@ def load_grid(path: str | Path) -> Grid:
 def _compare_settings(compare: Any, path: Path) -> dict[str, Any]:
     if not isinstance(compare, dict) or set(compare) - set(COMPARE_KEYS):
         unknown = sorted(set(compare) - set(COMPARE_KEYS)) if isinstance(compare, dict) else [str(compare)]
-        raise UserError(f"{path}: [compare] takes {' and '.join(COMPARE_KEYS)}, not {', '.join(unknown)}")
-    return {k: str(v) for k, v in compare.items()}
+        raise UserError(f"{path}: [compare] takes {', '.join(COMPARE_KEYS)}, not {', '.join(unknown)}")
+    margin = compare.get("margin")
+    if margin is not None and (isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < float("inf")):
+        raise UserError(f"{path}: compare.margin must be a number >= 0 in the units of the primary metric (e.g. margin = 5; "
+                        f"0 turns equivalence verdicts off), got {margin!r}")
+    return {k: float(v) if k == "margin" else str(v) for k, v in compare.items()}
 
 
 def default_grid_path() -> Path:

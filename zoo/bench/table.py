@@ -175,7 +175,7 @@ def render(rows: list[Row], refs: list[Row], title: str, comparison: Comparison 
             cells.append(f"[bold green]{text}[/]" if is_best else text)
         if comparison is not None:
             cells.append(_verdict_markup(contrast_text(comparison, row)) if row.status != "reference" else "")
-        status = row.status
+        status = row.status + (" · still learning" if comparison is not None and comparison.still_learning(row.name) else "")
         style = {"done": "green", "failed": "red", "pending": "yellow", "reference": "cyan"}.get(status.split()[0], "")
         if row.error:
             status += f": {row.error[:60]}"
@@ -191,7 +191,25 @@ def render(rows: list[Row], refs: list[Row], title: str, comparison: Comparison 
     return table
 
 
+def render_history(comparison: Comparison | None):  # noqa: ANN201
+    """The verdicts over training, a rich Table to print under the main one; None without curve verdicts."""
+    from rich.table import Table
+
+    from zoo.bench.verdicts import history_lines, history_title
+
+    if comparison is None or not comparison.history:
+        return None
+    table = Table(title=history_title(comparison), header_style="bold", title_justify="left")
+    for header in ("cell", "verdict by curve step", "still learning"):
+        table.add_column(header)
+    for name, runs, learning in history_lines(comparison):
+        table.add_row(name, runs, learning)
+    return table
+
+
 def _verdict_markup(text: str) -> str:
-    colour = "green" if text.endswith("better") else "red" if text.endswith("worse") else ""
+    verdict = text.split("] ", 1)[-1]
+    colour = ("green" if verdict.startswith("better") else "red" if verdict.startswith("worse")
+              else "cyan" if verdict.startswith("equivalent") else "")
     return f"[{colour}]{text}[/]" if colour else text
 
