@@ -17,6 +17,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 LEVEL = 0.95  # confidence of every interval
 ALPHA = 0.05  # family-wise error rate of a grid's verdicts (Holm)
@@ -42,6 +43,7 @@ class Interval:
         return self.half is not None and abs(self.mean) > self.half
 
 
+@lru_cache(maxsize=256)
 def t_quantile(df: int, level: float = LEVEL) -> float:
     """The two-sided Student t quantile: mean ± q * s / sqrt(n) covers with probability ``level``."""
     from scipy.stats import t

@@ -297,9 +297,10 @@ def _sequential_reading(comparison: Comparison) -> list[str]:
     seq = comparison.sequential
     if not seq:
         return []
-    looks = seq["looks"]
-    return [f"seeds added until resolved (--until-resolved): looks at {', '.join(map(str, looks))} pairs; each p-value "
-            f"is {len(looks)} x its smallest over the looks (Bonferroni), so the grid's error rate stays at 5%"]
+    looks, pairs = seq["looks"], sorted({c.difference.n for c in comparison.contrasts.values()})
+    spread = f" (contrasts with {pairs[0]} to {pairs[-1]} pairs)" if len(pairs) > 1 else ""
+    return [f"seeds added until resolved (--until-resolved){spread}: looks at {', '.join(map(str, looks))} pairs; each "
+            f"p-value is {len(looks)} x its smallest over the looks (Bonferroni), so the grid's error rate stays at 5%"]
 
 
 def _curve_reading(comparison: Comparison) -> list[str]:
