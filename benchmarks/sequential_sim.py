@@ -37,9 +37,21 @@ from zoo.bench.procedure import RESOLVED, judge, looks_of, schedule
 from zoo.io import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
-NOISE_SD = 8.17  # KID x1e3 of real vs real at n = 450, the default grid's data (zoo.metrics.noise, 8 draws)
-MARGIN = 2 * 2**0.5 * NOISE_SD  # zoo's default margin for that grid
+NOISE_SD = 8.17  # KID x1e3 of real vs real at n = 450 on the default grid's data; main() measures it again
+MARGIN = 2 * 2**0.5 * NOISE_SD  # zoo's default margin for that grid (zoo.bench.verdicts.default_margin)
 DOCS_RUN = ([-41.0, 80.5, -4.26, 10.8], [6.7, 17.9, 12.4, 8.7])  # docs/benchmark.md, 4 seeds: mean, sd of differences
+
+
+def measured_noise() -> dict:
+    """KID's own noise on the default grid's data at its n, as the runner measures it (zoo.metrics.noise)."""
+    from zoo.bench.grid import load_grid
+    from zoo.data.prepare import prepare
+    from zoo.metrics.noise import metric_noise
+
+    grid = load_grid(ROOT / "benchmarks" / "grids" / "study.toml")
+    e = grid.cells[0].spec.eval
+    data = prepare(grid.cells[0].spec.data, progress=False)
+    return {"grid": "benchmarks/grids/study.toml", **metric_noise(data, e.n, feature=e.feature, metrics=["kid"])}
 
 
 def scenarios(margin: float = MARGIN) -> dict[str, dict]:
@@ -135,20 +147,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sequential_sim.json"))
     args = parser.parse_args(argv)
     start = time.perf_counter()
+    noise = measured_noise()
+    margin = 2 * 2**0.5 * noise["sd"]["kid"]
     procedures = {"fixed (4 seeds)": ("fixed", 2), "sequential, 2 seeds a round": ("sequential", 2),
                   "sequential, 1 seed a round": ("sequential", 1), "naive, 2 seeds a round": ("naive", 2)}
     results = {}
-    for name, scenario in scenarios().items():
+    for name, scenario in scenarios(margin).items():
         results[name] = {}
         for label, (mode, per_round) in procedures.items():
-            results[name][label] = simulate(args.grids, scenario, mode, seed=args.seed, per_round=per_round)
+            results[name][label] = simulate(args.grids, scenario, mode, seed=args.seed, per_round=per_round, margin=margin)
             r = results[name][label]
             print(f"{name:22s} {label:28s} wrong {r['error_rate']:.4f} [{r['ci'][0]:.4f}, {r['ci'][1]:.4f}]  "
                   f"resolved {r['resolved_share']:.2f}  seeds {r['mean_seeds_per_variant']:.2f}", file=sys.stderr)
     record = {**provenance(), "seconds": round(time.perf_counter() - start, 1),
               "settings": {"grids_per_cell": args.grids, "seed": args.seed, "contrasts": 4, "first_seeds": 4, "max_seeds": 8,
-                           "alpha": 0.05, "margin": MARGIN, "margin_source": f"2√2 x KID noise sd {NOISE_SD} (n=450, digits 8x8)",
-                           "scenarios": {k: {"effects": v["effects"], "sds": v["sds"]} for k, v in scenarios().items()}},
+                           "alpha": 0.05, "margin": margin, "margin_source": "2√2 x the measured KID noise sd (noise)",
+                           "noise": noise,
+                           "scenarios": {k: {"effects": v["effects"], "sds": v["sds"]} for k, v in scenarios(margin).items()}},
               "results": results}
     atomic_write_text(Path(args.out), json.dumps(record, indent=2) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)

@@ -272,7 +272,8 @@ def contrast_text(comparison: Comparison, row: Row) -> str:
 def reading(comparison: Comparison, seeds: int) -> list[str]:
     """Lines under the table: what ± and the ``vs`` column mean, the metric's noise."""
     p = comparison.primary
-    out = [f"± is the 95% confidence interval of the mean over {seeds} seeds (Student t)" if seeds > 1
+    up_to = "up to " if comparison.sequential else ""  # --until-resolved: each row has its own seeds
+    out = [f"± is the 95% confidence interval of the mean over {up_to}{seeds} seeds (Student t)" if seeds > 1
            else "n=1, no CI: one seed per cell (set seeds = 3 or more for intervals and verdicts)"]
     if p is not None and not comparison.note:
         margin = comparison.margin
