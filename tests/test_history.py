@@ -71,20 +71,21 @@ def test_cells_still_learning_are_marked_and_their_verdicts_say_so(grid: tuple[P
     assert contrasts == {"late": ["late", "base"], "flat": ["base"]}
     path, results = grid
     assert main(["benchmark", "--grid", str(path), "--results", str(results), "--table"]) == 0
-    table = capsys.readouterr().out  # the vs column wraps: its pieces
-    assert "better since step 300 (was" in table and "worse since step 300 (was" in table
-    assert "still learning: both" in table and "still learning: base" in table
+    table = capsys.readouterr().out
+    assert "-5.03 [-5.46, -4.59] better (still learning)" in table and "worse (still learning)" in table
+    assert "better since step 300 (was equivalent)" in table and "worse since step 300 (was better)" in table
     assert "done · still learning" in table and "verdict by curve step" in table
     from zoo.bench.history import attach
     from zoo.bench.store import Store
     from zoo.bench.table import build_rows, table_columns
-    from zoo.bench.verdicts import comparison_of, contrast_text
+    from zoo.bench.verdicts import comparison_of, contrast_text, since_text
 
     store = Store(results / "zoo.db")
     rows, _ = build_rows(store, "fake")
     comparison = attach(comparison_of(store, "fake", rows, table_columns(rows)), store, "fake")
-    assert contrast_text(comparison, rows[1]).endswith("better since step 300 (was equivalent) · still learning: both")
-    assert contrast_text(comparison, rows[2]).endswith("worse since step 300 (was better) · still learning: base")
+    assert contrast_text(comparison, rows[1]) == "-5.03 [-5.46, -4.59] better (still learning)"
+    assert since_text(comparison, "late") == "better since step 300 (was equivalent)"
+    assert comparison.learning_in("late") == ["late", "base"] and comparison.learning_in("flat") == ["base"]
     assert "equivalent 100-200 · better 300-400" in table and "better 100-200 · worse 300-400" in table
 
 
@@ -103,8 +104,9 @@ def test_the_report_shows_the_verdicts_over_training(grid: tuple[Path, Path], tm
     assert main(["report", "--results", str(results), "--out", str(tmp_path / "report")]) == 0
     markdown = (tmp_path / "report" / "report.md").read_text()
     html = (tmp_path / "report" / "report.html").read_text()
-    assert "### Verdicts over training" in markdown and "| late | equivalent 100-200 · better 300-400 | late, base |" in markdown
-    assert "better since step 300 (was equivalent)" in markdown and "done · still learning" in markdown
+    assert "### Verdicts over training" in markdown
+    assert "| late | equivalent 100-200 · better 300-400 | better since step 300 (was equivalent) | late, base |" in markdown
+    assert "better (still learning)" in markdown and "done · still learning" in markdown
     assert "<h3>Verdicts over training</h3>" in html and "still learning</div>" in html
 
 

@@ -195,15 +195,15 @@ def render_history(comparison: Comparison | None):  # noqa: ANN201
     """The verdicts over training, a rich Table to print under the main one; None without curve verdicts."""
     from rich.table import Table
 
-    from zoo.bench.verdicts import history_lines, history_title
+    from zoo.bench.verdicts import HISTORY_HEADERS, history_lines, history_title
 
     if comparison is None or not comparison.history:
         return None
     table = Table(title=history_title(comparison), header_style="bold", title_justify="left")
-    for header in ("cell", "verdict by curve step", "still learning"):
+    for header in HISTORY_HEADERS:
         table.add_column(header)
-    for name, runs, learning in history_lines(comparison):
-        table.add_row(name, runs, learning)
+    for line in history_lines(comparison):
+        table.add_row(*line)
     return table
 
 

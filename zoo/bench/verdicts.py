@@ -128,10 +128,13 @@ def runs_text(points: list[tuple[int, Contrast]]) -> str:
     return " · ".join(f"{v} {a}" if a == b else f"{v} {a}-{b}" for v, a, b in runs)
 
 
-def history_lines(comparison: Comparison) -> list[tuple[str, str, str]]:
-    """(contrast, its verdicts over training, its cells still learning) of every contrast with curve
-    points: the "verdicts over training" table of the terminal and the report."""
-    return [(name, runs_text(points), ", ".join(comparison.learning_in(name)) or "-")
+HISTORY_HEADERS = ("cell", "verdict by curve step", "since", "still learning")
+
+
+def history_lines(comparison: Comparison) -> list[tuple[str, str, str, str]]:
+    """(contrast, its verdicts over training, since when the last one held, its cells still learning) of
+    every contrast with curve points: the "verdicts over training" table of the terminal and the report."""
+    return [(name, runs_text(points), since_text(comparison, name), ", ".join(comparison.learning_in(name)) or "-")
             for name, points in comparison.history.items()]
 
 
@@ -258,15 +261,19 @@ def contrast_text(comparison: Comparison, row: Row) -> str:
     text = f"{d.mean:+.{digits}g} [{d.low:+.{digits}g}, {d.high:+.{digits}g}] {c.verdict}"
     if c.within_margin and c.verdict in ("better", "worse"):
         text += ", within margin"
-    since, verdict, before = held_since(comparison.history.get(row.name, []))
-    if since is not None and verdict == c.verdict:
-        text += f" since step {since}" + (f" (was {before})" if before else "")
-    elif since is not None:
-        text += f" (curves: {verdict} since step {since})"
-    learning = comparison.learning_in(row.name)
-    if learning:
-        text += " · still learning: " + ("both" if len(learning) == 2 else learning[0])
-    return text
+    return text + (" (still learning)" if comparison.learning_in(row.name) else "")
+
+
+def since_text(comparison: Comparison, name: str) -> str:
+    """Since when a contrast's verdict has held on the learning curves: "better since step 300 (was no
+    evidence)", or what the curves say when the final evaluation (larger n) says otherwise."""
+    c = comparison.contrasts.get(name)
+    since, verdict, before = held_since(comparison.history.get(name, []))
+    if c is None or since is None:
+        return "-"
+    if verdict != c.verdict:
+        return f"{verdict} since step {since} (final: {c.verdict})"
+    return f"{verdict} since step {since}" + (f" (was {before})" if before else "")
 
 
 def reading(comparison: Comparison, seeds: int) -> list[str]:
@@ -307,12 +314,12 @@ def _sequential_reading(comparison: Comparison) -> list[str]:
 def _curve_reading(comparison: Comparison) -> list[str]:
     out = []
     if comparison.history:
-        out.append("since step N: the verdict at every learning-curve point from step N on (each point judged as if "
-                   "training had stopped there; `--json` has every point)")
+        out.append("verdicts over training (the table below): each contrast at every learning-curve point, judged as if "
+                   "training had stopped there, and since which step its last verdict has held (`--json` has every point)")
     if comparison.learning:
         learning = [n for n, t in comparison.learning.items() if t.still_learning]
         out.append(f"still learning: {', '.join(learning) or 'none'} (the slope of the last curve points excludes 0 on "
-                   "the improving side, docs/benchmark.md)")
+                   "the improving side, docs/benchmark.md); a verdict between cells still learning says (still learning)")
     if comparison.curve_note:
         out.append(comparison.curve_note)
     return out

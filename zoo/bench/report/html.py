@@ -11,7 +11,7 @@ from typing import Any
 from zoo.bench.report.build import Image, Report, bests, caption, seconds, timing_rows
 from zoo.bench.report.charts import chart_rows, ref_name
 from zoo.bench.table import Row, cell_text, overrides_text
-from zoo.bench.verdicts import contrast_text, history_lines, history_title
+from zoo.bench.verdicts import HISTORY_HEADERS, contrast_text, history_lines, history_title
 
 CSS = files("zoo.bench.report").joinpath("report.css").read_text(encoding="utf-8")  # package data
 
@@ -64,12 +64,12 @@ def _html_history(report: Report) -> str:
     """The verdicts over training, one row per contrast (nothing without learning curves)."""
     if report.comparison is None or not report.comparison.history:
         return ""
-    trs = "".join(f'<tr><td class="l">{_e(name)}</td><td class="l">{_e(runs)}</td><td class="l">{_e(learning)}</td></tr>'
-                  for name, runs, learning in history_lines(report.comparison))
+    trs = "".join("<tr>" + "".join(f'<td class="l">{_e(x)}</td>' for x in line) + "</tr>"
+                  for line in history_lines(report.comparison))
+    head = "".join(f'<th class="l">{_e(x)}</th>' for x in HISTORY_HEADERS)
     return (f"<h3>Verdicts over training</h3><p class=\"caption\">{_e(history_title(report.comparison))}.</p>"
-            '<div class="scroll" style="display:inline-block"><table class="small"><thead><tr><th class="l">cell</th>'
-            f'<th class="l">verdict by curve step</th><th class="l">still learning</th></tr></thead><tbody>{trs}</tbody>'
-            "</table></div>")
+            f'<div class="scroll" style="display:inline-block"><table class="small"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{trs}</tbody></table></div>")
 
 
 def _html_timings(report: Report) -> str:

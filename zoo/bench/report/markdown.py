@@ -7,7 +7,7 @@ import re
 from zoo.bench.report.build import Report, bests, caption, seconds, status, timing_rows
 from zoo.bench.report.charts import ref_name
 from zoo.bench.table import cell_text, overrides_text
-from zoo.bench.verdicts import contrast_text, history_lines, history_title
+from zoo.bench.verdicts import HISTORY_HEADERS, contrast_text, history_lines, history_title
 
 #: What a name, a description or an error could otherwise turn into markup: emphasis, links and images,
 #: code, raw HTML, entities, table cells, strikethrough, headings and (on GitHub) $math$.
@@ -86,6 +86,7 @@ def _history(report: Report) -> list[str]:
     if report.comparison is None or not report.comparison.history:
         return []
     out = ["### Verdicts over training", "", history_title(report.comparison) + ".", "",
-           "| cell | verdict by curve step | still learning |", "|---|---|---|"]
-    out += [f"| {_text(name)} | {runs} | {_text(learning)} |" for name, runs, learning in history_lines(report.comparison)]
+           "| " + " | ".join(HISTORY_HEADERS) + " |", "|---|---|---|---|"]
+    out += [f"| {_text(name)} | {runs} | {since} | {_text(learning)} |"
+            for name, runs, since, learning in history_lines(report.comparison)]
     return out + [""]
