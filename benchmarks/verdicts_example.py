@@ -1,7 +1,7 @@
 """The examples of docs/benchmark.md's verdicts, produced by real commands on a tiny grid
 (``benchmarks/grids/verdicts_example.toml``, seconds per cell): the plain table with verdicts at every
-curve point and still-learning marks, then ``--until-resolved`` with its rounds on stderr, then
-``--table --json``. Writes ``benchmarks/results/verdicts_example.json`` (machine, commit, torch, date,
+curve point and still-learning marks and its ``--table --json``, then ``--until-resolved`` with its
+rounds on stderr and its ``--table --json``. Writes ``benchmarks/results/verdicts_example.json`` (machine, commit, torch, date,
 each command with its stdout, stderr and duration).
 
     python benchmarks/verdicts_example.py [--results DIR]   # DIR: a fresh results folder (default: a temporary one)
@@ -45,7 +45,8 @@ def main() -> int:
     parser.add_argument("--results", default=None, help="a fresh results folder (default: a temporary one)")
     args = parser.parse_args()
     results = Path(args.results or tempfile.mkdtemp(prefix="zoo-verdicts-example-"))
-    runs = [zoo([], results), zoo(["--until-resolved", "--max-seeds", "7"], results), zoo(["--table", "--json"], results)]
+    runs = [zoo([], results), zoo(["--table", "--json"], results),  # the plain grid, then its numbers
+            zoo(["--until-resolved", "--max-seeds", "7"], results), zoo(["--table", "--json"], results)]
     info = current()
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
     record = {"cpu": info.model, "cpu_kind": info.kind, "commit": commit, "torch": torch.__version__, "threads": 1,
