@@ -97,6 +97,7 @@ def test_a_resolved_grid_takes_one_round_and_a_plain_run_forgets_the_rounds(grid
 @pytest.mark.parametrize(("args", "message"), [
     (["--until-resolved", "--table"], "--until-resolved runs cells and --table only shows the database"),
     (["--max-seeds", "8"], "--max-seeds and --seeds-per-round go with --until-resolved"),
+    (["--seeds-per-round", "2"], "--max-seeds and --seeds-per-round go with --until-resolved"),
     (["--until-resolved", "--max-seeds", "4"], "--max-seeds 4 adds no seed: grid 'fake' already has 4"),
     (["--until-resolved", "--seeds-per-round", "0"], "--seeds-per-round must be at least 1"),
 ])

@@ -28,7 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "worse or equivalent or --max-seeds is reached (error rate kept at 5%%: docs/benchmark.md)")
     p.add_argument("--max-seeds", type=int, default=None, metavar="N",
                    help="with --until-resolved: at most N seeds per cell (default: twice the grid's, at least 4)")
-    p.add_argument("--seeds-per-round", type=int, default=2, metavar="K", help="with --until-resolved: seeds added a round")
+    p.add_argument("--seeds-per-round", type=int, default=None, metavar="K",
+                   help="with --until-resolved: seeds added a round (default 2)")
     p.add_argument("--json", action="store_true", help="print the table as JSON (progress goes to stderr)")
     p.add_argument("--table", action="store_true", help="only show the table of what the database holds")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
@@ -81,7 +82,7 @@ def _check_sequential(args: argparse.Namespace) -> None:
 
     if args.until_resolved and args.table:
         raise UserError("--until-resolved runs cells and --table only shows the database: pass one of them")
-    if not args.until_resolved and (args.max_seeds is not None or args.seeds_per_round != 2):
+    if not args.until_resolved and (args.max_seeds is not None or args.seeds_per_round is not None):
         raise UserError("--max-seeds and --seeds-per-round go with --until-resolved; add it (or drop them)")
 
 
@@ -101,7 +102,8 @@ def _run(args: argparse.Namespace, grid, err) -> None:  # noqa: ANN001
               + ("; run once: " + ", ".join(f"{c.label} = {c.duplicate_of}" for c in dupes) if dupes else ""))
     if args.until_resolved:
         seeds = len({c.seed for c in grid.cells})
-        run_until_resolved(grid, args.results, max_seeds=args.max_seeds or max(2 * seeds, 4), per_round=args.seeds_per_round,
+        per_round = 2 if args.seeds_per_round is None else args.seeds_per_round
+        run_until_resolved(grid, args.results, max_seeds=args.max_seeds or max(2 * seeds, 4), per_round=per_round,
                            console=err, executor=executor, progress=args.progress)
         return
     outcome = run_grid(grid, args.results, executor=executor, progress=args.progress, console=err)
