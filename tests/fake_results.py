@@ -32,26 +32,42 @@ def grid_file(tmp_path: Path, variants: list[str], *, seeds: int, metrics: list[
     return path
 
 
-def fill(results: Path, grid: Grid, scores: Callable[[str, int], dict[str, float]]) -> Store:
-    """Record every distinct cell of ``grid`` as done with ``scores(variant, seed)``."""
+Curve = Callable[[str, int], dict[int, float]]  # (variant, seed) -> step -> KID of the learning-curve point
+
+
+def record(values: dict[str, float]) -> dict[str, Any]:
+    """A cell's record as the runner stores it, with these final scores."""
+    return {
+        "train": {"parameters": 1000, "flops_per_image": 1e6, "images_per_s": 100.0},
+        "eval": {"data_hash": "d" * 64, "feature": "digits",
+                 "rows": [{"name": "samples", "n_fake": 40, "n_real": 180, "values": values}]},
+        "sample_seconds_per_image": 0.01,
+        "timings": {},
+    }
+
+
+def curve_points(kid: dict[int, float]) -> list[dict[str, Any]]:
+    """Learning-curve points (zoo.curves.score's format) with these KIDs, one second of training per step."""
+    return [{"step": step, "train_seconds": float(step), "score_seconds": 0.1, "n": 20, "values": {"kid": value}}
+            for step, value in sorted(kid.items())]
+
+
+def fill(results: Path, grid: Grid, scores: Callable[[str, int], dict[str, float]], curve: Curve | None = None) -> Store:
+    """Record every distinct cell of ``grid`` as done with ``scores(variant, seed)`` (and the learning-curve
+    points ``curve(variant, seed)``)."""
     store = Store(results / DB_NAME)
     store.register_grid(grid)
     for cell in grid.unique():
-        record: dict[str, Any] = {
-            "train": {"parameters": 1000, "flops_per_image": 1e6, "images_per_s": 100.0},
-            "eval": {"data_hash": "d" * 64, "feature": "digits",
-                     "rows": [{"name": "samples", "n_fake": 40, "n_real": 180, "values": scores(cell.variant, cell.seed)}]},
-            "sample_seconds_per_image": 0.01,
-            "timings": {},
-        }
         store.save_result(cell.hash, cell.spec.to_dict(), status="done", run_dir=str(results / "runs" / cell.hash),
-                          record=record)
+                          record=record(scores(cell.variant, cell.seed)))
+        if curve is not None:
+            store.save_curve(cell.hash, curve_points(curve(cell.variant, cell.seed)))
     return store
 
 
 def fake_grid(tmp_path: Path, variants: list[str], scores: Callable[[str, int], dict[str, float]], *, seeds: int = 3,
-              metrics: list[str] | None = None, extra: str = "") -> tuple[Path, Path, Store]:
+              metrics: list[str] | None = None, extra: str = "", curve: Curve | None = None) -> tuple[Path, Path, Store]:
     """(grid file, results folder, store) of a filled fake grid."""
     path = grid_file(tmp_path, variants, seeds=seeds, metrics=metrics or ["fid", "kid"], extra=extra)
     results = tmp_path / "results"
-    return path, results, fill(results, load_grid(path), scores)
+    return path, results, fill(results, load_grid(path), scores, curve)

@@ -1,4 +1,4 @@
-"""A grid's verdicts end to end: an injected effect is judged ``worse``, an identical variant ``no evidence``."""
+"""A grid's verdicts end to end: an injected effect is judged ``worse``, an identical variant ``equivalent``."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def samplers(registry, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201
 
 
 @pytest.mark.slow
-def test_an_injected_effect_is_worse_and_an_identical_variant_no_evidence(
+def test_an_injected_effect_is_worse_and_an_identical_variant_equivalent(
     tmp_path: Path, samplers, capsys: pytest.CaptureFixture  # noqa: ANN001
 ) -> None:
     path = tmp_path / "grid.toml"
@@ -84,16 +84,23 @@ def test_an_injected_effect_is_worse_and_an_identical_variant_no_evidence(
     comparison = json.loads(capsys.readouterr().out)["comparison"]
     verdicts = {c["name"]: c for c in comparison["contrasts"]}
     assert verdicts["noisy"]["verdict"] == "worse" and verdicts["noisy"]["ci_low"] > 0, verdicts
-    assert verdicts["same"]["verdict"] == "no evidence" and verdicts["same"]["difference"] == 0
+    # identical samples: every paired difference is 0, inside the default margin (2√2 x the metric's noise sd)
+    assert verdicts["same"]["verdict"] == "equivalent" and verdicts["same"]["difference"] == 0
     assert comparison["primary"] == "kid" and comparison["noise"]["draws"] >= 2 and comparison["noise"]["sd"]["kid"] > 0
+    assert comparison["margin"] == pytest.approx(2 * 2**0.5 * comparison["noise"]["sd"]["kid"])
+    assert not verdicts["noisy"]["within_margin"] and verdicts["noisy"]["p_tost"] > 0.05
     assert main(["benchmark", "--grid", str(path), "--results", str(results), "--table"]) == 0
     table = capsys.readouterr().out
-    assert "vs base" in table and "worse" in table and "metric noise" in table
+    assert "vs base" in table and "worse" in table and "equivalent" in table and "metric noise" in table
 
 
 @pytest.mark.parametrize(("body", "message"), [
     ('[compare]\nreference = "bsae"\n[variants]\nbase = {}\n', "compare.reference 'bsae' is neither a variant nor a cell of this grid; did you mean 'base'"),
-    ('[compare]\nprimery = "kid"\n', r"\[compare\] takes reference and primary, not primery"),
+    ('[compare]\nprimery = "kid"\n', r"\[compare\] takes reference, primary, margin, not primery"),
+    ('[compare]\nmargin = -1\n', r"compare.margin must be a number >= 0 in the units of the primary metric .*got -1$"),
+    ('[compare]\nmargin = "5"\n', r"compare.margin must be a number >= 0 .*got '5'$"),
+    ('[compare]\nmargin = true\n', r"compare.margin must be a number >= 0 .*got True$"),
+    ('[compare]\nmargin = nan\n', r"compare.margin must be a number >= 0 .*got nan$"),
 ])
 def test_compare_mistakes_are_user_errors(tmp_path: Path, body: str, message: str) -> None:
     path = tmp_path / "grid.toml"
@@ -139,3 +146,15 @@ def test_a_grid_with_axes_accepts_a_variant_as_its_reference(tmp_path: Path) -> 
     path.write_text('[compare]\nreference = "base"\n[variants]\nbase = {}\nrelu = { "model.activation" = "relu" }\n'
                     '[axes]\n"diffusion.schedule" = ["linear", "cosine"]\n')
     assert load_grid(path).settings["reference"] == "base"
+
+
+def test_verdicts_and_table_do_not_import_each_other() -> None:
+    """Row lives in zoo.bench.row, which both import; the verdicts never reach back into the table,
+    not even for type checking (issue 23)."""
+    import ast
+
+    import zoo.bench.verdicts
+
+    tree = ast.parse(Path(zoo.bench.verdicts.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "zoo.bench.row" in imported and "zoo.bench.table" not in imported

@@ -18,6 +18,7 @@ A grid (TOML)::
     [compare]                         # optional: how the table judges the variants (docs/benchmark.md)
     reference = "base"                # every variant is compared with this one, paired by seed
     primary = "kid"                   # the metric of the verdicts; default KID below 2,000 images, else FID
+    margin = 5.0                      # equivalence margin in the primary metric's units (default: from its noise; 0: none)
 
 A cell is (variant, axis values, seed). Cells whose resolved specs are identical (the study's
 GELU-only ConvNeXt, whose activations already are GELU) share one hash and are run once.
@@ -33,10 +34,11 @@ from typing import Any
 from zoo.config.resolve import ResolvedSpec, resolve
 from zoo.config.spec import from_dict, merge, read_toml, with_recipe
 from zoo.errors import UserError, did_you_mean
+from zoo.plugins import installed
 from zoo.registry import Registry
 
 GRID_KEYS = ("name", "description", "seeds", "budget", "base", "variants", "axes", "compare", "preset")
-COMPARE_KEYS = ("reference", "primary")
+COMPARE_KEYS = ("reference", "primary", "margin")
 
 
 @dataclass
@@ -58,6 +60,7 @@ class Grid:
     path: str
     cells: list[Cell] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)  # [compare]: reference, primary
+    registry: Registry | None = field(default=None, repr=False, compare=False)  # what its cells were resolved with
 
     def unique(self) -> list[Cell]:
         """One cell per distinct spec: the cells to actually run."""
@@ -85,14 +88,15 @@ def check_grid_name(name: str, where: str | Path) -> None:
                         "not starting with '.' (e.g. name = \"study\")")
 
 
-def load_grid(path: str | Path, registry: Registry | None = None) -> Grid:
-    """Read, validate and expand a grid file. Every cell is resolved against ``registry`` (once) before anything runs."""
+def load_grid(path: str | Path, registry: Registry | None = None, seeds: list[int] | None = None) -> Grid:
+    """Read, validate and expand a grid file (with ``seeds`` instead of the file's, when given: the rounds
+    of ``--until-resolved``). Every cell is resolved against ``registry`` (once) before anything runs."""
     path = Path(path)
     data = read_toml(path)
     for key in data:
         if key not in GRID_KEYS:
             raise UserError(f"{path}: unknown grid key '{key}'{did_you_mean(key, GRID_KEYS)}; grid keys: {', '.join(GRID_KEYS)}")
-    seeds = data.get("seeds", [0])
+    seeds = data.get("seeds", [0]) if seeds is None else seeds
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = list(range(seeds))
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
@@ -107,8 +111,9 @@ def load_grid(path: str | Path, registry: Registry | None = None) -> Grid:
         if not isinstance(values, list) or not values:
             raise UserError(f"{path}: axis '{key}' must be a non-empty list of values")
     base = merge(data.get("base", {}), {"train": dict(budget)} if budget else {})
+    registry = installed(registry)
     grid = Grid(name=str(data.get("name", path.stem)), description=str(data.get("description", "")), path=str(path),
-                settings=_compare_settings(data.get("compare", {}), path))
+                settings=_compare_settings(data.get("compare", {}), path), registry=registry)
     check_grid_name(grid.name, path)
     first_by_hash: dict[str, str] = {}
     for variant, overrides in variants.items():
@@ -144,8 +149,12 @@ def load_grid(path: str | Path, registry: Registry | None = None) -> Grid:
 def _compare_settings(compare: Any, path: Path) -> dict[str, Any]:
     if not isinstance(compare, dict) or set(compare) - set(COMPARE_KEYS):
         unknown = sorted(set(compare) - set(COMPARE_KEYS)) if isinstance(compare, dict) else [str(compare)]
-        raise UserError(f"{path}: [compare] takes {' and '.join(COMPARE_KEYS)}, not {', '.join(unknown)}")
-    return {k: str(v) for k, v in compare.items()}
+        raise UserError(f"{path}: [compare] takes {', '.join(COMPARE_KEYS)}, not {', '.join(unknown)}")
+    margin = compare.get("margin")
+    if margin is not None and (isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < float("inf")):
+        raise UserError(f"{path}: compare.margin must be a number >= 0 in the units of the primary metric (e.g. margin = 5; "
+                        f"0 turns equivalence verdicts off), got {margin!r}")
+    return {k: float(v) if k == "margin" else str(v) for k, v in compare.items()}
 
 
 def default_grid_path() -> Path:

@@ -1,6 +1,8 @@
 """Statistics of a grid's replicates: a mean with its 95% confidence interval over seeds, the paired
 difference of two variants (seed k of one against seed k of the other, which share their random
-streams: docs/benchmark.md), and Holm's step-down correction across the variants of a grid.
+streams: docs/benchmark.md), its equivalence test (TOST), Holm's step-down correction across the
+variants of a grid (and its version for hypotheses of which at most one per contrast can be true),
+and the slope of a learning curve's last points.
 
 Why these: a grid has a handful of seeds, so intervals use Student's t (not a normal approximation)
 and need no more than the per-seed values; pairing by seed removes what the seeds' shared streams
@@ -15,6 +17,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 LEVEL = 0.95  # confidence of every interval
 ALPHA = 0.05  # family-wise error rate of a grid's verdicts (Holm)
@@ -40,6 +43,7 @@ class Interval:
         return self.half is not None and abs(self.mean) > self.half
 
 
+@lru_cache(maxsize=256)
 def t_quantile(df: int, level: float = LEVEL) -> float:
     """The two-sided Student t quantile: mean ± q * s / sqrt(n) covers with probability ``level``."""
     from scipy.stats import t
@@ -100,3 +104,66 @@ def verdict(difference: Interval, p_adjusted: float, better: str, alpha: float =
         return "no evidence"
     lower_is_better = better != "high"
     return "better" if (difference.mean < 0) == lower_is_better else "worse"
+
+
+def tost(differences: Sequence[float], margin: float) -> float:
+    """p-value of "the mean difference lies outside (-margin, margin)", by two one-sided paired t-tests
+    (Schuirmann 1987): the larger of the two one-sided p-values, so it is below alpha exactly when the
+    (1 - 2 alpha) confidence interval lies inside the margin. One pair, or no margin, cannot be tested (1)."""
+    from scipy.stats import t
+
+    values = [float(d) for d in differences]
+    if len(values) < 2 or not margin > 0:
+        return 1.0
+    mean, sd = statistics.fmean(values), statistics.stdev(values)
+    if sd == 0:
+        return 0.0 if abs(mean) < margin else 1.0
+    se, df = sd / math.sqrt(len(values)), len(values) - 1
+    below = t.sf((mean + margin) / se, df)  # "mean <= -margin"
+    above = t.cdf((mean - margin) / se, df)  # "mean >= margin"
+    return float(max(below, above))
+
+
+def stepdown(pvalues: Sequence[float], groups: Sequence[int]) -> list[float]:
+    """Holm's step-down for hypotheses that come in groups of which at most one can be true (a contrast's
+    "no difference" and "outside the margin"), adjusted p-values in the input order.
+
+    Holm multiplies the k-th smallest p-value by the number of hypotheses not yet rejected, the most that
+    can still be true; here at most one per group can be, so the factor is the number of groups that
+    still hold a hypothesis not yet rejected (Shaffer 1986's logically constrained Holm). The first
+    true hypothesis rejected then has a p-value below alpha / (number of true ones), so the chance of
+    any false rejection stays <= alpha under any dependence. One hypothesis per group: exactly holm()."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        live = len({groups[j] for j in order[rank:]})
+        running = max(running, min(1.0, live * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def common_slope(series: Sequence[tuple[Sequence[float], Sequence[float]]], level: float = LEVEL) -> Interval:
+    """The slope shared by several (x, y) series that each have their own level (a fixed-effects
+    regression: one intercept per series, one slope), with its Student-t interval from the pooled
+    residuals (n - series - 1 degrees of freedom; no interval without one). ``n`` counts the points."""
+    dx: list[float] = []
+    dy: list[float] = []
+    used = 0
+    for x, y in series:
+        if len(x) < 2:  # a lone point says nothing about a slope
+            continue
+        mx, my = statistics.fmean(x), statistics.fmean(y)
+        dx += [v - mx for v in x]
+        dy += [v - my for v in y]
+        used += 1
+    sxx = sum(a * a for a in dx)
+    if not sxx:
+        raise ValueError("no series with two distinct x")
+    slope = sum(a * b for a, b in zip(dx, dy)) / sxx
+    df = len(dx) - used - 1
+    if df < 1:
+        return Interval(slope, None, len(dx))
+    residual = sum((b - slope * a) ** 2 for a, b in zip(dx, dy)) / df
+    return Interval(slope, t_quantile(df, level) * math.sqrt(residual / sxx), len(dx))

@@ -5,29 +5,18 @@ so ``zoo benchmark`` and ``zoo report`` show the same numbers."""
 from __future__ import annotations
 
 import math
-import statistics
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from zoo.bench.row import COST_COLUMNS, Column, Row
+from zoo.bench.row import COST_KEYS as _COST_KEYS
 from zoo.bench.runner import noise_key, reference_key
 from zoo.bench.store import Store
-from zoo.contract import MetricColumn
 from zoo.curves.compare import At, points_at, rewind
 from zoo.errors import UserError, did_you_mean
 
 if TYPE_CHECKING:
     from zoo.bench.verdicts import Comparison
     from zoo.registry import Registry
-
-Column = MetricColumn  # cost columns and metric columns are described alike
-
-COST_COLUMNS = (  # what a cell costs, measured by the runner for every cell whatever its metrics
-    Column("params", "params (M)"),
-    Column("gflops", "GFLOP/img"),
-    Column("train_ips", "train img/s", "high", 0),
-    Column("sample_spi", "sample s/img", "low"),
-)
-_COST_KEYS = {c.key for c in COST_COLUMNS}
 
 
 def table_columns(rows: list[Row], registry: Registry) -> tuple[Column, ...]:
@@ -36,60 +25,6 @@ def table_columns(rows: list[Row], registry: Registry) -> tuple[Column, ...]:
     from zoo.metrics.columns import metric_columns
 
     return COST_COLUMNS + metric_columns((m for r in rows for m in r.metrics), registry)
-
-
-@dataclass
-class Row:
-    name: str
-    overrides: dict[str, Any]
-    seeds: list[int]
-    status: str  # done | failed | pending | "same as X"
-    variant: str | None = None  # the grid variant (the name without axis values); None for reference rows
-    metrics: list[str] = field(default_factory=list)  # the metrics the cells' specs ask for
-    values: dict[str, list[float]] = field(default_factory=dict)  # key -> one value per finished seed
-    per_seed: dict[int, dict[str, float]] = field(default_factory=dict)  # seed -> key -> value, for pairing
-    n: int | None = None  # generated images per score
-    n_real: int | None = None  # real (test) images per score
-    ref_key: str | None = None  # where its reference rows and metric noise are stored
-    feature_identity: str | None = None  # the extractor that scored it (one per table: _one_extractor)
-    error: str | None = None
-    samples_png: str | None = None
-    log: str | None = None
-
-    def mean(self, key: str) -> float | None:
-        vals = [v for v in self.values.get(key, []) if v is not None and not math.isnan(v)]
-        return statistics.fmean(vals) if vals else None
-
-    def std(self, key: str, spread: str | None = None) -> float | None:
-        """Over seeds; for a single seed, the metric's own spread within the run (the key ``spread``)."""
-        vals = [v for v in self.values.get(key, []) if v is not None and not math.isnan(v)]
-        if len(vals) > 1:
-            return statistics.stdev(vals)
-        return self.mean(spread) if spread else None
-
-    def ci(self, key: str) -> float | None:
-        """Half-width of the 95% Student-t interval of the mean over seeds (None for one seed)."""
-        from zoo.bench.verdicts import row_interval
-
-        interval = row_interval(self, key)
-        return interval.half if interval else None
-
-    def target(self, column: Column) -> float | None:
-        """What a ``better="real"`` column is compared with: the real data's value, else None."""
-        return self.mean(column.real) if column.real else None
-
-    def to_dict(self, columns: tuple[Column, ...]) -> dict[str, Any]:
-        out = {"name": self.name, "overrides": self.overrides, "seeds": self.seeds, "status": self.status,
-               "n": self.n, "error": self.error, "samples_png": self.samples_png, "log": self.log,
-               "feature_identity": self.feature_identity}
-        for c in columns:
-            out[c.key] = self.mean(c.key)
-            if c.key not in _COST_KEYS:
-                out[f"{c.key}_std"] = self.std(c.key, c.spread)
-                out[f"{c.key}_ci"] = self.ci(c.key)  # 95% half-width over seeds; None for one seed
-            if c.real:
-                out[c.real] = self.mean(c.real)
-        return out
 
 
 def _values_of(record: dict[str, Any]) -> dict[str, float]:
@@ -263,7 +198,7 @@ def render(rows: list[Row], refs: list[Row], title: str, registry: Registry,  # 
             cells.append(f"[bold green]{text}[/]" if is_best else text)
         if comparison is not None:
             cells.append(_verdict_markup(contrast_text(comparison, row)) if row.status != "reference" else "")
-        status = row.status
+        status = row.status + (" · still learning" if comparison is not None and comparison.still_learning(row.name) else "")
         style = {"done": "green", "failed": "red", "pending": "yellow", "reference": "cyan"}.get(status.split()[0], "")
         if row.error:
             status += f": {row.error[:60]}"
@@ -281,7 +216,25 @@ def render(rows: list[Row], refs: list[Row], title: str, registry: Registry,  # 
     return table
 
 
+def render_history(comparison: Comparison | None):  # noqa: ANN201
+    """The verdicts over training, a rich Table to print under the main one; None without curve verdicts."""
+    from rich.table import Table
+
+    from zoo.bench.verdicts import HISTORY_HEADERS, history_lines, history_title
+
+    if comparison is None or not comparison.history:
+        return None
+    table = Table(title=history_title(comparison), header_style="bold", title_justify="left")
+    for header in HISTORY_HEADERS:
+        table.add_column(header)
+    for line in history_lines(comparison):
+        table.add_row(*line)
+    return table
+
+
 def _verdict_markup(text: str) -> str:
-    colour = "green" if text.endswith("better") else "red" if text.endswith("worse") else ""
+    verdict = text.split("] ", 1)[-1]
+    colour = ("green" if verdict.startswith("better") else "red" if verdict.startswith("worse")
+              else "cyan" if verdict.startswith("equivalent") else "")
     return f"[{colour}]{text}[/]" if colour else text
 

@@ -1,22 +1,27 @@
 """What a grid's table concludes: every variant against the grid's reference variant on one primary
-metric, paired by seed, with a verdict ``better`` / ``worse`` / ``no evidence`` corrected for the
-number of variants (Holm), and the metric's own noise measured on real images.
+metric, paired by seed, with a verdict ``better`` / ``worse`` / ``equivalent`` / ``no evidence``
+corrected for the number of variants (Holm; :mod:`zoo.bench.procedure`), the metric's own noise
+measured on real images, and, with learning curves, the verdict at every curve point and which cells
+are still learning (:mod:`zoo.bench.history`).
 
-The arithmetic is in :mod:`zoo.bench.stats`; this module knows rows, columns and grid settings.
+The arithmetic is in :mod:`zoo.bench.stats` and :mod:`zoo.bench.procedure`; this module knows rows,
+columns and grid settings.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from zoo.bench.stats import Interval, holm, mean_ci, paired_t, verdict
+from zoo.bench.procedure import judge
+from zoo.bench.row import Row
+from zoo.bench.stats import Interval
 from zoo.contract import MetricColumn
 from zoo.errors import UserError, did_you_mean
 
 if TYPE_CHECKING:
     from zoo.bench.store import Store
-    from zoo.bench.table import Row
 
 FID_MIN_SAMPLES = 2000  # below this many images on either side FID's bias dominates: KID is the default
 
@@ -27,14 +32,35 @@ class Contrast:
 
     name: str
     difference: Interval  # variant - reference (of the distance to real, for a "closest to real" metric)
-    p: float  # paired t-test, two-sided
+    p: float  # paired t-test, two-sided (sequential grids: Bonferroni over looks)
     p_holm: float  # Holm-adjusted across the grid's comparisons
-    verdict: str  # better | worse | no evidence
+    verdict: str  # better | worse | equivalent | no evidence
+    p_tost: float | None = None  # "outside the margin", two one-sided tests; None without a margin
+    p_tost_holm: float | None = None
+    within_margin: bool = False  # equivalence shown (with better/worse: a real difference smaller than the margin)
+    look: int | None = None  # sequential grids: pairs at the look that decided a difference
 
     def to_dict(self) -> dict[str, Any]:
         d = self.difference
         return {"name": self.name, "difference": d.mean, "ci_low": d.low, "ci_high": d.high, "pairs": d.n,
-                "p": self.p, "p_holm": self.p_holm, "verdict": self.verdict}
+                "p": self.p, "p_holm": self.p_holm, "p_tost": self.p_tost, "p_tost_holm": self.p_tost_holm,
+                "within_margin": self.within_margin, "look": self.look, "verdict": self.verdict}
+
+
+@dataclass(frozen=True)
+class Trend:
+    """The slope of a cell's primary metric per step over its last curve points, pooled over seeds
+    (:func:`zoo.bench.history.trend`); ``still_learning`` when its CI excludes 0 on the improving side."""
+
+    slope: Interval
+    first: int  # the window's first and last steps
+    last: int
+    still_learning: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.slope
+        return {"slope": s.mean, "ci_low": s.low, "ci_high": s.high, "points": s.n, "from_step": self.first,
+                "to_step": self.last, "still_learning": self.still_learning}
 
 
 @dataclass
@@ -46,12 +72,76 @@ class Comparison:
     noise: dict[str, Any] | None = None  # see zoo.metrics.noise.metric_noise
     note: str = ""  # why there are no contrasts, when there are none
     reference_rows: set[str] = field(default_factory=set)  # the rows others were compared with
+    bases: dict[str, str] = field(default_factory=dict)  # compared row -> its reference row
+    margin: float | None = None  # equivalence margin in the primary metric's units; None: no equivalence
+    margin_source: str = ""
+    sequential: dict[str, Any] | None = None  # --until-resolved: {"seeds": [...], "looks": [pairs per look]}
+    history: dict[str, list[tuple[int, Contrast]]] = field(default_factory=dict)  # row -> (curve step, contrast)
+    learning: dict[str, Trend] = field(default_factory=dict)  # row -> slope of its last curve points
+    curve_note: str = ""  # why there is no history, when the grid has curves but none could be judged
+
+    def still_learning(self, name: str) -> bool:
+        trend = self.learning.get(name)
+        return trend is not None and trend.still_learning
+
+    def learning_in(self, name: str) -> list[str]:
+        """The cells of a contrast (the row, then its reference) that are still learning."""
+        return [n for n in (name, self.bases.get(name)) if n is not None and self.still_learning(n)]
 
     def to_dict(self) -> dict[str, Any]:
+        contrasts = []
+        for c in self.contrasts.values():
+            since, verdict, before = held_since(self.history.get(c.name, []))
+            contrasts.append({**c.to_dict(), "reference_row": self.bases.get(c.name),
+                              "still_learning": self.learning_in(c.name),
+                              "history": [{"step": step, **{k: v for k, v in h.to_dict().items() if k != "name"}}
+                                          for step, h in self.history.get(c.name, [])],
+                              "held_since": since, "curve_verdict": verdict, "before": before})
         return {"reference": self.reference, "reference_rows": sorted(self.reference_rows),
                 "primary": self.primary.key if self.primary else None,
                 "why_primary": self.why_primary, "note": self.note, "noise": self.noise,
-                "contrasts": [c.to_dict() for c in self.contrasts.values()]}
+                "margin": self.margin, "margin_source": self.margin_source, "sequential": self.sequential,
+                "learning": {name: t.to_dict() for name, t in self.learning.items()}, "curve_note": self.curve_note,
+                "contrasts": contrasts}
+
+
+def held_since(history: list[tuple[int, Contrast]]) -> tuple[int | None, str | None, str | None]:
+    """(first step of the last run of equal verdicts, that verdict, the verdict before it) of a contrast's
+    curve points; (None, None, None) without points."""
+    if not history:
+        return None, None, None
+    last = history[-1][1].verdict
+    i = len(history) - 1
+    while i > 0 and history[i - 1][1].verdict == last:
+        i -= 1
+    return history[i][0], last, history[i - 1][1].verdict if i > 0 else None
+
+
+def runs_text(points: list[tuple[int, Contrast]]) -> str:
+    """A contrast's verdicts over training as runs of equal verdicts: "no evidence 100-200 · better 300-400"."""
+    runs: list[list[Any]] = []
+    for step, contrast in points:
+        if runs and runs[-1][0] == contrast.verdict:
+            runs[-1][2] = step
+        else:
+            runs.append([contrast.verdict, step, step])
+    return " · ".join(f"{v} {a}" if a == b else f"{v} {a}-{b}" for v, a, b in runs)
+
+
+HISTORY_HEADERS = ("cell", "verdict by curve step", "since", "still learning")
+
+
+def history_lines(comparison: Comparison) -> list[tuple[str, str, str, str]]:
+    """(contrast, its verdicts over training, since when the last one held, its cells still learning) of
+    every contrast with curve points: the "verdicts over training" table of the terminal and the report."""
+    return [(name, runs_text(points), since_text(comparison, name), ", ".join(comparison.learning_in(name)) or "-")
+            for name, points in comparison.history.items()]
+
+
+def history_title(comparison: Comparison) -> str:
+    p = comparison.primary
+    return (f"verdicts over training: {p.title or p.key if p else '?'} vs {comparison.reference} at each learning-curve "
+            "point, judged as if training had stopped there")
 
 
 def choose_primary(columns: tuple[MetricColumn, ...], rows: list[Row], setting: str | None) -> tuple[MetricColumn | None, str]:
@@ -75,46 +165,65 @@ def choose_primary(columns: tuple[MetricColumn, ...], rows: list[Row], setting: 
 
 def quantity(row: Row, column: MetricColumn) -> dict[int, float]:
     """Seed -> the value compared: the metric, or its distance to the real value for "closest to real"."""
-    out = {}
-    for seed, values in row.per_seed.items():
-        value = values.get(column.key)
-        if value is None:
-            continue
-        if column.better == "real" and column.real and values.get(column.real) is not None:
-            value = abs(value - values[column.real])
-        out[seed] = value
-    return out
+    return {seed: value for seed, values in row.per_seed.items() if (value := compared(values, column)) is not None}
+
+
+def compared(values: dict[str, float], column: MetricColumn) -> float | None:
+    """The value compared of one score (a cell's, or a curve point's): the metric, or its distance to the
+    real value for "closest to real"; None when the score lacks it."""
+    value = values.get(column.key)
+    if value is not None and column.better == "real" and column.real and values.get(column.real) is not None:
+        value = abs(value - values[column.real])
+    return value
 
 
 def compare(rows: list[Row], columns: tuple[MetricColumn, ...], *, reference: str = "base", primary: str | None = None,
-            noise: dict[str, Any] | None = None) -> Comparison:  # fmt: skip
+            noise: dict[str, Any] | None = None, margin: float | None = None,
+            sequential: dict[str, Any] | None = None) -> Comparison:  # fmt: skip
     """Every row but the reference against it, on the primary metric, paired by seed. ``reference`` names
     a row, or a variant: then, in a grid with axes, each row is compared with that variant's row at
-    the same axis values (``resnet schedule=cosine`` with ``base schedule=cosine``)."""
+    the same axis values (``resnet schedule=cosine`` with ``base schedule=cosine``). ``margin``: the
+    equivalence margin (None: the default from ``noise``, 0: none); ``sequential``: the seeds and looks
+    of a grid run ``--until-resolved``."""
     column, why = choose_primary(columns, rows, primary)
-    result = Comparison(reference, column, why, noise=noise)
+    result = Comparison(reference, column, why, noise=noise, sequential=sequential)
     by_name = {r.name: r for r in rows}
     bases = {row.name: base for row in rows if (base := reference_row(by_name, row, reference)) is not None}
     if column is None or not bases:
         result.note = "no ranked metric" if column is None else f"no variant '{reference}' to compare with (compare.reference)"
         return result
     result.reference_rows = {base.name for base in bases.values()}
-    tests: dict[str, tuple[Interval, float]] = {}
+    result.margin, result.margin_source = default_margin(margin, noise, column)
+    differences: dict[str, list[float | None]] = {}
     for row in rows:
         base = bases.get(row.name)
         if base is None or base is row:
             continue
         values, base_values = quantity(row, column), quantity(base, column)
-        pairs = sorted(set(values) & set(base_values))
-        if pairs:
-            tests[row.name] = paired_t([values[s] - base_values[s] for s in pairs])
-    adjusted = holm([p for _, p in tests.values()])
+        order = sequential["seeds"] if sequential else sorted(set(values) & set(base_values))
+        differences[row.name] = [values[s] - base_values[s] if s in values and s in base_values else None for s in order]
+        result.bases[row.name] = base.name
     better = "low" if column.better == "real" else column.better
-    for (name, (interval, p)), p_holm in zip(tests.items(), adjusted):
-        result.contrasts[name] = Contrast(name, interval, p, p_holm, verdict(interval, p_holm, better))
+    looks = sequential["looks"] if sequential else None
+    for name, j in judge(differences, better, margin=result.margin, looks=looks).items():
+        result.contrasts[name] = Contrast(name, j.difference, j.p, j.p_holm, j.verdict, j.p_tost, j.p_tost_holm,
+                                          j.within_margin, j.look)
     if all(c.difference.n < 2 for c in result.contrasts.values()):
         result.note = "n=1, no CI: set seeds = 3 or more in the grid for verdicts"
     return result
+
+
+def default_margin(setting: float | None, noise: dict[str, Any] | None,
+                   column: MetricColumn) -> tuple[float | None, str]:  # fmt: skip
+    """(equivalence margin, where it comes from): the grid's ``compare.margin`` (0: no equivalence), else
+    2 x sqrt(2) x the metric's own noise sd at the grid's n (zoo.metrics.noise): what two draws of real
+    images differ by at most, 95% of the time, the smallest gap one evaluation can see. None without noise."""
+    if setting is not None:
+        return (float(setting), "the grid's compare.margin") if setting > 0 else (None, "compare.margin = 0: no equivalence")
+    sd = (noise or {}).get("sd", {}).get(column.key)
+    if not sd:
+        return None, "no margin: set compare.margin (the metric's noise was not measured)"
+    return 2 * math.sqrt(2) * sd, f"2√2 x the metric's noise sd {sd:.3g} at n={noise['n']} (the default)"
 
 
 def reference_row(by_name: dict[str, Row], row: Row, reference: str) -> Row | None:
@@ -128,12 +237,6 @@ def reference_row(by_name: dict[str, Row], row: Row, reference: str) -> Row | No
     return by_name.get(reference + row.name[len(row.variant):])
 
 
-def row_interval(row: Row, key: str) -> Interval | None:
-    """Mean and 95% CI over the row's seeds of one value, or None without values."""
-    values = [v[key] for v in row.per_seed.values() if v.get(key) is not None]
-    return mean_ci(values) if values else None
-
-
 def comparison_of(store: Store, grid: str, rows: list[Row], columns: tuple[MetricColumn, ...]) -> Comparison:
     """The comparison of a grid's rows, with the settings its file gave and its stored metric noise."""
     from zoo.bench.runner import noise_key
@@ -142,7 +245,7 @@ def comparison_of(store: Store, grid: str, rows: list[Row], columns: tuple[Metri
     keys = sorted({r.ref_key for r in rows if r.ref_key})
     noise = store.references(noise_key(keys[0])) if len(keys) == 1 else None  # one instrument, one noise
     return compare(rows, columns, reference=settings.get("reference", "base"), primary=settings.get("primary"),
-                   noise=noise[0] if noise else None)
+                   noise=noise[0] if noise else None, margin=settings.get("margin"), sequential=settings.get("sequential"))
 
 
 def contrast_text(comparison: Comparison, row: Row) -> str:
@@ -155,17 +258,38 @@ def contrast_text(comparison: Comparison, row: Row) -> str:
     d, digits = c.difference, comparison.primary.digits if comparison.primary else 3
     if d.half is None:
         return f"{d.mean:+.{digits}g} (n=1)"
-    return f"{d.mean:+.{digits}g} [{d.low:+.{digits}g}, {d.high:+.{digits}g}] {c.verdict}"
+    text = f"{d.mean:+.{digits}g} [{d.low:+.{digits}g}, {d.high:+.{digits}g}] {c.verdict}"
+    if c.within_margin and c.verdict in ("better", "worse"):
+        text += ", within margin"
+    return text + (" (still learning)" if comparison.learning_in(row.name) else "")
+
+
+def since_text(comparison: Comparison, name: str) -> str:
+    """Since when a contrast's verdict has held on the learning curves: "better since step 300 (was no
+    evidence)", or what the curves say when the final evaluation (larger n) says otherwise."""
+    c = comparison.contrasts.get(name)
+    since, verdict, before = held_since(comparison.history.get(name, []))
+    if c is None or since is None:
+        return "-"
+    if verdict != c.verdict:
+        return f"{verdict} since step {since} (final: {c.verdict})"
+    return f"{verdict} since step {since}" + (f" (was {before})" if before else "")
 
 
 def reading(comparison: Comparison, seeds: int) -> list[str]:
     """Lines under the table: what ± and the ``vs`` column mean, the metric's noise."""
     p = comparison.primary
-    out = [f"± is the 95% confidence interval of the mean over {seeds} seeds (Student t)" if seeds > 1
+    up_to = "up to " if comparison.sequential else ""  # --until-resolved: each row has its own seeds
+    out = [f"± is the 95% confidence interval of the mean over {up_to}{seeds} seeds (Student t)" if seeds > 1
            else "n=1, no CI: one seed per cell (set seeds = 3 or more for intervals and verdicts)"]
     if p is not None and not comparison.note:
+        margin = comparison.margin
+        equivalent = (f"equivalent by two one-sided tests within ±{margin:.3g} ({comparison.margin_source}); "
+                      if margin else f"no equivalence verdicts ({comparison.margin_source}); ")
         out.append(f"vs {comparison.reference}: paired difference of {p.title or p.key} ({comparison.why_primary}) "
-                   f"with its 95% CI; verdict by paired t-test, Holm-corrected over {len(comparison.contrasts)} comparisons at 5%")
+                   f"with its 95% CI; better/worse by paired t-test, {equivalent}Holm-corrected together over "
+                   f"{len(comparison.contrasts)} comparisons at 5%")
+        out += _sequential_reading(comparison) + _curve_reading(comparison)
     elif comparison.note:
         out.append(comparison.note)
     noise = comparison.noise
@@ -174,4 +298,28 @@ def reading(comparison: Comparison, seeds: int) -> list[str]:
         out.append(f"metric noise: {p.title or p.key} of real vs real images at n={noise['n']} varies with sd {sd:.2g} "
                    f"over {noise['draws']} draws (mean {noise['mean'][p.key]:.3g}); two samples of one distribution "
                    f"differ by up to ±{2 * 2 ** 0.5 * sd:.2g}")
+    return out
+
+
+def _sequential_reading(comparison: Comparison) -> list[str]:
+    seq = comparison.sequential
+    if not seq:
+        return []
+    looks, pairs = seq["looks"], sorted({c.difference.n for c in comparison.contrasts.values()})
+    spread = f" (contrasts with {pairs[0]} to {pairs[-1]} pairs)" if len(pairs) > 1 else ""
+    return [f"seeds added until resolved (--until-resolved){spread}: looks at {', '.join(map(str, looks))} pairs; each "
+            f"p-value is {len(looks)} x its smallest over the looks (Bonferroni), so the grid's error rate stays at 5%"]
+
+
+def _curve_reading(comparison: Comparison) -> list[str]:
+    out = []
+    if comparison.history:
+        out.append("verdicts over training (the table below): each contrast at every learning-curve point, judged as if "
+                   "training had stopped there, and since which step its last verdict has held (`--json` has every point)")
+    if comparison.learning:
+        learning = [n for n, t in comparison.learning.items() if t.still_learning]
+        out.append(f"still learning: {', '.join(learning) or 'none'} (the slope of the last curve points excludes 0 on "
+                   "the improving side, docs/benchmark.md); a verdict between cells still learning says (still learning)")
+    if comparison.curve_note:
+        out.append(comparison.curve_note)
     return out

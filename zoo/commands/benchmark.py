@@ -23,6 +23,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--at", default=None, metavar="minutes=M",
                    help="rank at equal training time (minutes=M) or steps (steps=N) on the learning curves "
                         "(eval.curve_every) instead of the final scores")
+    p.add_argument("--until-resolved", action="store_true",
+                   help="add paired seeds to the undecided contrasts, round by round, until every contrast is better, "
+                        "worse or equivalent or --max-seeds is reached (error rate kept at 5%%: docs/benchmark.md)")
+    p.add_argument("--max-seeds", type=int, default=None, metavar="N",
+                   help="with --until-resolved: at most N seeds per cell (default: twice the grid's, at least 4)")
+    p.add_argument("--seeds-per-round", type=int, default=None, metavar="K",
+                   help="with --until-resolved: seeds added a round (default 2)")
     p.add_argument("--json", action="store_true", help="print the table as JSON (progress goes to stderr)")
     p.add_argument("--table", action="store_true", help="only show the table of what the database holds")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
@@ -35,38 +42,31 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from zoo.bench.executors import LocalExecutor, RayExecutor, cpu_count
     from zoo.bench.grid import default_grid_path, load_grid
-    from zoo.bench.runner import DB_NAME, run_grid
+    from zoo.bench.history import attach
+    from zoo.bench.runner import DB_NAME
     from zoo.bench.store import Store
-    from zoo.bench.table import build_rows, render, sort_rows, table_columns
+    from zoo.bench.table import build_rows, render, render_history, sort_rows, table_columns
     from zoo.bench.verdicts import comparison_of
     from zoo.curves.compare import parse_at
 
     err = Console(stderr=True)
     at = parse_at(args.at)  # a mistake fails before anything runs
+    _check_sequential(args)
     grid = load_grid(args.grid or default_grid_path(), args.registry)
     if not args.table:
-        if args.executor == "ray":
-            threads = max(1, cpu_count() // max(args.jobs, 1))
-            executor = RayExecutor(args.address, threads=threads)
-        else:
-            executor = LocalExecutor(args.jobs, registry=args.registry)
-        dupes = [c for c in grid.cells if c.duplicate_of]
-        err.print(f"grid [bold]{grid.name}[/] ({grid.path}): {len(grid.cells)} cells, {len(grid.unique())} distinct specs"
-                  + ("; run once: " + ", ".join(f"{c.label} = {c.duplicate_of}" for c in dupes) if dupes else ""))
-        outcome = run_grid(grid, args.results, executor=executor, progress=args.progress, console=err)
-        err.print(f"ran {outcome.ran}, skipped {outcome.skipped} (done before or identical), failed {outcome.failed} "
-                  f"in {outcome.seconds:.0f} s")
+        _run(args, grid, err)
     store = Store(Path(args.results) / DB_NAME)
     rows, refs = build_rows(store, grid.name, at)
     rows = sort_rows(rows, args.sort, args.registry)
-    comparison = comparison_of(store, grid.name, rows, table_columns(rows, args.registry))
+    columns = table_columns(rows, args.registry)
+    comparison = attach(comparison_of(store, grid.name, rows, columns), store, grid.name, columns, at)
     if args.json:
         columns = table_columns(rows, args.registry)
         print(json.dumps({"grid": grid.name, "at": {at.unit: at.value} if at else None, "columns": [c.__dict__ for c in columns],
                           "comparison": comparison.to_dict(),
-                          "rows": [r.to_dict(columns) for r in rows], "references": [r.to_dict(columns) for r in refs]},
+                          "rows": [{**r.to_dict(columns), "still_learning": comparison.still_learning(r.name)} for r in rows],
+                          "references": [r.to_dict(columns) for r in refs]},
                          indent=2))
     else:
         out = Console()
@@ -74,4 +74,40 @@ def run(args: argparse.Namespace) -> int:
             out = Console(width=max(out.width, 180))
         out.print(render(rows, refs, f"zoo benchmark: {grid.name}" + (f" ({at.label})" if at else ""), args.registry,
                          comparison))
+        if (history := render_history(comparison)) is not None:
+            out.print(history)
     return 1 if any(r.status == "failed" for r in rows) else 0
+
+
+def _check_sequential(args: argparse.Namespace) -> None:
+    from zoo.errors import UserError
+
+    if args.until_resolved and args.table:
+        raise UserError("--until-resolved runs cells and --table only shows the database: pass one of them")
+    if not args.until_resolved and (args.max_seeds is not None or args.seeds_per_round is not None):
+        raise UserError("--max-seeds and --seeds-per-round go with --until-resolved; add it (or drop them)")
+
+
+def _run(args: argparse.Namespace, grid, err) -> None:  # noqa: ANN001
+    """Run the grid's cells (with --until-resolved, round after round), reporting on stderr."""
+    from zoo.bench.executors import LocalExecutor, RayExecutor, cpu_count
+    from zoo.bench.runner import run_grid
+    from zoo.bench.sequential import run_until_resolved
+
+    if args.executor == "ray":
+        threads = max(1, cpu_count() // max(args.jobs, 1))
+        executor = RayExecutor(args.address, threads=threads)
+    else:
+        executor = LocalExecutor(args.jobs, registry=args.registry)
+    dupes = [c for c in grid.cells if c.duplicate_of]
+    err.print(f"grid [bold]{grid.name}[/] ({grid.path}): {len(grid.cells)} cells, {len(grid.unique())} distinct specs"
+              + ("; run once: " + ", ".join(f"{c.label} = {c.duplicate_of}" for c in dupes) if dupes else ""))
+    if args.until_resolved:
+        seeds = len({c.seed for c in grid.cells})
+        per_round = 2 if args.seeds_per_round is None else args.seeds_per_round
+        run_until_resolved(grid, args.results, max_seeds=args.max_seeds or max(2 * seeds, 4), per_round=per_round,
+                           console=err, executor=executor, progress=args.progress)
+        return
+    outcome = run_grid(grid, args.results, executor=executor, progress=args.progress, console=err)
+    err.print(f"ran {outcome.ran}, skipped {outcome.skipped} (done before or identical), failed {outcome.failed} "
+              f"in {outcome.seconds:.0f} s")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import zoo
+from zoo.bench.history import attach
 from zoo.bench.report.charts import curve_chart, loss_chart, metric_chart
 from zoo.bench.runner import DB_NAME
 from zoo.bench.store import Store
@@ -136,7 +137,8 @@ def build_report(results: str | Path, registry: Registry, grid: str | None = Non
         raise UserError(f"grid '{info['grid']}' has no finished cell in {store.path} ({counts['failed']} failed, "
                         f"{counts['pending']} not run); run `zoo benchmark --grid {info['path']} --results {results}` first")
     columns = table_columns(rows, registry)
-    report = Report(info, store.path, rows, refs, columns, comparison_of(store, info["grid"], rows, columns),
+    comparison = attach(comparison_of(store, info["grid"], rows, columns), store, info["grid"], columns, at)
+    report = Report(info, store.path, rows, refs, columns, comparison,
                     version=zoo.__version__, generated=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"))
     report.failed = [(c["label"], c["error"] or "") for c in cells if c["status"] == "failed"]
     report.data = {c["record"]["eval"]["dataset"]: c["record"]["eval"].get("attribution") for c in cells
@@ -233,5 +235,7 @@ def seconds(s: float) -> str:
     return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h"
 
 
-def status(row: Row) -> str:
-    return f"{row.status}: {row.error}" if row.error else row.status
+def status(row: Row, comparison: Comparison | None = None) -> str:
+    """A row's status, its error and, with learning curves, whether it was still learning."""
+    text = row.status + (" · still learning" if comparison is not None and comparison.still_learning(row.name) else "")
+    return f"{text}: {row.error}" if row.error else text

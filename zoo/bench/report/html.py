@@ -11,7 +11,7 @@ from typing import Any
 from zoo.bench.report.build import Image, Report, bests, caption, data_line, seconds, timing_rows
 from zoo.bench.report.charts import chart_rows, ref_name
 from zoo.bench.table import Row, cell_text, overrides_text
-from zoo.bench.verdicts import contrast_text
+from zoo.bench.verdicts import HISTORY_HEADERS, contrast_text, history_lines, history_title
 
 CSS = files("zoo.bench.report").joinpath("report.css").read_text(encoding="utf-8")  # package data
 
@@ -24,10 +24,11 @@ def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _badge(row: Row) -> str:
+def _badge(row: Row, learning: bool = False) -> str:
+    mark = '<div class="sub">still learning</div>' if learning else ""
     if row.status.startswith("same as "):
-        return f'<span class="badge same">same as</span><div class="sub">{_e(row.status[8:])}</div>'
-    out = f'<span class="badge {_e(row.status.split()[0])}">{_e(row.status)}</span>'
+        return f'<span class="badge same">same as</span><div class="sub">{_e(row.status[8:])}</div>{mark}'
+    out = f'<span class="badge {_e(row.status.split()[0])}">{_e(row.status)}</span>{mark}'
     if row.error:
         short = row.error if len(row.error) <= 90 else row.error[:90] + "…"
         out += f'<div class="err" title="{_e(row.error)}">{_e(short)}</div>'
@@ -51,11 +52,24 @@ def _html_table(report: Report) -> str:
             cells.append(f'<td class="num{" best" if is_best else ""}">{_e(value)}{extra}</td>')
         if report.comparison:
             cells.append(f'<td class="num">{"" if ref else _e(contrast_text(report.comparison, row))}</td>')
-        cells.append(f'<td class="l status">{_badge(row)}</td>')
+        learning = report.comparison is not None and report.comparison.still_learning(row.name)
+        cells.append(f'<td class="l status">{_badge(row, learning)}</td>')
         cls = ("ref first" if i == len(report.rows) else "ref") if ref else "dup" if row.status.startswith("same") else ""
         body.append(f'<tr class="{cls}">' + "".join(cells) + "</tr>")
     return (f'<div class="scroll"><table><thead><tr>{head}<th class="l">status</th></tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div><p class="caption">{_e(caption(report))}</p>')
+            f'<tbody>{"".join(body)}</tbody></table></div><p class="caption">{_e(caption(report))}</p>' + _html_history(report))
+
+
+def _html_history(report: Report) -> str:
+    """The verdicts over training, one row per contrast (nothing without learning curves)."""
+    if report.comparison is None or not report.comparison.history:
+        return ""
+    trs = "".join("<tr>" + "".join(f'<td class="l">{_e(x)}</td>' for x in line) + "</tr>"
+                  for line in history_lines(report.comparison))
+    head = "".join(f'<th class="l">{_e(x)}</th>' for x in HISTORY_HEADERS)
+    return (f"<h3>Verdicts over training</h3><p class=\"caption\">{_e(history_title(report.comparison))}.</p>"
+            f'<div class="scroll" style="display:inline-block"><table class="small"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{trs}</tbody></table></div>")
 
 
 def _html_timings(report: Report) -> str:

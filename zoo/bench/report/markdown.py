@@ -7,7 +7,7 @@ import re
 from zoo.bench.report.build import Report, bests, caption, data_line, seconds, status, timing_rows
 from zoo.bench.report.charts import ref_name
 from zoo.bench.table import cell_text, overrides_text
-from zoo.bench.verdicts import contrast_text
+from zoo.bench.verdicts import HISTORY_HEADERS, contrast_text, history_lines, history_title
 
 #: What a name, a description or an error could otherwise turn into markup: emphasis, links and images,
 #: code, raw HTML, entities, table cells, strikethrough, headings and (on GitHub) $math$.
@@ -79,5 +79,16 @@ def _table(report: Report) -> list[str]:
             cells.append("" if row.status == "reference" else contrast_text(report.comparison, row))
         name = f"*{_text(ref_name(row, report.refs))}*" if row.status == "reference" else _text(row.name)
         over = "" if row.status == "reference" else _text(overrides_text(row.overrides))
-        out.append("| " + " | ".join([name, over, *map(_md, cells), _text(status(row)[:120])]) + " |")
-    return out + ["", caption(report), ""]
+        out.append("| " + " | ".join([name, over, *map(_md, cells), _text(status(row, report.comparison)[:120])]) + " |")
+    return out + ["", caption(report), ""] + _history(report)
+
+
+def _history(report: Report) -> list[str]:
+    """The verdicts over training, one line per contrast (nothing without learning curves)."""
+    if report.comparison is None or not report.comparison.history:
+        return []
+    out = ["### Verdicts over training", "", history_title(report.comparison) + ".", "",
+           "| " + " | ".join(HISTORY_HEADERS) + " |", "|---|---|---|---|"]
+    out += [f"| {_text(name)} | {runs} | {since} | {_text(learning)} |"
+            for name, runs, since, learning in history_lines(report.comparison)]
+    return out + [""]
