@@ -39,12 +39,11 @@ def list_components(kind: str | None = None, pattern: str | None = None) -> list
 def create_model(name: str = "unet", **spec_fields: Any) -> torch.nn.Module:
     """Build a registered model from :class:`zoo.config.spec.ModelSpec` fields (validated before any tensor is made)."""
     from zoo.config.spec import ModelSpec, section_from_dict
-    from zoo.contract import call_with_registry
 
     spec = section_from_dict(ModelSpec, {"name": name, **spec_fields}, "model")
     registry = get_registry()
     component = registry.get("model", spec.name)
     validate = component.declared("validate")
     if validate is not None:
-        call_with_registry(validate, spec, registry)
-    return call_with_registry(component.factory, spec, registry)
+        validate(spec, registry)
+    return component.factory(spec, registry)

@@ -34,6 +34,7 @@ A registered name keeps its meaning forever: components may be added, never chan
 from __future__ import annotations
 
 import argparse
+import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -394,6 +395,14 @@ def takes_registry(fn: Callable[..., Any]) -> bool:
     return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
-def call_with_registry(fn: Callable[..., Any], spec: Any, registry: Any) -> Any:
-    """``fn(spec, registry)``, or ``fn(spec)`` for a one-parameter function (see :func:`takes_registry`)."""
-    return fn(spec, registry) if takes_registry(fn) else fn(spec)
+def with_registry(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` called as ``(spec, registry)``: itself under the current contract, else a wrapper that drops the
+    registry (see :func:`takes_registry`). The registry applies it once, when a model is registered."""
+    if takes_registry(fn):
+        return fn
+
+    @functools.wraps(fn)
+    def spec_only(spec: Any, registry: Any) -> Any:
+        return fn(spec)
+
+    return spec_only

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoo.contract import DECLARATIONS, declared
+from zoo.contract import DECLARATIONS, declared, with_registry
 from zoo.errors import UserError, did_you_mean
 
 #: The kinds zoo itself knows how to use; a plugin may add components to any of them.
@@ -56,7 +56,7 @@ class Component:
 
     def declared(self, attr: str) -> Any:
         """A declaration of the factory (:data:`zoo.contract.DECLARATIONS`), or the default zoo assumes."""
-        return declared(self.kind, self.factory, attr, self.declarations)
+        return self.declarations.get(attr, DECLARATIONS[self.kind][attr])
 
 
 class Registry:
@@ -89,6 +89,9 @@ class Registry:
                 f"{kind} '{name}' is registered twice: by plugin '{first.plugin}' ({first.distribution}) "
                 f"and by plugin '{self._plugin[0]}' ({self._plugin[1]})"
             )
+        declarations = _normalized(kind, factory, declarations)
+        if kind == "model":
+            factory = with_registry(factory)
         help_line = (help or (factory.__doc__ or "")).strip().splitlines()
         self._components[key] = Component(kind, name, factory, help_line[0] if help_line else "", *self._plugin,
                                           dict(declarations))
@@ -141,3 +144,15 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._components)
+
+
+def _normalized(kind: str, factory: Callable[..., Any], given: dict[str, Any]) -> dict[str, Any]:
+    """Everything ``factory`` declares, once: what was given at registration, else what a plugin written before
+    declarations existed set as attributes of the factory; a model's ``validate`` and ``canonical`` made to take
+    ``(spec, registry)`` (:func:`zoo.contract.with_registry`)."""
+    out = {key: declared(kind, factory, key, given) for key in DECLARATIONS.get(kind, {})}
+    out = {key: value for key, value in out.items() if key in given or hasattr(factory, key)}
+    if kind == "model":
+        out = {key: with_registry(fn) if callable(fn) else fn for key, fn in out.items()}
+    return out
+

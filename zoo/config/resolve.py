@@ -29,7 +29,6 @@ from zoo.config.spec import (
     read_toml,
     with_recipe,
 )
-from zoo.contract import call_with_registry
 from zoo.errors import UserError
 from zoo.registry import Registry
 
@@ -58,7 +57,7 @@ class ResolvedSpec(RunSpec):
     def build_model(self) -> nn.Module:
         """The network the model section describes, built by its registered factory with this registry."""
         factory = self.registry.get("model", self.model.name).factory
-        return call_with_registry(factory, self.model, self.registry)
+        return factory(self.model, self.registry)
 
 
 def resolve(spec: RunSpec, registry: Registry | None = None, *, model_only: bool = False) -> ResolvedSpec:
@@ -80,9 +79,9 @@ def resolve(spec: RunSpec, registry: Registry | None = None, *, model_only: bool
     component = registry.get("model", model.name)
     validate, canonical = component.declared("validate"), component.declared("canonical")
     if validate is not None:
-        call_with_registry(validate, model, registry)
+        validate(model, registry)
     if canonical is not None:
-        model = call_with_registry(canonical, model, registry)
+        model = canonical(model, registry)
     data = spec.data
     if data.flip is None:
         flip = bool(registry.get("dataset", data.dataset).declared("flip_invariant"))

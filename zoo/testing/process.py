@@ -15,9 +15,9 @@ from zoo.contract import (
     DenoisingModel,
     Diffusion,
     SelfSamplingModel,
-    call_with_registry,
     declared,
     owns_sampling,
+    with_registry,
 )
 from zoo.errors import UserError
 from zoo.plugins import installed
@@ -45,12 +45,12 @@ def check_model(factory: Factory, *, name: str | None = None, declarations: Decl
     validate = declared("model", factory, "validate", declarations)
     canonical = declared("model", factory, "canonical", declarations)
     if validate is not None:
-        c.call("ModelFactory.validate (a valid spec passes)", call_with_registry, validate, spec, registry)
+        c.call("ModelFactory.validate (a valid spec passes)", with_registry(validate), spec, registry)
     if canonical is not None:
-        once = c.call("ModelFactory.canonical", call_with_registry, canonical, spec, registry)
+        once = c.call("ModelFactory.canonical", with_registry(canonical), spec, registry)
         c.expect(isinstance(once, ModelSpec), "ModelFactory.canonical", f"must return a ModelSpec, got {type(once).__name__}")
-        c.expect(call_with_registry(canonical, once, registry) == once, "ModelFactory.canonical", "must be idempotent: canonical(canonical(s)) == canonical(s)")
-    model = c.call("ModelFactory", call_with_registry, factory, spec, registry)
+        c.expect(with_registry(canonical)(once, registry) == once, "ModelFactory.canonical", "must be idempotent: canonical(canonical(s)) == canonical(s)")
+    model = c.call("ModelFactory", with_registry(factory), spec, registry)
     x = torch.rand(3, spec.channels, spec.image_size, spec.image_size) * 2 - 1
     if owns_sampling(model):
         c.module(model, SelfSamplingModel, "SelfSamplingModel")
