@@ -75,7 +75,7 @@ def main() -> None:
                                       "torch_and_timm_layers": lambda: wall("-c", "import torch, timm.layers")})  # fmt: skip
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     result = {
-        "benchmark": "timm_startup", "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "benchmark": "timm_startup", "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "commit": commit, "machine": machine(), "torch": metadata.version("torch"), "timm": metadata.version("timm"),
         "python": sys.version.split()[0], "threads": 1, "rounds": args.rounds,
         "load_average_before": [round(x, 2) for x in load_before],
