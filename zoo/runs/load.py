@@ -25,6 +25,7 @@ from zoo.contract import owns_sampling
 from zoo.errors import UserError
 from zoo.registry import Registry
 from zoo.runs.checkpoint import find_checkpoint, load_state, load_weights
+from zoo.runtime.layout import to_layout
 
 
 @dataclass
@@ -69,7 +70,7 @@ def load_run(run_dir: str | Path, registry: Registry | None = None, *, weights: 
     model.load_state_dict(load_weights(checkpoint, which))
     device = device or pick_device()
     memory_format = torch.channels_last if spec.train.channels_last else torch.contiguous_format
-    model.to(device, memory_format=memory_format).eval()  # sample in the layout the run trained in
+    to_layout(model, device, memory_format).eval()  # sample in the layout the run trained in
     if diffusion is not None:
         diffusion.to(device)
     return LoadedRun(spec, model, diffusion, load_state(checkpoint)["step"], "ema" if which == "ema" else "raw")

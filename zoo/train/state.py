@@ -20,6 +20,7 @@ from zoo.errors import UserError
 from zoo.models.info import count_parameters, forward_flops
 from zoo.runs.checkpoint import load_state, load_weights, optimizer_from_tensors, save_checkpoint
 from zoo.runs.load import build
+from zoo.runtime.layout import to_layout
 from zoo.runtime.streams import TIMESTEPS, TRAINING_NOISE, stream
 from zoo.train.distributed import barrier, gather
 from zoo.train.ema import EMA
@@ -91,7 +92,7 @@ def build_state(run: TrainingRun) -> TrainState:
     torch.manual_seed(t.seed)
     model, diffusion = build(run.spec)
     parameters, flops = count_parameters(model), forward_flops(model, run.spec.model, 1)
-    model.to(run.device, memory_format=memory_format(run))
+    to_layout(model, run.device, memory_format(run))
     if diffusion is not None:
         diffusion.to(run.device)
     ema = EMA(model, max_decay=t.ema_max_decay, power=t.ema_power, std=t.ema_std) if t.ema else None
