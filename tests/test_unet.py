@@ -14,15 +14,23 @@ from zoo.plugins import get_registry
 
 _REG = get_registry()
 SHAPES = [(8, 1), (16, 3), (16, 1), (8, 3)]  # (image_size, channels), cycled over the combinations
-COMBOS = list(
-    itertools.product(
-        _REG.names("block"), _REG.names("attention"), _REG.names("norm"), ["default", *_REG.names("activation")]
-    )
-)
+AXES = ("block", "attention", "norm", "activation")
+DEFAULTS = {"block": "resnet", "attention": "linear", "norm": "pre", "activation": "default"}
+
+
+def _own(kind: str) -> list[str]:
+    return [c.name for c in _REG.list(kind) if c.distribution == "zoo"]
+
+
+# every combination of zoo's own parts; each installed plugin's part with zoo's defaults for the other axes
+# (the full product with a plugin catalogue such as zoo-timm's would be thousands of networks)
+COMBOS = list(itertools.product(_own("block"), _own("attention"), _own("norm"), ["default", *_own("activation")]))
+COMBOS += [tuple(c.name if axis == c.kind else DEFAULTS[axis] for axis in AXES)
+           for kind in AXES for c in _REG.list(kind) if c.distribution != "zoo"]
 TINY = dict(dim=8, dim_mults=(1, 2), heads=2, dim_head=8, groups=4)
 
 
-@pytest.mark.parametrize(("block", "attention", "norm", "activation"), COMBOS, ids="-".join)
+@pytest.mark.parametrize(("block", "attention", "norm", "activation"), COMBOS, ids=["-".join(c) for c in COMBOS])
 def test_every_combination_runs_forward_and_backward(block: str, attention: str, norm: str, activation: str) -> None:
     size, channels = SHAPES[COMBOS.index((block, attention, norm, activation)) % len(SHAPES)]
     model = zoo.create_model(
