@@ -1,4 +1,4 @@
-"""A plugin written from zoo/contract.py alone (tests/plugin_every_kind) adds one component of every
+"""A plugin written from zoo/contract/ alone (tests/plugin_every_kind) adds one component of every
 kind; each passes zoo.testing's check, what it declares at registration is honoured, its sub-command runs
 as `zoo census`, its training hook runs in the runs whose spec names it, and a grid using all of them runs
 through `zoo benchmark`.

@@ -1,4 +1,4 @@
-"""A conformance kit for plugin authors: does a component honour ``zoo/contract.py``?
+"""A conformance kit for plugin authors: does a component honour ``zoo/contract/``?
 
 Call the check of its kind on your factory from your plugin's own tests::
 

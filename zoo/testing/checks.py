@@ -13,7 +13,7 @@ from zoo.errors import UserError
 
 
 class ContractError(AssertionError):
-    """A component broke a clause of its kind's contract (``zoo/contract.py``)."""
+    """A component broke a clause of its kind's contract (``zoo/contract/``)."""
 
 
 class Checker:
@@ -24,7 +24,7 @@ class Checker:
         self.name = name or getattr(factory, "__qualname__", None) or type(factory).__name__
 
     def fail(self, clause: str, detail: str) -> ContractError:
-        return ContractError(f"{self.kind} '{self.name}' breaks {clause}: {detail} (see zoo/contract.py)")
+        return ContractError(f"{self.kind} '{self.name}' breaks {clause}: {detail} (see zoo/contract/)")
 
     def expect(self, ok: object, clause: str, detail: str) -> None:
         if not ok:

@@ -1,4 +1,4 @@
-"""One component of every zoo kind, written from zoo/contract.py alone (nothing else of zoo is used
+"""One component of every zoo kind, written from zoo/contract/ alone (nothing else of zoo is used
 but ``zoo.hookimpl``, ``zoo.errors.UserError`` and ``zoo.contract``'s ``MetricColumn`` and ``TrainingHook``).
 Small and deliberately plain: they exist to show that a plugin of each kind runs through ``zoo benchmark``,
 ``zoo train`` and the ``zoo`` command line exactly like a built-in. What a factory declares about itself is
