@@ -223,7 +223,7 @@ SECTIONS: dict[str, type] = {
 
 
 # (section, key) -> the value that reproduces the old behaviour, for settings added after results
-# databases existed (see RunSpec.hash); the recipe's at the study's values: --preset study keeps hashes
+# databases existed (see ResolvedSpec.hash); the recipe's at the study's values: --preset study keeps hashes
 LATE_DEFAULTS: dict[tuple[str, str], Any] = {
     ("eval", "curve_every"): EvalSpec.curve_every, ("eval", "curve_n"): EvalSpec.curve_n,
     ("eval", "curve_steps"): EvalSpec.curve_steps, ("eval", "curve_metrics"): EvalSpec.curve_metrics,

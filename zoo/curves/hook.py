@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class CurveHook(Hook):
-    """The training-loop side (:mod:`zoo.train.hooks`): a point every ``every`` steps and one at the
+    """The training-loop side (a :class:`zoo.contract.TrainingHook`): a point every ``every`` steps and one at the
     last step. Rank 0 scores while the other ranks wait at a barrier, so no rank's step time includes
     the scoring."""
 
