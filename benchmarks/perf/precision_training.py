@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 
     zoo.tune_allocator()
     torch.set_num_threads(args.threads)
-    record = {"script": "benchmarks/perf/precision_training.py", **provenance(args.threads),
-              "cpu_describe": current().describe(), "rounds": args.rounds, "load_before": os.getloadavg()}  # fmt: skip
+    record = {"script": "benchmarks/perf/precision_training.py", **provenance(args.threads), "cpu": current().describe(),
+              "rounds": args.rounds, "load_before": os.getloadavg()}  # fmt: skip
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         row = measure(size, args)
