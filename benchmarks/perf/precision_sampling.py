@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         row = measure(size, args)
         print(f"{size}x{size} x{row['channels']}, batch {row['batch']}: fp32 {row['fp32_ms']:.1f} ms, bf16 "
               f"{row['bf16_ms']:.1f} ms, speed-up {row['speedup_per_round']['median']:.2f}x per round "
-              f"({row['speedup_per_round']['min']:.2f}-{row['speedup_per_round']['max']:.2f}), "
+              f"(quartiles {row['speedup_per_round']['q1']:.2f}-{row['speedup_per_round']['q3']:.2f}, range "
+              f"{row['speedup_per_round']['min']:.2f}-{row['speedup_per_round']['max']:.2f}), "
               f"relative error {row['relative_error']:.1e}", flush=True)
         rows.append(row)
     return _append(args, {**where, "rounds": args.rounds, "rows": rows, "load_after": os.getloadavg()})

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         ratio = row["speedup_per_round"]
         print(f"{size}x{size} x{row['channels']}, batch {row['batch']}: fp32 {row['fp32_ms']:.1f} ms, bf16 "
               f"{row['bf16_ms']:.1f} ms a step, speed-up {ratio['median']:.2f}x per round "
-              f"({ratio['min']:.2f}-{ratio['max']:.2f})", flush=True)
+              f"(quartiles {ratio['q1']:.2f}-{ratio['q3']:.2f}, range {ratio['min']:.2f}-{ratio['max']:.2f})", flush=True)
         rows.append(row)
     append_to_json_list(args.json, {**record, "load_after": os.getloadavg(), "rows": rows})
     return 0
