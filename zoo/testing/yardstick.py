@@ -43,6 +43,19 @@ def noisy_images(images: np.ndarray, *, n: int, sigma: float, seed: int) -> np.n
     return np.clip(chosen + rng.normal(0.0, sigma, chosen.shape), 0, 255).round().astype(np.uint8)
 
 
+def blurred_images(images: np.ndarray, *, side: int) -> np.ndarray:
+    """``images`` shrunk to ``side`` x ``side`` (bilinear, antialiased) and enlarged back (bilinear): the real
+    images without their fine detail, a generator that got the layout and colours but not the edges. A
+    yardstick should put them between the floor (real vs real) and the ceiling (noise)."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(images)).float()
+    small = F.interpolate(x, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
+    back = F.interpolate(small, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)
+    return back.round().clamp(0, 255).to(torch.uint8).numpy()
+
+
 def score_in_fresh_process(
     samples: Path, workdir: Path, *, caps: dict[str, str], dataset: str = "digits", feature: str | None = None,
     metrics: tuple[str, ...] = ("fid", "kid"), timeout: float = 600,

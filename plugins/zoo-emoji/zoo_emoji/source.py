@@ -67,7 +67,7 @@ class OpenMoji:
     """The 4,495 glyphs of OpenMoji 17.0, sorted by file name; labels are Unicode emoji groups (``classes``)."""
 
     name = "emoji"
-    default_feature = "inception"
+    default_feature = "emoji"  # the CNN of zoo_emoji.features, trained on these glyphs and shipped with them
     num_classes = len(GROUPS)
     classes = GROUPS
 
