@@ -106,9 +106,17 @@ def test_shipped_grids_expand() -> None:
     assert {"base", "no_attention", "post_norm", "relu", "silu", "gelu", "resnet", "vae"} <= variants
     assert {c.spec.diffusion.schedule for c in full.cells} == {"linear", "quadratic", "cosine", "sigmoid"}
     assert [c.label for c in full.cells if c.duplicate_of] == [f"gelu [seed {s}]" for s in range(4)]
-    study = load_grid(SMOKE.parent / "study.toml")  # the default: a subset, paired seeds, verdicts on KID
+    study = load_grid(SMOKE.parent / "study_recipe.toml")  # the study's recipe: a subset, paired seeds, verdicts on KID
     assert {c.variant for c in study.cells} < variants and {c.seed for c in study.cells} == {0, 1, 2, 3}
     assert study.settings == {"reference": "base", "primary": "kid"} and study.cells[0].spec.data.size == 8
+    assert study.name == "study"  # results databases of the old default still hold its cells
+    default = load_grid(SMOKE.parent / "default.toml")  # the study's questions on zoo's fast recipe
+    base = next(c.spec for c in default.cells if c.variant == "base")
+    assert (base.model.block, base.model.attention, base.diffusion.schedule, base.diffusion.objective) == ("resnet", "none", "cosine", "v")
+    assert {c.seed for c in default.cells} == {0, 1, 2, 3} and default.settings["reference"] == "base" and base.data.size == 8
+    questions = {c.variant: c.spec for c in default.cells}
+    assert questions["convnext"].model.block == "convnext" and questions["schedule_linear"].diffusion.schedule == "linear"
+    assert questions["attention"].model.attention == "linear" and questions["vae"].model.name == "vae"
     smoke = load_grid(SMOKE)
     assert [c.duplicate_of for c in smoke.cells] == [None, None, "base", None]
 

@@ -158,9 +158,9 @@ def _compare_settings(compare: Any, path: Path) -> dict[str, Any]:
 
 
 def default_grid_path() -> Path:
-    """``benchmarks/grids/study.toml`` of this checkout (or of the current folder)."""
+    """``benchmarks/grids/default.toml`` of this checkout (or of the current folder)."""
     for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        candidate = root / "benchmarks" / "grids" / "study.toml"
+        candidate = root / "benchmarks" / "grids" / "default.toml"
         if candidate.is_file():
             return candidate
-    raise UserError("no grid file given and benchmarks/grids/study.toml not found; pass --grid FILE")
+    raise UserError("no grid file given and benchmarks/grids/default.toml not found; pass --grid FILE")

@@ -14,7 +14,7 @@ ORDER = 80
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("benchmark", help="run a grid of U-Net variants and compare them", description=__doc__)
     p.add_argument("--grid", nargs="?", const="", default="", metavar="FILE",
-                   help="grid TOML (default: benchmarks/grids/study.toml)")
+                   help="grid TOML (default: benchmarks/grids/default.toml)")
     p.add_argument("--results", default="results", help="results folder (database, runs)")
     p.add_argument("--jobs", type=int, default=1, help="cells run in parallel processes, splitting the cores")
     p.add_argument("--executor", choices=("local", "ray"), default="local", help="where cells run")
