@@ -93,6 +93,7 @@ def test_variants_cross_axes_and_seeds_and_duplicates_run_once(tmp_path: Path) -
         ('[variants]\nx = { "model.block" = "resnt" }\n', "cell 'x': unknown block 'resnt'; did you mean 'resnet'"),
         ('[budget]\nsteeps = 3\n', "[budget] takes steps, epochs and/or minutes"),
         ('seeds = "three"\n', "seeds must be a count"),
+        ("jobs = 0\n", "jobs must be a whole number of processes >= 1"),
     ],
 )
 def test_grid_mistakes_are_user_errors(tmp_path: Path, body: str, message: str) -> None:
@@ -183,6 +184,24 @@ def test_parallel_jobs_split_the_cores() -> None:
     assert LocalExecutor(jobs=2).threads == max(1, zoo.bench.executors.cpu_count() // 2)
     with pytest.raises(UserError):
         LocalExecutor(jobs=0)
+
+
+@pytest.mark.parametrize(("argv", "jobs"), [([], 2), (["--jobs", "1"], 1)])
+def test_the_grid_s_jobs_are_the_default_of_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str],
+                                                 jobs: int) -> None:
+    made = []
+
+    class Stop(Exception):
+        pass
+
+    def executor(n: int, **kwargs: object) -> None:
+        made.append(n)
+        raise Stop
+
+    monkeypatch.setattr(zoo.bench.executors, "LocalExecutor", executor)
+    with pytest.raises(Stop):
+        main(["benchmark", "--grid", str(write_grid(tmp_path, "jobs = 2\n")), "--results", str(tmp_path), *argv])
+    assert made == [jobs]
 
 
 @pytest.mark.slow
