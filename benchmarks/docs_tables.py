@@ -116,13 +116,19 @@ def load_text(load: Any) -> str:
     return f"{load[0]:.1f} (1 min)"
 
 
+def run_label(run: dict[str, Any], seeds: list[int]) -> str:
+    """A recorded run as a column header: its seeds, and its CPU kind when capped (an emulation)."""
+    caps = run.get("isa_caps") or {}
+    return f"seeds {','.join(map(str, seeds))}" + (f", `{run['cpu_kind']}` (capped)" if caps else f", `{run['cpu_kind']}`")
+
+
 def repro_table(record: dict[str, Any]) -> str:
-    """The reproducibility check: per variant, both seed sets' differences and verdicts."""
-    a, b = (",".join(map(str, s)) for s in record["seeds"])
-    out = [f"| variant | seeds {a}: {record['primary'].upper()} vs base | seeds {b}: {record['primary'].upper()} vs base |",
-           "|---|---|---|"]
+    """Two runs of one grid (other seeds, or another CPU kind): per variant, both differences and verdicts."""
+    primary = record["primary"].upper()
+    a, b = (run_label(run, seeds) for run, seeds in zip(record["runs"], record["seeds"]))
+    out = [f"| variant | {a}: {primary} vs base | {b}: {primary} vs base |", "|---|---|---|"]
     for v in record["variants"]:
-        cells = [f"{v[k + '_diff']:+.3g}, **{v[k]}**" if v[k] != "no evidence" else f"{v[k + '_diff']:+.3g}, no evidence"
+        cells = [f"{v[k + '_diff']:+.3g} [{v[k + '_ci'][0]:+.3g}, {v[k + '_ci'][1]:+.3g}] " + (f"**{v[k]}**" if v[k] != "no evidence" else v[k])
                  for k in ("a", "b")]
         out.append(f"| {v['variant']} | {cells[0]} | {cells[1]} |")
     return "\n".join(out)
@@ -135,7 +141,83 @@ def repro_summary(record: dict[str, Any]) -> str:
             f"resolved {kinds[0]} and {kinds[1]} of {len(record['variants'])}")
 
 
-RENDERERS: dict[str, Callable[..., str]] = {f.__name__: f for f in (grid_table, grid_verdicts, grid_timings, wall, machine,
+def curve_share(record: dict[str, Any]) -> str:
+    """What the learning curves cost: their scoring time against the optimisation steps'."""
+    t = record["timings"]
+    return f"{minutes(t['curve'])} of scoring for {minutes(t['train_steps'])} of optimisation steps ({t['curve'] / t['train_steps']:.0%})"
+
+
+def _floor(table: dict[str, Any], key: str) -> float:
+    return next(r[key] for r in table["references"] if r["name"].startswith("floor"))
+
+
+def fid_vs_floor(table: dict[str, Any]) -> tuple[float, float, str]:
+    """(the floor row's FID, the worst diffusion row's FID / floor, that row): has every diffusion cell learned?"""
+    floor = _floor(table, "fid")
+    diffusion = [r for r in table["rows"] if r["overrides"].get("model.name") != "vae" and r.get("fid") is not None]
+    worst = max(diffusion, key=lambda r: r["fid"])
+    return floor, worst["fid"] / floor, worst["name"]
+
+
+def verdict_counts(table: dict[str, Any]) -> str:
+    contrasts = table["comparison"]["contrasts"]
+    kinds = [c["verdict"] for c in contrasts]
+    resolved = sum(k != "no evidence" for k in kinds)
+    return f"{resolved} of {len(kinds)} resolved: " + ", ".join(f"{c['name']} {c['verdict']}" for c in contrasts)
+
+
+def grid_fid(record: dict[str, Any]) -> str:
+    """The diffusion cells' FID against the floor row's, the target of the default grid."""
+    floor, ratio, name = fid_vs_floor(record["table"])
+    return f"{ratio:.2f}x the floor row's FID {floor:.3g} (the worst diffusion row, {name})"
+
+
+def candidates_table(record: dict[str, Any]) -> str:
+    """The default grid's candidates: budget, wall clock and load, FID against the floor, verdicts."""
+    import tomllib
+
+    out = ["| candidate | what it tried | steps x batch, width | cells | wall clock | threads | load average | "
+           "worst diffusion FID / floor | verdicts |", "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    for c in record["candidates"]:
+        if _probe(c):
+            continue
+        grid = tomllib.loads(c["grid_toml"])
+        train, model = grid.get("base", {}).get("train", {}), grid.get("base", {}).get("model", {})
+        floor, ratio, name = fid_vs_floor(c["table"])
+        cells = sum(len(r["seeds"]) for r in c["table"]["rows"])
+        out.append(f"| {c['name']} | {c['note']} | {grid['budget']['steps']} x {train.get('batch_size', 32)}, "
+                   f"{model.get('dim', 'recipe')} | {cells} | {minutes(c['wall_seconds'])} | {c['threads']} | "
+                   f"{c['load_average']['mean']:.1f} | {ratio:.2f} ({name}) | {verdict_counts(c['table'])} |")
+    return "\n".join(out)
+
+
+def _probe(candidate: dict[str, Any]) -> bool:
+    """A single-seed probe of budgets and widths, not a candidate grid."""
+    return all(len(r["seeds"]) == 1 for r in candidate["table"]["rows"])
+
+
+def probes_table(record: dict[str, Any]) -> str:
+    """The single-seed probes: FID against the floor for each budget, batch and width, and the training speed."""
+    out = ["| probe | cell | width | images seen | train img/s | FID | FID / floor | KID |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    import tomllib
+
+    from zoo.bench.table import overrides_text
+
+    for c in filter(_probe, record["candidates"]):
+        grid = tomllib.loads(c["grid_toml"])
+        floor = _floor(c["table"], "fid")
+        for r in c["table"]["rows"]:
+            over = {**{f"{section}.{k}": v for section in ("train", "model") for k, v in grid["base"].get(section, {}).items()},
+                    **r["overrides"]}
+            images = over.get("train.steps", grid["budget"]["steps"]) * over.get("train.batch_size", 32)
+            width = over.get("model.dim", "32 (recipe)")
+            out.append(f"| {c['name']} | {overrides_text(r['overrides'])} | {width} | {images:,} | {r['train_ips']:.0f} | {r['fid']:.3g} | "
+                       f"{r['fid'] / floor:.2f} | {r['kid']:.3g} |")
+    return "\n".join(out)
+
+
+RENDERERS: dict[str, Callable[..., str]] = {f.__name__: f for f in (grid_table, grid_verdicts, grid_timings, grid_fid, wall,
+                                                                    machine, curve_share, candidates_table, probes_table,
                                                                     repro_table, repro_summary)}
 
 
