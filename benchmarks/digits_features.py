@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-N, SIZE, SEEDS = 450, 8, (1, 2, 3)  # the study grid's n and size (benchmarks/grids/study.toml)
+N, SIZE, SEEDS = 450, 8, (1, 2, 3)  # the study grid's n and size (benchmarks/grids/study_recipe.toml)
 OUT = Path(__file__).parent / "results" / "digits_features.json"
 
 

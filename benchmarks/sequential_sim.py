@@ -48,10 +48,10 @@ def measured_noise() -> dict:
     from zoo.data.prepare import prepare
     from zoo.metrics.noise import metric_noise
 
-    grid = load_grid(ROOT / "benchmarks" / "grids" / "study.toml")
+    grid = load_grid(ROOT / "benchmarks" / "grids" / "study_recipe.toml")
     e = grid.cells[0].spec.eval
     data = prepare(grid.cells[0].spec.data, progress=False)
-    return {"grid": "benchmarks/grids/study.toml", **metric_noise(data, e.n, feature=e.feature, metrics=["kid"])}
+    return {"grid": "benchmarks/grids/study_recipe.toml", **metric_noise(data, e.n, feature=e.feature, metrics=["kid"])}
 
 
 def scenarios(margin: float = MARGIN) -> dict[str, dict]:

@@ -4,10 +4,14 @@ any contradicts (one run says ``better``, the other ``worse``). With Holm at 5% 
 contradiction should essentially never happen; ``no evidence`` in one run and a verdict in the other
 is a power question, not a contradiction.
 
-    python benchmarks/verdicts_repro.py [--grid benchmarks/grids/study.toml] [--results results-repro]
+    python benchmarks/verdicts_repro.py [--grid benchmarks/grids/default.toml] [--results results-repro]
+    python benchmarks/verdicts_repro.py --from benchmarks/results/default_grid.json \
+        benchmarks/results/default_grid_seeds4-7.json --out benchmarks/results/verdicts_repro.json
 
 Not a unit test: it trains every cell twice (about 2x the grid's duration). The grid's step budget
-makes its numbers independent of the machine's load. Writes ``RESULTS/verdicts_repro.json``.
+makes its numbers independent of the machine's load. Writes ``RESULTS/verdicts_repro.json``. With
+``--from``, compares two runs already recorded by ``default_grid.py`` (two seed sets, or one grid on
+two CPU kinds) and writes ``--out`` with both runs' provenance, for the docs (``docs_tables.py``).
 """
 
 from __future__ import annotations
@@ -63,14 +67,38 @@ def contradictions(a: dict, b: dict) -> tuple[list[dict], int]:
     return lines, count
 
 
+def from_records(paths: list[Path], out: Path) -> int:
+    """Compare two runs recorded by ``default_grid.py``; the record keeps the first run's provenance
+    (and both runs' CPU kind, caps, commit and date)."""
+    records = [json.loads(p.read_text()) for p in paths]
+    lines, count = contradictions(*(r["table"] for r in records))
+    runs = [{"file": str(p.relative_to(ROOT)) if p.is_absolute() and ROOT in p.parents else str(p),
+             **{k: r.get(k) for k in ("cpu_kind", "isa_caps", "commit", "date", "seeds")}} for p, r in zip(paths, records)]
+    record = {**{k: v for k, v in records[0].items() if k in ("cpu", "cpu_flags", "cpu_kind", "cpus", "commit", "torch", "date")},
+              "runs": runs, "seeds": [r.get("seeds") or sorted({s for row in r["table"]["rows"] for s in row["seeds"]}) for r in records],
+              "primary": records[0]["table"]["comparison"]["primary"], "variants": lines, "contradictions": count,
+              "resolved": [sum(line[k] != "no evidence" for line in lines) for k in ("a", "b")]}
+    out.write_text(json.dumps(record, indent=1) + "\n")
+    for line in lines:
+        print(f"{line['variant']:<20} {line['a_diff']:+.3g} {line['a']:<12} {line['b_diff']:+.3g} {line['b']}")
+    print(f"contradictions: {count}; wrote {out}")
+    return 1 if count else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--grid", type=Path, default=ROOT / "benchmarks" / "grids" / "study.toml")
+    parser.add_argument("--grid", type=Path, default=ROOT / "benchmarks" / "grids" / "default.toml")
+    parser.add_argument("--from", dest="records", type=Path, nargs=2, metavar="RECORD",
+                        help="compare two runs recorded by default_grid.py instead of running the grid")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "verdicts_repro.json",
+                        help="with --from: the results file to write")
     parser.add_argument("--results", type=Path, default=Path("results-repro"))
     parser.add_argument("--seeds", default="0,1,2,3/4,5,6,7", help="the two disjoint seed sets, 'a,b,c,d/e,f,g,h'")
     parser.add_argument("--jobs", type=int, default=1, help="cells in parallel within each run")
     parser.add_argument("--parallel", action="store_true", help="run the two seed sets at the same time")
     args = parser.parse_args()
+    if args.records:
+        return from_records([p.resolve() for p in args.records], args.out)
     sets = [[int(s) for s in part.split(",")] for part in args.seeds.split("/")]
     if len(sets) != 2 or set(sets[0]) & set(sets[1]):
         sys.exit("--seeds takes two disjoint comma-separated sets, e.g. 0,1,2,3/4,5,6,7")

@@ -93,6 +93,7 @@ def test_variants_cross_axes_and_seeds_and_duplicates_run_once(tmp_path: Path) -
         ('[variants]\nx = { "model.block" = "resnt" }\n', "cell 'x': unknown block 'resnt'; did you mean 'resnet'"),
         ('[budget]\nsteeps = 3\n', "[budget] takes steps, epochs and/or minutes"),
         ('seeds = "three"\n', "seeds must be a count"),
+        ("jobs = 0\n", "jobs must be a whole number of processes >= 1"),
     ],
 )
 def test_grid_mistakes_are_user_errors(tmp_path: Path, body: str, message: str) -> None:
@@ -106,9 +107,17 @@ def test_shipped_grids_expand() -> None:
     assert {"base", "no_attention", "post_norm", "relu", "silu", "gelu", "resnet", "vae"} <= variants
     assert {c.spec.diffusion.schedule for c in full.cells} == {"linear", "quadratic", "cosine", "sigmoid"}
     assert [c.label for c in full.cells if c.duplicate_of] == [f"gelu [seed {s}]" for s in range(4)]
-    study = load_grid(SMOKE.parent / "study.toml")  # the default: a subset, paired seeds, verdicts on KID
+    study = load_grid(SMOKE.parent / "study_recipe.toml")  # the study's recipe: a subset, paired seeds, verdicts on KID
     assert {c.variant for c in study.cells} < variants and {c.seed for c in study.cells} == {0, 1, 2, 3}
     assert study.settings == {"reference": "base", "primary": "kid"} and study.cells[0].spec.data.size == 8
+    assert study.name == "study"  # results databases of the old default still hold its cells
+    default = load_grid(SMOKE.parent / "default.toml")  # the study's questions on zoo's fast recipe
+    base = next(c.spec for c in default.cells if c.variant == "base")
+    assert (base.model.block, base.model.attention, base.diffusion.schedule, base.diffusion.objective) == ("resnet", "none", "cosine", "v")
+    assert {c.seed for c in default.cells} == {0, 1, 2, 3} and default.settings["reference"] == "base" and base.data.size == 8
+    questions = {c.variant: c.spec for c in default.cells}
+    assert questions["convnext"].model.block == "convnext" and questions["schedule_linear"].diffusion.schedule == "linear"
+    assert questions["attention"].model.attention == "linear" and questions["vae"].model.name == "vae"
     smoke = load_grid(SMOKE)
     assert [c.duplicate_of for c in smoke.cells] == [None, None, "base", None]
 
@@ -175,6 +184,24 @@ def test_parallel_jobs_split_the_cores() -> None:
     assert LocalExecutor(jobs=2).threads == max(1, zoo.bench.executors.cpu_count() // 2)
     with pytest.raises(UserError):
         LocalExecutor(jobs=0)
+
+
+@pytest.mark.parametrize(("argv", "jobs"), [([], 2), (["--jobs", "1"], 1)])
+def test_the_grid_s_jobs_are_the_default_of_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str],
+                                                 jobs: int) -> None:
+    made = []
+
+    class Stop(Exception):
+        pass
+
+    def executor(n: int, **kwargs: object) -> None:
+        made.append(n)
+        raise Stop
+
+    monkeypatch.setattr(zoo.bench.executors, "LocalExecutor", executor)
+    with pytest.raises(Stop):
+        main(["benchmark", "--grid", str(write_grid(tmp_path, "jobs = 2\n")), "--results", str(tmp_path), *argv])
+    assert made == [jobs]
 
 
 @pytest.mark.slow

@@ -30,4 +30,4 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_the_default_grid_exists() -> None:
     from zoo.bench.grid import default_grid_path
 
-    assert default_grid_path() == ROOT / "benchmarks" / "grids" / "study.toml"
+    assert default_grid_path() == ROOT / "benchmarks" / "grids" / "default.toml"

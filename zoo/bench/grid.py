@@ -5,6 +5,7 @@ A grid (TOML)::
     name = "study"
     seeds = [0]                       # or a count: seeds = 3  ->  [0, 1, 2]
     preset = "study"                  # optional: cells sit on a named preset (zoo.config.recipe), not the data's recipe
+    jobs = 2                          # optional: cells run at once by default, splitting the cores (--jobs overrides)
     [budget]                          # per cell: steps and/or minutes (whichever ends first)
     steps = 600
     [base.data]                       # any run-spec section: model, diffusion, data, train, eval
@@ -37,7 +38,7 @@ from zoo.errors import UserError, did_you_mean
 from zoo.plugins import installed
 from zoo.registry import Registry
 
-GRID_KEYS = ("name", "description", "seeds", "budget", "base", "variants", "axes", "compare", "preset")
+GRID_KEYS = ("name", "description", "seeds", "budget", "base", "variants", "axes", "compare", "preset", "jobs")
 COMPARE_KEYS = ("reference", "primary", "margin")
 
 
@@ -61,6 +62,7 @@ class Grid:
     cells: list[Cell] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)  # [compare]: reference, primary
     registry: Registry | None = field(default=None, repr=False, compare=False)  # what its cells were resolved with
+    jobs: int = 1  # cells run at once unless --jobs says otherwise (small cells use the cores better one thread each)
 
     def unique(self) -> list[Cell]:
         """One cell per distinct spec: the cells to actually run."""
@@ -115,6 +117,9 @@ def load_grid(path: str | Path, registry: Registry | None = None, seeds: list[in
     grid = Grid(name=str(data.get("name", path.stem)), description=str(data.get("description", "")), path=str(path),
                 settings=_compare_settings(data.get("compare", {}), path), registry=registry)
     check_grid_name(grid.name, path)
+    grid.jobs = data.get("jobs", 1)
+    if isinstance(grid.jobs, bool) or not isinstance(grid.jobs, int) or grid.jobs < 1:
+        raise UserError(f"{path}: jobs must be a whole number of processes >= 1 (e.g. jobs = 2), got {grid.jobs!r}")
     first_by_hash: dict[str, str] = {}
     for variant, overrides in variants.items():
         if not isinstance(overrides, dict):
@@ -158,9 +163,9 @@ def _compare_settings(compare: Any, path: Path) -> dict[str, Any]:
 
 
 def default_grid_path() -> Path:
-    """``benchmarks/grids/study.toml`` of this checkout (or of the current folder)."""
+    """``benchmarks/grids/default.toml`` of this checkout (or of the current folder)."""
     for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        candidate = root / "benchmarks" / "grids" / "study.toml"
+        candidate = root / "benchmarks" / "grids" / "default.toml"
         if candidate.is_file():
             return candidate
-    raise UserError("no grid file given and benchmarks/grids/study.toml not found; pass --grid FILE")
+    raise UserError("no grid file given and benchmarks/grids/default.toml not found; pass --grid FILE")

@@ -105,6 +105,34 @@ class Comparison:
                 "contrasts": contrasts}
 
 
+def comparison_from_dict(data: dict[str, Any], columns: tuple[MetricColumn, ...]) -> Comparison:
+    """The :class:`Comparison` a ``--json`` output's ``comparison`` describes (the inverse of
+    :meth:`Comparison.to_dict`), so that a results file renders with the table's own words
+    (``contrast_text``, ``reading``, ``history_lines``) without the database it came from."""
+
+    def interval(mean: float, low: float | None, high: float | None, n: int) -> Interval:
+        return Interval(mean, None if low is None or high is None else (high - low) / 2, n)
+
+    def contrast(name: str, c: dict[str, Any]) -> Contrast:
+        return Contrast(name, interval(c["difference"], c["ci_low"], c["ci_high"], c["pairs"]), c["p"], c["p_holm"],
+                        c["verdict"], c["p_tost"], c["p_tost_holm"], c["within_margin"], c["look"])
+
+    primary = next((c for c in columns if c.key == data["primary"]), None)
+    result = Comparison(data["reference"], primary, data["why_primary"], noise=data["noise"], note=data["note"],
+                        reference_rows=set(data["reference_rows"]), margin=data["margin"],
+                        margin_source=data["margin_source"], sequential=data["sequential"], curve_note=data["curve_note"])
+    for c in data["contrasts"]:
+        result.contrasts[c["name"]] = contrast(c["name"], c)
+        if c["reference_row"] is not None:
+            result.bases[c["name"]] = c["reference_row"]
+        if c["history"]:
+            result.history[c["name"]] = [(h["step"], contrast(c["name"], h)) for h in c["history"]]
+    for name, t in data["learning"].items():
+        slope = interval(t["slope"], t["ci_low"], t["ci_high"], t["points"])
+        result.learning[name] = Trend(slope, t["from_step"], t["to_step"], t["still_learning"])
+    return result
+
+
 def held_since(history: list[tuple[int, Contrast]]) -> tuple[int | None, str | None, str | None]:
     """(first step of the last run of equal verdicts, that verdict, the verdict before it) of a contrast's
     curve points; (None, None, None) without points."""

@@ -14,9 +14,10 @@ ORDER = 80
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("benchmark", help="run a grid of U-Net variants and compare them", description=__doc__)
     p.add_argument("--grid", nargs="?", const="", default="", metavar="FILE",
-                   help="grid TOML (default: benchmarks/grids/study.toml)")
+                   help="grid TOML (default: benchmarks/grids/default.toml)")
     p.add_argument("--results", default="results", help="results folder (database, runs)")
-    p.add_argument("--jobs", type=int, default=1, help="cells run in parallel processes, splitting the cores")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="cells run in parallel processes, splitting the cores (default: the grid's jobs, else 1)")
     p.add_argument("--executor", choices=("local", "ray"), default="local", help="where cells run")
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local instance)")
     p.add_argument("--sort", default=None, help="sort the table by a column: a metric value the grid reports (fid, kid, ...) or a cost")
@@ -94,11 +95,12 @@ def _run(args: argparse.Namespace, grid, err) -> None:  # noqa: ANN001
     from zoo.bench.runner import run_grid
     from zoo.bench.sequential import run_until_resolved
 
+    jobs = args.jobs or grid.jobs
     if args.executor == "ray":
-        threads = max(1, cpu_count() // max(args.jobs, 1))
+        threads = max(1, cpu_count() // max(jobs, 1))
         executor = RayExecutor(args.address, threads=threads)
     else:
-        executor = LocalExecutor(args.jobs, registry=args.registry)
+        executor = LocalExecutor(jobs, registry=args.registry)
     dupes = [c for c in grid.cells if c.duplicate_of]
     err.print(f"grid [bold]{grid.name}[/] ({grid.path}): {len(grid.cells)} cells, {len(grid.unique())} distinct specs"
               + ("; run once: " + ", ".join(f"{c.label} = {c.duplicate_of}" for c in dupes) if dupes else ""))

@@ -63,6 +63,12 @@ def to_markdown(report: Report) -> str:
     return "\n".join(out)
 
 
+def comparison_markdown(report: Report) -> str:
+    """The comparison table, how to read it and the verdicts over training, as the report shows them: the
+    docs quote a grid's results file with it (benchmarks/docs_tables.py)."""
+    return "\n".join(_table(report)[2:])
+
+
 def _table(report: Report) -> list[str]:
     """The comparison table (best values in bold) and how to read it."""
     best = bests(report)

@@ -1,0 +1,137 @@
+"""The README's main command, timed from a fresh clone, and its results recorded for the docs.
+
+Clones this repository at HEAD into a work folder, makes a fresh virtual environment there (with the
+interpreter's site packages, as the project's own environments are made: torch and the other
+dependencies are already installed, zoo is not), then runs exactly what the README says,
+``pip install -e . && zoo benchmark --grid``, timing the install and the grid apart and sampling the
+load average every 15 s (a machine shared with other jobs makes every wall-clock number slower than
+the same run alone). Then reads the grid back (``zoo benchmark --grid --table --json``, the per-seed
+values and the timings of the results database) and writes one results file with where it ran
+(``provenance.py``): ``benchmarks/docs_tables.py`` renders docs/benchmark.md's default-grid table,
+verdicts and timings from it.
+
+    python benchmarks/default_grid.py                                  # -> benchmarks/results/default_grid.json
+    python benchmarks/default_grid.py --seeds 4,5,6,7 --out benchmarks/results/default_grid_seeds4-7.json
+    python benchmarks/default_grid.py --caps avx2 --out benchmarks/results/default_grid_avx2.json
+
+``--seeds`` runs the grid with other paired seeds (the reproducibility check, ``verdicts_repro.py
+--from``); ``--caps avx2`` caps torch, oneDNN and MKL at AVX2 (docs/performance.md, "CPU kinds");
+``--threads N`` sets OMP_NUM_THREADS (default: unset, torch's own choice, as a user runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import ROOT, git, provenance  # noqa: E402
+
+CAPS = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}}
+GRID = "benchmarks/grids/default.toml"
+
+
+class LoadSampler(threading.Thread):
+    """The 1-minute load average every ``every`` seconds until stopped."""
+
+    def __init__(self, every: float = 15.0) -> None:
+        super().__init__(daemon=True)
+        self.every, self.samples, self.done = every, [], threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.samples.append(os.getloadavg()[0])
+            self.done.wait(self.every)
+
+    def summary(self) -> dict[str, float]:
+        s = self.samples or [os.getloadavg()[0]]
+        return {"mean": round(statistics.fmean(s), 2), "min": round(min(s), 2), "max": round(max(s), 2), "samples": len(s)}
+
+
+def timed(command: str, cwd: Path, env: dict[str, str]) -> float:
+    """Run a shell command as a user would (output to this terminal); its wall clock; exit on failure."""
+    start = time.perf_counter()
+    if subprocess.run(["bash", "-c", command], cwd=cwd, env=env, check=False).returncode not in (0,):
+        sys.exit(f"failed: {command}")
+    return time.perf_counter() - start
+
+
+def fresh_clone(work: Path, seeds: list[int] | None) -> Path:
+    """A clone of HEAD (committed files only) in ``work``; with ``seeds``, its default grid runs those."""
+    clone = work / "clone"
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone)], check=True)
+    subprocess.run(["git", "checkout", "--quiet", git("rev-parse", "HEAD")], cwd=clone, check=True)
+    if seeds is not None:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from verdicts_repro import grid_with_seeds
+
+        grid_with_seeds(clone / GRID, seeds, clone / GRID)
+    return clone
+
+
+def grid_record(table: dict[str, Any], results: Path) -> dict[str, Any]:
+    """What the docs render a grid from: its ``--json`` table, the per-seed values and the timings of
+    the results database it was read from (``docs_tables.py`` rebuilds the table's rows from them)."""
+    from zoo.bench.runner import DB_NAME
+    from zoo.bench.store import Store
+    from zoo.bench.table import build_rows
+
+    store = Store(results / DB_NAME)
+    rows, _ = build_rows(store, table["grid"])
+    timings = next((g["timings"] for g in store.grids() if g["grid"] == table["grid"]), None)
+    return {"table": table, "per_seed": {r.name: {str(s): v for s, v in r.per_seed.items()} for r in rows}, "timings": timings}
+
+
+def read_back(clone: Path, env: dict[str, str]) -> dict[str, Any]:
+    """The record of the clone's default grid: ``zoo benchmark --grid --table --json`` run there, and its database."""
+    out = subprocess.run(["bash", "-c", "zoo benchmark --grid --table --json"], cwd=clone, env=env, capture_output=True,
+                         text=True, check=True).stdout
+    return grid_record(json.loads(out), clone / "results")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "default_grid.json")
+    parser.add_argument("--work", type=Path, default=None, help="where to clone and run (default: a new temporary folder)")
+    parser.add_argument("--seeds", default=None, help="run the default grid with these paired seeds, e.g. 4,5,6,7")
+    parser.add_argument("--caps", choices=sorted(CAPS), default=None, help="cap the ISA (an emulated CPU kind)")
+    parser.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS (default: unset, as a user runs it)")
+    args = parser.parse_args(argv)
+    work = args.work or Path(tempfile.mkdtemp(prefix="zoo-default-grid-"))
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    clone = fresh_clone(work, seeds)
+    venv = work / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    env = {**os.environ, **CAPS.get(args.caps, {}), "PATH": f"{venv / 'bin'}:{os.environ['PATH']}", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env.pop("VIRTUAL_ENV", None)
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(key, None)
+    if args.threads:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.threads)
+    os.environ.update(CAPS.get(args.caps, {}))  # provenance() reads the kind as the run saw it
+    record = {**provenance(clone), "command": "pip install -e . && zoo benchmark --grid", "grid": GRID, "seeds": seeds,
+              "threads": args.threads or "torch default", "environment": "fresh clone, fresh venv --system-site-packages"}
+    sampler = LoadSampler()
+    sampler.start()
+    install = timed("pip install -e .", clone, env)
+    grid = timed("zoo benchmark --grid", clone, env)
+    sampler.done.set()
+    record.update({"install_seconds": round(install, 1), "grid_seconds": round(grid, 1),
+                   "wall_seconds": round(install + grid, 1), "load_average_during": sampler.summary(),
+                   "load_average_samples": sampler.samples, **read_back(clone, env)})
+    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {args.out}: install {install:.0f} s, grid {grid:.0f} s, load {sampler.summary()}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,275 @@
+"""Regenerate every generated block of README.md and docs/*.md from the results file it names.
+
+A number in the docs comes from a committed file under ``benchmarks/results/`` that says where it was
+measured (``provenance.py``: CPU model and flags, zoo's commit, torch, date). A block names its file
+and what to render from it, and holds the rendered text:
+
+    <!-- generated: benchmarks/results/default_grid.json grid_table -->
+    | cell | overrides | ... |
+    <!-- /generated -->
+
+or inline, inside a sentence: ``took <!-- generated: benchmarks/results/default_grid.json wall -->14 min 2 s<!-- /generated -->``.
+A block whose marker is followed by a line break is rendered between line breaks; an inline one stays
+on its line. ``tests/test_docs_tables.py`` renders every block in memory and fails when one differs
+from its file (no training, under a second).
+
+    python benchmarks/docs_tables.py           # rewrite every stale block
+    python benchmarks/docs_tables.py --check   # list the stale blocks, exit 1 if any
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import missing  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKER = re.compile(r"<!-- generated: (?P<file>\S+) (?P<what>\w+)(?P<args>(?: [^ >]+)*) -->(?P<body>.*?)<!-- /generated -->", re.S)
+
+
+def documents(root: Path = ROOT) -> list[Path]:
+    """The files whose generated blocks this script keeps: the README and every page of docs/."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+# -- what a results file renders to ---------------------------------------------------------------
+def _grid(record: dict[str, Any]) -> tuple[Any, Any]:
+    """(the report in memory, its comparison) of a grid's results file: the rows rebuilt from the per-seed
+    values it recorded, the comparison from its ``--json``, so the text is the table's own (zoo report)."""
+    from zoo.bench.report.build import Report
+    from zoo.bench.row import Column, Row
+    from zoo.bench.verdicts import comparison_from_dict
+
+    table = record["table"]
+    columns = tuple(Column(**c) for c in table["columns"])
+    rows = []
+    for r in table["rows"]:
+        per_seed = {int(seed): values for seed, values in record["per_seed"][r["name"]].items()}
+        row = Row(r["name"], r["overrides"], r["seeds"], r["status"], n=r["n"], per_seed=per_seed,
+                  feature_identity=r.get("feature_identity"), error=r["error"])
+        for values in per_seed.values():
+            for key, value in values.items():
+                row.values.setdefault(key, []).append(value)
+        rows.append(row)
+    refs = [Row(r["name"], {}, [], "reference", n=r["n"], values={c.key: [r[c.key]] for c in columns if r.get(c.key) is not None})
+            for r in table["references"]]
+    comparison = comparison_from_dict(table["comparison"], columns)
+    grid = {"grid": table["grid"], "path": record["grid"], "description": "", "timings": record.get("timings")}
+    return Report(grid, Path("results/zoo.db"), rows, refs, columns, comparison), comparison
+
+
+def grid_table(record: dict[str, Any]) -> str:
+    """The comparison table, how to read it and the verdicts over training, as ``zoo report`` writes them."""
+    from zoo.bench.report.markdown import comparison_markdown
+
+    return comparison_markdown(_grid(record)[0]).strip()
+
+
+def grid_verdicts(record: dict[str, Any]) -> str:
+    """One line per contrast: its difference, 95% CI and verdict (the table's ``vs`` column)."""
+    from zoo.bench.verdicts import contrast_text
+
+    report, comparison = _grid(record)
+    return "\n".join(f"- `{row.name}`: {contrast_text(comparison, row)}" for row in report.rows
+                     if row.name in comparison.contrasts)
+
+
+def grid_timings(record: dict[str, Any]) -> str:
+    """Where the grid's wall clock went (the report's timings), then the whole command's."""
+    from zoo.bench.report.build import seconds, timing_rows
+
+    out = ["| phase | time | share |", "|---|---:|---:|"]
+    out += [f"| {label.replace('&nbsp;', '')} | {seconds(s)} | {share:.1%} |" for _, label, s, share in timing_rows(record["timings"])]
+    return "\n".join(out)
+
+
+def minutes(s: float) -> str:
+    """A wall-clock duration as people say it: ``14 min 2 s``."""
+    whole = round(s)
+    return f"{whole // 60} min {whole % 60} s" if whole >= 60 else f"{whole} s"
+
+
+def wall(record: dict[str, Any]) -> str:
+    """The whole command's wall clock, install included."""
+    return minutes(record["wall_seconds"])
+
+
+def machine(record: dict[str, Any]) -> str:
+    """Where and when: CPU, zoo's kind (and the caps that emulate it), threads, load, torch, commit, date."""
+    caps = " ".join(f"{k}={v}" for k, v in record.get("isa_caps", {}).items())
+    load = record.get("load_average_during") or record.get("load_average")
+    return (f"{record['cpu']} ({record['cpus']} CPUs, zoo kind `{record['cpu_kind']}`" + (f", capped: `{caps}`" if caps else "")
+            + f"), torch {record['torch']}, zoo commit `{record['commit'][:10]}`, {record['date'][:16].replace('T', ' ')}, "
+            f"load average {load_text(load)}")
+
+
+def load_text(load: Any) -> str:
+    if isinstance(load, dict):  # sampled during the run
+        return f"{load['mean']:.1f} (from {load['min']:.1f} to {load['max']:.1f}, {load['samples']} samples of the 1-minute average)"
+    return f"{load[0]:.1f} (1 min)"
+
+
+def run_label(run: dict[str, Any], seeds: list[int]) -> str:
+    """A recorded run as a column header: its seeds, and its CPU kind when capped (an emulation)."""
+    caps = run.get("isa_caps") or {}
+    return f"seeds {','.join(map(str, seeds))}" + (f", `{run['cpu_kind']}` (capped)" if caps else f", `{run['cpu_kind']}`")
+
+
+def repro_table(record: dict[str, Any]) -> str:
+    """Two runs of one grid (other seeds, or another CPU kind): per variant, both differences and verdicts."""
+    primary = record["primary"].upper()
+    a, b = (run_label(run, seeds) for run, seeds in zip(record["runs"], record["seeds"]))
+    out = [f"| variant | {a}: {primary} vs base | {b}: {primary} vs base |", "|---|---|---|"]
+    for v in record["variants"]:
+        cells = [f"{v[k + '_diff']:+.3g} [{v[k + '_ci'][0]:+.3g}, {v[k + '_ci'][1]:+.3g}] " + (f"**{v[k]}**" if v[k] != "no evidence" else v[k])
+                 for k in ("a", "b")]
+        out.append(f"| {v['variant']} | {cells[0]} | {cells[1]} |")
+    return "\n".join(out)
+
+
+def repro_summary(record: dict[str, Any]) -> str:
+    kinds = [sum(v[k] != "no evidence" for v in record["variants"]) for k in ("a", "b")]
+    agree = sum(v["a"] == v["b"] for v in record["variants"])
+    return (f"{record['contradictions']} contradictions; {agree} of {len(record['variants'])} verdicts identical; "
+            f"resolved {kinds[0]} and {kinds[1]} of {len(record['variants'])}")
+
+
+def curve_share(record: dict[str, Any]) -> str:
+    """What the learning curves cost: their scoring time against the optimisation steps'."""
+    t = record["timings"]
+    return f"{minutes(t['curve'])} of scoring for {minutes(t['train_steps'])} of optimisation steps ({t['curve'] / t['train_steps']:.0%})"
+
+
+def _floor(table: dict[str, Any], key: str) -> float:
+    return next(r[key] for r in table["references"] if r["name"].startswith("floor"))
+
+
+def fid_vs_floor(table: dict[str, Any]) -> tuple[float, float, str]:
+    """(the floor row's FID, the worst diffusion row's FID / floor, that row): has every diffusion cell learned?"""
+    floor = _floor(table, "fid")
+    diffusion = [r for r in table["rows"] if r["overrides"].get("model.name") != "vae" and r.get("fid") is not None]
+    worst = max(diffusion, key=lambda r: r["fid"])
+    return floor, worst["fid"] / floor, worst["name"]
+
+
+def verdict_counts(table: dict[str, Any]) -> str:
+    contrasts = table["comparison"]["contrasts"]
+    kinds = [c["verdict"] for c in contrasts]
+    resolved = sum(k != "no evidence" for k in kinds)
+    return f"{resolved} of {len(kinds)} resolved: " + ", ".join(f"{c['name']} {c['verdict']}" for c in contrasts)
+
+
+def grid_fid(record: dict[str, Any]) -> str:
+    """The diffusion cells' FID against the floor row's, the target of the default grid."""
+    floor, ratio, name = fid_vs_floor(record["table"])
+    return f"{ratio:.2f}x the floor row's FID {floor:.3g} (the worst diffusion row, {name})"
+
+
+def candidates_table(record: dict[str, Any]) -> str:
+    """The default grid's candidates: budget, wall clock and load, FID against the floor, verdicts."""
+    import tomllib
+
+    out = ["| candidate | what it tried | steps x batch, width | cells | wall clock | threads | load average | "
+           "worst diffusion FID / floor | verdicts |", "|---|---|---|---:|---:|---:|---:|---:|---|"]
+    for c in record["candidates"]:
+        if _probe(c):
+            continue
+        grid = tomllib.loads(c["grid_toml"])
+        train, model = grid.get("base", {}).get("train", {}), grid.get("base", {}).get("model", {})
+        floor, ratio, name = fid_vs_floor(c["table"])
+        cells = sum(len(r["seeds"]) for r in c["table"]["rows"])
+        out.append(f"| {c['name']} | {c['note']} | {grid['budget']['steps']} x {train.get('batch_size', 32)}, "
+                   f"{model.get('dim', 'recipe')} | {cells} | {minutes(c['wall_seconds'])} | {c['threads']} | "
+                   f"{c['load_average']['mean']:.1f} | {ratio:.2f} ({name}) | {verdict_counts(c['table'])} |")
+    return "\n".join(out)
+
+
+def _probe(candidate: dict[str, Any]) -> bool:
+    """A single-seed probe of budgets and widths, not a candidate grid."""
+    return all(len(r["seeds"]) == 1 for r in candidate["table"]["rows"])
+
+
+def probes_table(record: dict[str, Any]) -> str:
+    """The single-seed probes: FID against the floor for each budget, batch and width, and the training speed."""
+    out = ["| probe | cell | width | images seen | train img/s | FID | FID / floor | KID |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    import tomllib
+
+    from zoo.bench.table import overrides_text
+
+    for c in filter(_probe, record["candidates"]):
+        grid = tomllib.loads(c["grid_toml"])
+        floor = _floor(c["table"], "fid")
+        for r in c["table"]["rows"]:
+            over = {**{f"{section}.{k}": v for section in ("train", "model") for k, v in grid["base"].get(section, {}).items()},
+                    **r["overrides"]}
+            images = over.get("train.steps", grid["budget"]["steps"]) * over.get("train.batch_size", 32)
+            width = over.get("model.dim", "32 (recipe)")
+            out.append(f"| {c['name']} | {overrides_text(r['overrides'])} | {width} | {images:,} | {r['train_ips']:.0f} | {r['fid']:.3g} | "
+                       f"{r['fid'] / floor:.2f} | {r['kid']:.3g} |")
+    return "\n".join(out)
+
+
+RENDERERS: dict[str, Callable[..., str]] = {f.__name__: f for f in (grid_table, grid_verdicts, grid_timings, grid_fid, wall,
+                                                                    machine, curve_share, candidates_table, probes_table,
+                                                                    repro_table, repro_summary)}
+
+
+# -- the blocks ---------------------------------------------------------------------------------------
+def load_record(path: Path) -> dict[str, Any]:
+    record = json.loads(path.read_text())
+    if lacks := missing(record):
+        raise ValueError(f"{path}: lacks {', '.join(lacks)} (benchmarks/provenance.py): the docs may not quote it")
+    return record
+
+
+def render(match: re.Match, root: Path = ROOT) -> str:
+    """The block of ``match`` with its text rendered from its file now."""
+    if match["what"] not in RENDERERS:
+        raise ValueError(f"unknown renderer '{match['what']}'; known: {', '.join(RENDERERS)}")
+    text = RENDERERS[match["what"]](load_record(root / match["file"]), *match["args"].split())
+    inline = not match["body"].startswith("\n")
+    if inline and "\n" in text:
+        raise ValueError(f"{match['what']} renders several lines: put its marker on a line of its own")
+    body = text if inline else f"\n{text}\n"
+    return f"<!-- generated: {match['file']} {match['what']}{match['args']} -->{body}<!-- /generated -->"
+
+
+def regenerate(text: str, root: Path = ROOT) -> str:
+    return MARKER.sub(lambda m: render(m, root), text)
+
+
+def stale(root: Path = ROOT) -> list[str]:
+    """``doc: file renderer`` of every block that differs from what its file renders."""
+    out = []
+    for doc in documents(root):
+        for m in MARKER.finditer(doc.read_text()):
+            if render(m, root) != m[0]:
+                out.append(f"{doc.relative_to(root)}: {m['file']} {m['what']}{m['args']}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only list the stale blocks (exit 1 if any)")
+    args = parser.parse_args(argv)
+    if args.check:
+        for line in (found := stale()):
+            print(line)
+        return 1 if found else 0
+    for doc in documents():
+        text = doc.read_text()
+        if (new := regenerate(text)) != text:
+            doc.write_text(new)
+            print(f"rewrote {doc.relative_to(ROOT)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
