@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 import zoo.runtime.compiled
+import zoo.runtime.cpu
 import zoo.runtime.precision
 from zoo.cli import main
 from zoo.config.resolve import load_spec
@@ -52,8 +53,23 @@ def bf16_here(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_auto_leaves_small_images_in_float32_on_every_cpu(bf16_here: None) -> None:
-    assert use_bf16(load_spec(None, ["data.size=16"]), CPU)[0] is False  # zoo.runtime.cpu: bf16 pays from 32x32, on AMX only
+    assert use_bf16(load_spec(None, ["data.size=16"]), CPU)[0] is False  # zoo.runtime.cpu: bf16 pays from 32x32 only
     assert use_bf16(load_spec(None, ["data.size=64", "train.bf16=false"]), CPU) == (False, None)
+
+
+@pytest.mark.parametrize(("kind", "info", "bf16_at_32"), [
+    ("amx", zoo.runtime.cpu.CpuInfo("Xeon", "AVX512", True, True, False), True),
+    ("avx512_bf16", zoo.runtime.cpu.CpuInfo("AMD EPYC", "AVX512", False, True, False), True),
+    ("avx512", zoo.runtime.cpu.CpuInfo("x", "AVX512", False, False, False), False),
+    ("avx2", zoo.runtime.cpu.CpuInfo("y", "AVX2", False, False, False), False),
+])  # fmt: skip
+def test_auto_trains_and_samples_32x32_in_bf16_where_the_kind_runs_it_faster(
+    bf16_here: None, monkeypatch: pytest.MonkeyPatch, kind: str, info: zoo.runtime.cpu.CpuInfo, bf16_at_32: bool
+) -> None:
+    monkeypatch.setattr(zoo.runtime.cpu, "current", lambda: info)
+    assert info.kind == kind
+    assert use_bf16(load_spec(None, ["data.size=32", "data.channels=3"]), CPU) == (bf16_at_32, None)
+    assert use_bf16(load_spec(None, ["data.size=16"]), CPU) == (False, None)
 
 
 def test_a_run_trained_in_bf16_samples_in_bf16_and_its_sampler_math_stays_float32(bf16_here: None) -> None:

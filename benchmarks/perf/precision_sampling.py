@@ -89,9 +89,11 @@ def paired(args: argparse.Namespace) -> list[dict]:
             images[precision] = generate(run, args.n, sampler=e.sampler, steps=e.steps, seed=seed,
                                          batch_size=e.batch_size, options=e.options_for(e.sampler))
             seconds = time.perf_counter() - start
-            values = evaluate(images[precision], prepared, metrics=("fid", "kid"), references=False).rows[0].values
+            scored = evaluate(images[precision], prepared, metrics=("fid", "kid"), references=False)
+            values = scored.rows[0].values
             rows.append({"run": str(args.run), "seed": seed, "precision": precision, "n": args.n, "sampler": e.sampler,
-                         "steps": e.steps, "seconds": seconds, "fid": values["fid"], "kid": values["kid"]})
+                         "steps": e.steps, "seconds": seconds, "fid": values["fid"], "kid": values["kid"],
+                         "feature_identity": scored.feature_identity, "n_real": scored.rows[0].n_real})
             print(json.dumps(rows[-1]), flush=True)
         difference = np.abs(images["fp32"].astype(int) - images["bf16"].astype(int))
         rows[-1].update(identical=float((difference == 0).mean()), mean_difference=float(difference.mean()))

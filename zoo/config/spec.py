@@ -119,7 +119,7 @@ class TrainSpec:
     ema_max_decay: float = 0.9999  # warm-up rule only: EMA decay ceiling
     ema_power: float = 0.75  # warm-up rule only: decay 1 - (1 + step) ** -power (as diffusers' EMAModel)
     grad_clip: float | None = 1.0  # max gradient norm; None disables clipping
-    bf16: bool | None = None  # bf16 autocast; None: where this CPU runs it faster (zoo.runtime.cpu: AMX, images >= 32x32)
+    bf16: bool | None = None  # bf16 autocast; None: where this CPU runs it faster (zoo.runtime.cpu: AMX or AVX512-BF16, images >= 32x32)
     channels_last: bool = True  # memory format for convolutions (faster with oneDNN)
     checkpoint_every: int = 1000  # steps between checkpoints (and one at the end)
     log_every: int = 25  # steps between log.jsonl lines

@@ -14,7 +14,7 @@ Kinds, fastest bf16 first:
 kind       needs                                        bf16
 ========== ============================================ =========================================
 amx        AMX tiles + AMX-BF16, oneDNN allowed to use  fast: autocast where it pays (>= 32x32)
-avx512_bf16 AVX512-BF16 without AMX                     converts in hardware; not faster at our sizes
+avx512_bf16 AVX512-BF16 without AMX                     in hardware: autocast where it pays (>= 32x32)
 avx512     AVX-512 without BF16                         emulated: slower than fp32
 avx2       AVX2 only                                    emulated: several times slower than fp32
 default    anything else                                emulated: slower
@@ -32,7 +32,11 @@ KINDS = ("amx", "avx512_bf16", "avx512", "avx2", "default")
 # oneDNN's ISA names, lowest to highest, as ONEDNN_MAX_CPU_ISA takes them (upper case, any prefix order)
 _ONEDNN_ORDER = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI", "AVX512_CORE_BF16",
                  "AVX10_1_512", "AVX512_CORE_FP16", "AVX10_1_512_AMX", "AVX512_CORE_AMX")  # fmt: skip
-MIN_BF16_SIZE = 32  # image side from which AMX bf16 trains 1.2-1.4x faster (docs/performance.md); 1.06x at 16
+# The image side from which bf16 autocast is measured faster than fp32, per kind (docs/performance.md, "CPU
+# kinds"); the kinds not listed emulate bf16, slower at every size. AMX: training 1.2-1.4x and sampling 1.8x
+# faster at 32x32, 1.04-1.06x at 16. AVX512-BF16 (an AMD EPYC, benchmarks/results/precision_avx512_bf16.json):
+# training 1.31x at 32x32 and 1.47x at 64x64, sampling 1.39-1.55x and 1.60-1.72x; 1.00-1.09x at 16x16.
+BF16_FROM_SIZE = {"amx": 32, "avx512_bf16": 32}
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,8 @@ class CpuInfo:
 
     @property
     def bf16_fast(self) -> bool:
-        """bf16 matmuls and convolutions in hardware at several times fp32 speed (AMX)."""
-        return self.kind == "amx"
+        """bf16 matmuls and convolutions in hardware (AMX, AVX512-BF16), faster than fp32 on large enough images."""
+        return self.kind in BF16_FROM_SIZE
 
     def describe(self) -> str:
         note = " (capped by ATEN_CPU_CAPABILITY / ONEDNN_MAX_CPU_ISA: an emulation)" if self.emulated else ""
@@ -120,14 +124,16 @@ def current() -> CpuInfo:
 def choose_bf16(requested: bool | None, image_size: int, info: CpuInfo | None = None) -> tuple[bool, str | None]:
     """(use bf16 autocast?, a note for the log or None) for a CPU run.
 
-    ``requested`` None ("auto") turns bf16 on only where it is measured faster: AMX and images of
-    32x32 or more. An explicit ``true`` is honoured, with a note when this CPU makes it slow.
+    ``requested`` None ("auto") turns bf16 on only where it is measured faster: a kind of :data:`BF16_FROM_SIZE`
+    (AMX, AVX512-BF16) and images at least its side (32x32). An explicit ``true`` is honoured, with a note
+    when this CPU makes it slow.
     """
     info = info or current()
     if requested is None:
-        return info.bf16_fast and image_size >= MIN_BF16_SIZE, None
+        start = BF16_FROM_SIZE.get(info.kind)
+        return start is not None and image_size >= start, None
     if requested and not info.bf16_fast:
-        return True, (f"train.bf16 = true on {info.describe()}: without AMX, bf16 convolutions are emulated and "
+        return True, (f"train.bf16 = true on {info.describe()}: without AMX or AVX512-BF16, bf16 convolutions are emulated and "
                       "run several times slower than fp32 (10 vs 76 GFLOP/s on an AVX2 EPYC); "
                       "drop it (or set train.bf16 = none to let zoo choose)")  # fmt: skip
     return bool(requested), None

@@ -1,7 +1,7 @@
 """The precision a network runs in: bf16 autocast where the spec asks for it and the device has it.
 
-Training and sampling decide alike (``train.bf16``; None lets :func:`zoo.runtime.cpu.choose_bf16` choose: AMX
-and images of 32x32 or more, where bf16 convolutions run faster), so a run samples, is scored and draws
+Training and sampling decide alike (``train.bf16``; None lets :func:`zoo.runtime.cpu.choose_bf16` choose: AMX or
+AVX512-BF16 and images of 32x32 or more, where bf16 convolutions run faster), so a run samples, is scored and draws
 its learning curve in the precision it was trained in (on another CPU, in the one the same rule gives
 there). On the AMX Xeon, the default recipe's network evaluates 1.8x faster in bf16 at 32x32 and 2.3x
 at 64x64 (docs/performance.md). Only the network runs under autocast:
