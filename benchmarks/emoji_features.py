@@ -37,6 +37,7 @@ def floor_subset(train: np.ndarray, n: int) -> np.ndarray:
 
 def main() -> None:
     import torch
+    from zoo_emoji.features import emoji_feature
 
     from zoo.config.spec import DataSpec
     from zoo.data.prepare import prepare
@@ -46,7 +47,6 @@ def main() -> None:
     from zoo.runtime.cpu import current
     from zoo.runtime.io import atomic_write_text
     from zoo.testing.yardstick import blurred_images, check_same_on_every_cpu
-    from zoo_emoji.features import emoji_feature
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)

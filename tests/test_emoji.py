@@ -230,8 +230,9 @@ def test_the_shipped_emoji_network_is_the_recorded_bytes_and_package_data() -> N
     import tomllib
 
     from safetensors.torch import load_file
-    from zoo.metrics.shipped import sha256_of
     from zoo_emoji.features import EmojiNet, EmojiRecipe, emoji_feature
+
+    from zoo.metrics.shipped import sha256_of
 
     weights, meta = emoji_feature.paths()
     assert weights.parent == PLUGIN / "zoo_emoji" / "weights" and EmojiRecipe().hash() in weights.name
@@ -263,6 +264,7 @@ def test_a_missing_emoji_network_names_the_plugin_to_reinstall_and_never_trains(
 def test_the_emoji_yardstick_orders_real_blurred_and_noise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """On a fifth of the glyphs (n = 90): real vs real < blurred real < noise, in FID and KID."""
     import zoo_emoji.source
+
     from zoo.config.spec import DataSpec
     from zoo.data.prepare import prepare
     from zoo.metrics.evaluate import evaluate
@@ -294,8 +296,9 @@ def test_the_shipped_network_was_trained_on_the_glyphs_this_plugin_draws() -> No
 
 @pytest.mark.slow  # two fresh interpreters, each preparing the emoji at 32x32 and scoring 200 images (~1-2 min)
 def test_the_emoji_yardstick_scores_the_same_on_any_cpu(tmp_path: Path) -> None:
-    from zoo.testing.yardstick import blurred_images, check_same_on_every_cpu
     from zoo_emoji.features import emoji_data, emoji_feature
+
+    from zoo.testing.yardstick import blurred_images, check_same_on_every_cpu
 
     images, _, assignment = emoji_data()
     np.savez(tmp_path / "s.npz", images=blurred_images(images[assignment == 0][:200], side=16))
