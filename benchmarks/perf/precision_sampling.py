@@ -125,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     where = {"script": "benchmarks/perf/precision_sampling.py", **provenance(args.threads), "when": time.strftime("%Y-%m-%d %H:%M"), "cpu": current().describe(),
              "load_before": os.getloadavg()}  # fmt: skip
     if args.run is not None:
-        return _append(args, {**where, "paired": paired(args), "load_after": os.getloadavg()})
+        trained = args.run / "train.json"  # how the run was trained: steps, minutes, precision, device
+        summary = json.loads(trained.read_text()) if trained.is_file() else None
+        return _append(args, {**where, "trained": summary, "paired": paired(args), "load_after": os.getloadavg()})
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         row = measure(size, args)

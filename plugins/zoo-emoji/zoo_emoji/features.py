@@ -2,8 +2,8 @@
 
 Why not Inception: its ImageNet features read a 32x32 glyph blown up to 299x299, and it costs 0.1-0.2 s
 an image on a CPU. A CNN that learnt to tell the Unicode groups of these very glyphs apart reads what a
-generator must get right here (outlines, colours, skin tones, flags' stripes) and scores thousands of
-images a second. Why shipped, never trained on first use: a network trained on each machine is a
+generator must get right here (outlines, colours, skin tones, flags' stripes), at a small fraction of
+Inception's cost. Why shipped, never trained on first use: a network trained on each machine is a
 different yardstick on each machine (``zoo.metrics.shipped``); ``zoo features build emoji`` is the only
 thing that trains it (docs/metrics.md, "emoji").
 
