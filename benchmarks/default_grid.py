@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -57,12 +58,18 @@ class LoadSampler(threading.Thread):
         return {"mean": round(statistics.fmean(s), 2), "min": round(min(s), 2), "max": round(max(s), 2), "samples": len(s)}
 
 
-def timed(command: str, cwd: Path, env: dict[str, str]) -> float:
-    """Run a shell command as a user would (output to this terminal); its wall clock; exit on failure."""
-    start = time.perf_counter()
-    if subprocess.run(["bash", "-c", command], cwd=cwd, env=env, check=False).returncode not in (0,):
+def timed(command: str, cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Run a shell command as a user would (output to this terminal); (its wall clock, the CPU time of
+    all its processes: what it would take alone on one core); exit on failure."""
+    start, cpu = time.perf_counter(), _children_cpu()
+    if subprocess.run(["bash", "-c", command], cwd=cwd, env=env, check=False).returncode != 0:
         sys.exit(f"failed: {command}")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _children_cpu() - cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def fresh_clone(work: Path, seeds: list[int] | None) -> Path:
@@ -122,11 +129,12 @@ def main(argv: list[str] | None = None) -> int:
               "threads": args.threads or "torch default", "environment": "fresh clone, fresh venv --system-site-packages"}
     sampler = LoadSampler()
     sampler.start()
-    install = timed("pip install -e .", clone, env)
-    grid = timed("zoo benchmark --grid", clone, env)
+    install, install_cpu = timed("pip install -e .", clone, env)
+    grid, grid_cpu = timed("zoo benchmark --grid", clone, env)
     sampler.done.set()
     record.update({"install_seconds": round(install, 1), "grid_seconds": round(grid, 1),
-                   "wall_seconds": round(install + grid, 1), "load_average_during": sampler.summary(),
+                   "wall_seconds": round(install + grid, 1), "cpu_seconds": {"install": round(install_cpu, 1), "grid": round(grid_cpu, 1)},
+                   "load_average_during": sampler.summary(),
                    "load_average_samples": sampler.samples, **read_back(clone, env)})
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {args.out}: install {install:.0f} s, grid {grid:.0f} s, load {sampler.summary()}", file=sys.stderr)
