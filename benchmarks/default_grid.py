@@ -16,7 +16,9 @@ verdicts and timings from it.
 
 ``--seeds`` runs the grid with other paired seeds (the reproducibility check, ``verdicts_repro.py
 --from``); ``--caps avx2`` caps torch, oneDNN and MKL at AVX2 (docs/performance.md, "CPU kinds");
-``--threads N`` sets OMP_NUM_THREADS (default: unset, torch's own choice, as a user runs it).
+``--threads N`` sets OMP_NUM_THREADS (default: unset, torch's own choice, as a user runs it);
+``--grid FILE`` (a path inside the repository) runs another grid the same way, e.g. ``smoke.toml`` to
+try the whole procedure in a minute (the record then names that grid, and the docs do not quote it).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -57,16 +60,22 @@ class LoadSampler(threading.Thread):
         return {"mean": round(statistics.fmean(s), 2), "min": round(min(s), 2), "max": round(max(s), 2), "samples": len(s)}
 
 
-def timed(command: str, cwd: Path, env: dict[str, str]) -> float:
-    """Run a shell command as a user would (output to this terminal); its wall clock; exit on failure."""
-    start = time.perf_counter()
-    if subprocess.run(["bash", "-c", command], cwd=cwd, env=env, check=False).returncode not in (0,):
+def timed(command: str, cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Run a shell command as a user would (output to this terminal); (its wall clock, the CPU time of
+    all its processes: what it would take alone on one core); exit on failure."""
+    start, cpu = time.perf_counter(), _children_cpu()
+    if subprocess.run(["bash", "-c", command], cwd=cwd, env=env, check=False).returncode != 0:
         sys.exit(f"failed: {command}")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _children_cpu() - cpu
 
 
-def fresh_clone(work: Path, seeds: list[int] | None) -> Path:
-    """A clone of HEAD (committed files only) in ``work``; with ``seeds``, its default grid runs those."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def fresh_clone(work: Path, seeds: list[int] | None, grid: str = GRID) -> Path:
+    """A clone of HEAD (committed files only) in ``work``; with ``seeds``, its ``grid`` runs those."""
     clone = work / "clone"
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone)], check=True)
     subprocess.run(["git", "checkout", "--quiet", git("rev-parse", "HEAD")], cwd=clone, check=True)
@@ -74,7 +83,7 @@ def fresh_clone(work: Path, seeds: list[int] | None) -> Path:
         sys.path.insert(0, str(ROOT / "benchmarks"))
         from verdicts_repro import grid_with_seeds
 
-        grid_with_seeds(clone / GRID, seeds, clone / GRID)
+        grid_with_seeds(clone / grid, seeds, clone / grid)
     return clone
 
 
@@ -91,9 +100,9 @@ def grid_record(table: dict[str, Any], results: Path) -> dict[str, Any]:
     return {"table": table, "per_seed": {r.name: {str(s): v for s, v in r.per_seed.items()} for r in rows}, "timings": timings}
 
 
-def read_back(clone: Path, env: dict[str, str]) -> dict[str, Any]:
-    """The record of the clone's default grid: ``zoo benchmark --grid --table --json`` run there, and its database."""
-    out = subprocess.run(["bash", "-c", "zoo benchmark --grid --table --json"], cwd=clone, env=env, capture_output=True,
+def read_back(clone: Path, env: dict[str, str], command: str) -> dict[str, Any]:
+    """The record of the clone's grid: ``COMMAND --table --json`` run there, and its database."""
+    out = subprocess.run(["bash", "-c", f"{command} --table --json"], cwd=clone, env=env, capture_output=True,
                          text=True, check=True).stdout
     return grid_record(json.loads(out), clone / "results")
 
@@ -105,10 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default=None, help="run the default grid with these paired seeds, e.g. 4,5,6,7")
     parser.add_argument("--caps", choices=sorted(CAPS), default=None, help="cap the ISA (an emulated CPU kind)")
     parser.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS (default: unset, as a user runs it)")
+    parser.add_argument("--grid", default=None, help="another grid file of the repository (default: the README's command)")
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="zoo-default-grid-"))
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
-    clone = fresh_clone(work, seeds)
+    clone = fresh_clone(work, seeds, args.grid or GRID)
+    command = "zoo benchmark --grid" + (f" {args.grid}" if args.grid else "")
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     env = {**os.environ, **CAPS.get(args.caps, {}), "PATH": f"{venv / 'bin'}:{os.environ['PATH']}", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
@@ -118,16 +129,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.threads)
     os.environ.update(CAPS.get(args.caps, {}))  # provenance() reads the kind as the run saw it
-    record = {**provenance(clone), "command": "pip install -e . && zoo benchmark --grid", "grid": GRID, "seeds": seeds,
+    record = {**provenance(clone), "command": f"pip install -e . && {command}", "grid": args.grid or GRID, "seeds": seeds,
               "threads": args.threads or "torch default", "environment": "fresh clone, fresh venv --system-site-packages"}
     sampler = LoadSampler()
     sampler.start()
-    install = timed("pip install -e .", clone, env)
-    grid = timed("zoo benchmark --grid", clone, env)
+    install, install_cpu = timed("pip install -e .", clone, env)
+    grid, grid_cpu = timed(command, clone, env)
     sampler.done.set()
     record.update({"install_seconds": round(install, 1), "grid_seconds": round(grid, 1),
-                   "wall_seconds": round(install + grid, 1), "load_average_during": sampler.summary(),
-                   "load_average_samples": sampler.samples, **read_back(clone, env)})
+                   "wall_seconds": round(install + grid, 1), "cpu_seconds": {"install": round(install_cpu, 1), "grid": round(grid_cpu, 1)},
+                   "load_average_during": sampler.summary(),
+                   "load_average_samples": sampler.samples, **read_back(clone, env, command)})
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {args.out}: install {install:.0f} s, grid {grid:.0f} s, load {sampler.summary()}", file=sys.stderr)
     return 0

@@ -40,6 +40,16 @@ def documents(root: Path = ROOT) -> list[Path]:
 
 
 # -- what a results file renders to ---------------------------------------------------------------
+def _pick(record: dict[str, Any], candidate: str | None) -> dict[str, Any]:
+    """The record of one grid run: the file's own, or its candidate ``candidate`` (default_grid_candidates.json)."""
+    if candidate is None:
+        return record
+    entry = next((c for c in record["candidates"] if c["name"] == candidate), None)
+    if entry is None:
+        raise ValueError(f"no candidate '{candidate}'; candidates: {', '.join(c['name'] for c in record['candidates'])}")
+    return entry
+
+
 def _grid(record: dict[str, Any]) -> tuple[Any, Any]:
     """(the report in memory, its comparison) of a grid's results file: the rows rebuilt from the per-seed
     values it recorded, the comparison from its ``--json``, so the text is the table's own (zoo report)."""
@@ -61,32 +71,33 @@ def _grid(record: dict[str, Any]) -> tuple[Any, Any]:
     refs = [Row(r["name"], {}, [], "reference", n=r["n"], values={c.key: [r[c.key]] for c in columns if r.get(c.key) is not None})
             for r in table["references"]]
     comparison = comparison_from_dict(table["comparison"], columns)
-    grid = {"grid": table["grid"], "path": record["grid"], "description": "", "timings": record.get("timings")}
+    grid = {"grid": table["grid"], "path": record.get("grid", ""), "description": "", "timings": record.get("timings")}
     return Report(grid, Path("results/zoo.db"), rows, refs, columns, comparison), comparison
 
 
-def grid_table(record: dict[str, Any]) -> str:
+def grid_table(record: dict[str, Any], candidate: str | None = None) -> str:
     """The comparison table, how to read it and the verdicts over training, as ``zoo report`` writes them."""
     from zoo.bench.report.markdown import comparison_markdown
 
-    return comparison_markdown(_grid(record)[0]).strip()
+    return comparison_markdown(_grid(_pick(record, candidate))[0]).strip()
 
 
-def grid_verdicts(record: dict[str, Any]) -> str:
+def grid_verdicts(record: dict[str, Any], candidate: str | None = None) -> str:
     """One line per contrast: its difference, 95% CI and verdict (the table's ``vs`` column)."""
     from zoo.bench.verdicts import contrast_text
 
-    report, comparison = _grid(record)
+    report, comparison = _grid(_pick(record, candidate))
     return "\n".join(f"- `{row.name}`: {contrast_text(comparison, row)}" for row in report.rows
                      if row.name in comparison.contrasts)
 
 
-def grid_timings(record: dict[str, Any]) -> str:
-    """Where the grid's wall clock went (the report's timings), then the whole command's."""
+def grid_timings(record: dict[str, Any], candidate: str | None = None) -> str:
+    """Where the grid's wall clock went (the report's timings of its last run)."""
     from zoo.bench.report.build import seconds, timing_rows
 
+    timings = _pick(record, candidate)["timings"]
     out = ["| phase | time | share |", "|---|---:|---:|"]
-    out += [f"| {label.replace('&nbsp;', '')} | {seconds(s)} | {share:.1%} |" for _, label, s, share in timing_rows(record["timings"])]
+    out += [f"| {label.replace('&nbsp;', '')} | {seconds(s)} | {share:.1%} |" for _, label, s, share in timing_rows(timings)]
     return "\n".join(out)
 
 
@@ -99,6 +110,20 @@ def minutes(s: float) -> str:
 def wall(record: dict[str, Any]) -> str:
     """The whole command's wall clock, install included."""
     return minutes(record["wall_seconds"])
+
+
+def wall_parts(record: dict[str, Any]) -> str:
+    """The install and the grid apart, with the CPU time of all their processes (what they would take alone on one
+    core: a machine shared with other jobs stretches the wall clock, not the work)."""
+    cpu = record["cpu_seconds"]
+    return (f"install {minutes(record['install_seconds'])}, grid {minutes(record['grid_seconds'])}; CPU time of all their "
+            f"processes {minutes(cpu['install'])} and {minutes(cpu['grid'])}; load average during the run "
+            f"{load_text(record['load_average_during'])}")
+
+
+def load(record: dict[str, Any]) -> str:
+    """The mean load average during the run (1-minute average; 2 = both cores busy)."""
+    return f"{record['load_average_during']['mean']:.1f}"
 
 
 def machine(record: dict[str, Any]) -> str:
@@ -141,9 +166,9 @@ def repro_summary(record: dict[str, Any]) -> str:
             f"resolved {kinds[0]} and {kinds[1]} of {len(record['variants'])}")
 
 
-def curve_share(record: dict[str, Any]) -> str:
+def curve_share(record: dict[str, Any], candidate: str | None = None) -> str:
     """What the learning curves cost: their scoring time against the optimisation steps'."""
-    t = record["timings"]
+    t = _pick(record, candidate)["timings"]
     return f"{minutes(t['curve'])} of scoring for {minutes(t['train_steps'])} of optimisation steps ({t['curve'] / t['train_steps']:.0%})"
 
 
@@ -166,9 +191,9 @@ def verdict_counts(table: dict[str, Any]) -> str:
     return f"{resolved} of {len(kinds)} resolved: " + ", ".join(f"{c['name']} {c['verdict']}" for c in contrasts)
 
 
-def grid_fid(record: dict[str, Any]) -> str:
+def grid_fid(record: dict[str, Any], candidate: str | None = None) -> str:
     """The diffusion cells' FID against the floor row's, the target of the default grid."""
-    floor, ratio, name = fid_vs_floor(record["table"])
+    floor, ratio, name = fid_vs_floor(_pick(record, candidate)["table"])
     return f"{ratio:.2f}x the floor row's FID {floor:.3g} (the worst diffusion row, {name})"
 
 
@@ -216,7 +241,7 @@ def probes_table(record: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-RENDERERS: dict[str, Callable[..., str]] = {f.__name__: f for f in (grid_table, grid_verdicts, grid_timings, grid_fid, wall,
+RENDERERS: dict[str, Callable[..., str]] = {f.__name__: f for f in (grid_table, grid_verdicts, grid_timings, grid_fid, wall, wall_parts, load,
                                                                     machine, curve_share, candidates_table, probes_table,
                                                                     repro_table, repro_summary)}
 

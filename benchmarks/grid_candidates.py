@@ -2,8 +2,9 @@
 
 Each candidate is a grid file run with ``zoo benchmark --grid FILE --results DIR`` (timed by the
 caller, e.g. ``/usr/bin/time``); this script reads the finished grid back (``--table --json``) and adds
-it, with the grid file's text, the wall clock, the threads and the load average the caller measured,
-and where it ran (``provenance.py``), to ``benchmarks/results/default_grid_candidates.json``. Adding a
+it, with the grid file's text, its per-seed values and timings (so docs_tables.py renders its table
+as it renders the default grid's: ``grid_table NAME``), the wall clock, the threads and the load
+average the caller measured, and where it ran (``provenance.py``), to ``benchmarks/results/default_grid_candidates.json``. Adding a
 name again replaces its entry.
 
     python benchmarks/grid_candidates.py NAME GRID.toml RESULTS_DIR --wall-seconds 1032 --load 6.1 --threads 1
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from default_grid import grid_record  # noqa: E402
 from provenance import ROOT, provenance  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "default_grid_candidates.json"
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     entry = {"name": args.name, "note": args.note, "grid_toml": args.grid.read_text(), "wall_seconds": args.wall_seconds,
              "threads": args.threads, "load_average": {"mean": round(sum(args.load) / len(args.load), 2), "min": min(args.load),
                                                        "max": max(args.load), "samples": len(args.load)},
-             "table": table}
+             **grid_record(table, args.results)}
     record["candidates"] = [c for c in record["candidates"] if c["name"] != args.name] + [entry]
     record.update(provenance())  # the machine and code of the latest entry (every entry ran on this machine)
     args.out.write_text(json.dumps(record, indent=1) + "\n")

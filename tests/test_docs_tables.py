@@ -1,0 +1,93 @@
+"""Every generated block of README.md and docs/*.md says what its results file says (benchmarks/docs_tables.py):
+rendered in memory from the committed file, no training, compared with the page."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str):  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+docs_tables = _load("docs_tables")
+
+
+def blocks() -> list[tuple[Path, object]]:
+    return [(doc, m) for doc in docs_tables.documents() for m in docs_tables.MARKER.finditer(doc.read_text())]
+
+
+def test_the_docs_quote_their_results_files() -> None:
+    found = blocks()
+    assert found, "no generated block in the docs"
+    stale = [f"{doc.relative_to(ROOT)}: {m['file']} {m['what']}" for doc, m in found if docs_tables.render(m) != m[0]]
+    assert not stale, "run `python benchmarks/docs_tables.py`: stale blocks " + "; ".join(stale)
+
+
+def test_every_quoted_file_says_where_it_was_measured() -> None:
+    for _, m in blocks():
+        record = json.loads((ROOT / m["file"]).read_text())
+        assert not docs_tables.missing(record), m["file"]
+
+
+def test_the_default_grid_s_table_verdicts_and_fid_are_quoted() -> None:
+    quoted = {(doc.name, m["what"]) for doc, m in blocks()}
+    assert {("benchmark.md", "grid_table"), ("benchmark.md", "grid_verdicts"), ("benchmark.md", "grid_fid"),
+            ("benchmark.md", "candidates_table"), ("performance.md", "grid_timings")} <= quoted
+
+
+def test_a_stale_block_is_rewritten_and_an_unknown_one_named(tmp_path: Path) -> None:
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    record = {"cpu": "CPU", "cpu_flags": ["avx2"], "cpu_kind": "avx2", "commit": "abc", "torch": "2", "date": "2026",
+              "wall_seconds": 842.4}
+    (results / "r.json").write_text(json.dumps(record))
+    text = "took <!-- generated: benchmarks/results/r.json wall -->12 min 46 s<!-- /generated --> in all\n"
+    assert docs_tables.regenerate(text, tmp_path) == text.replace("12 min 46 s", "14 min 2 s")
+    block = "<!-- generated: benchmarks/results/r.json wall -->\nold\n<!-- /generated -->"
+    assert docs_tables.regenerate(block, tmp_path) == block.replace("old", "14 min 2 s")
+    with pytest.raises(ValueError, match="unknown renderer 'walls'"):
+        docs_tables.regenerate(text.replace(" wall ", " walls "), tmp_path)
+    del record["commit"]
+    (results / "r.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="lacks commit"):
+        docs_tables.regenerate(text, tmp_path)
+
+
+def test_a_grid_record_renders_the_report_s_own_table(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The docs' table of a recorded grid is the one `zoo report` writes from the database: same rows, ±, verdicts,
+    reading and verdicts over training, rebuilt from the --json output and the per-seed values alone."""
+    from tests.fake_results import fake_grid
+    from zoo.cli import main
+
+    level = [50.0, 80.0, 65.0, 72.0]
+    shift = {"base": 0.0, "worse": 30.0, "same": 0.5}
+
+    def scores(variant: str, seed: int) -> dict[str, float]:
+        return {"kid": level[seed] + shift[variant] + [0.3, -0.2, 0.1, -0.3][seed] * (variant != "base"), "fid": 90.0 + seed}
+
+    def curve(variant: str, seed: int) -> dict[int, float]:
+        return {step: level[seed] + shift[variant] + 100.0 / step for step in (100, 200, 300)}
+
+    path, results, _ = fake_grid(tmp_path, list(shift), scores, seeds=4, curve=curve,
+                                 extra='[compare]\nreference = "base"\nprimary = "kid"\nmargin = 3.0')
+    assert main(["benchmark", "--grid", str(path), "--results", str(results), "--table", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    record = {"grid": str(path), **_load("default_grid").grid_record(table, results)}
+    assert main(["report", "--results", str(results), "--out", str(tmp_path / "report")]) == 0
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    rendered = docs_tables.grid_table(record)
+    assert "| worse |" in rendered and "worse" in rendered and "### Verdicts over training" in rendered
+    assert rendered in markdown
+    assert docs_tables.grid_verdicts(record).splitlines()[0].startswith("- `worse`: +30")
