@@ -44,3 +44,12 @@ def test_contiguous_format_leaves_every_tensor_as_it_is() -> None:
     before = model.conv.weight.stride()
     to_layout(model, "cpu", torch.contiguous_format)
     assert model.conv.weight.stride() == before
+
+
+def test_4d_tensors_get_the_strides_module_to_gives_them() -> None:
+    """A 1x1 conv's weight counts as channels_last in either layout; its strides must still be
+    Module.to's, or oneDNN picks other kernels and runs round differently than they used to."""
+    model = nn.Sequential(nn.Conv2d(8, 4, 1), nn.Conv2d(4, 4, 3, groups=4))
+    reference = nn.Sequential(nn.Conv2d(8, 4, 1), nn.Conv2d(4, 4, 3, groups=4)).to(memory_format=torch.channels_last)
+    to_layout(model, "cpu", torch.channels_last)
+    assert [p.stride() for p in model.parameters()] == [p.stride() for p in reference.parameters()]
