@@ -135,6 +135,13 @@ def machine(record: dict[str, Any]) -> str:
             f"load average {load_text(load)}")
 
 
+def machine_short(record: dict[str, Any]) -> str:
+    """The CPU, zoo's kind and the mean load, for a sentence."""
+    caps = ", capped" if record.get("isa_caps") else ""
+    load = record.get("load_average_during") or {"mean": record["load_average"][0]}
+    return f"{record['cpu']} (zoo kind `{record['cpu_kind']}`{caps}, load average {load['mean']:.1f})"
+
+
 def load_text(load: Any) -> str:
     if isinstance(load, dict):  # sampled during the run
         return f"{load['mean']:.1f} (from {load['min']:.1f} to {load['max']:.1f}, {load['samples']} samples of the 1-minute average)"
@@ -166,6 +173,32 @@ def repro_summary(record: dict[str, Any]) -> str:
             f"resolved {kinds[0]} and {kinds[1]} of {len(record['variants'])}")
 
 
+def same_numbers(record: dict[str, Any]) -> str:
+    """Two commits' runs of one grid compared bit for bit (``same_numbers.py``)."""
+    s = record["summary"]
+    return (f"{s['identical']} of {s['cells']} cells bit-identical between `{record['old_commit'][:7]}` and "
+            f"`{record['commit'][:7]}` (weights, EMA weights, samples, every logged loss, learning-curve points and scores)")
+
+
+def old_new(record: dict[str, Any]) -> str:
+    """Old and new checkouts timed in alternating rounds (``perf/old_new.py``): the per-round ratios."""
+    train, sample = record["train_speedup_new_over_old"], record["sample_speedup_new_over_old"]
+    med = record["median"]
+    return (f"over {record['rounds']} rounds on {record['cpu']} (zoo kind `{record['cpu_kind']}`, {record['threads']} threads), "
+            f"training {med['new']['train']:.0f} images/s after against {med['old']['train']:.0f} before "
+            f"(per-round ratio after/before {train['median']:.2f}, from {train['min']:.2f} to {train['max']:.2f}) and sampling "
+            f"{med['new']['sample']:.2f} ms/image against {med['old']['sample']:.2f} (speed ratio {sample['median']:.2f}, "
+            f"from {sample['min']:.2f} to {sample['max']:.2f}); commits `{record['commits']['old']}` and `{record['commits']['new']}`")
+
+
+def spec_walk(record: dict[str, Any]) -> str:
+    """The spec's walk from ``zoo train`` to the first step, after and before the redesign (``spec_walk.py``)."""
+    after, before = record["walks"]["after"], record["walks"]["before"]
+    return (f"{after['modules']} modules with {after['moves']} moves, {after['back']} of them back to a module already "
+            f"walked (`{after['commit']}`; before the redesign, `{before['commit']}`: {before['modules']} modules, "
+            f"{before['moves']} moves, {before['back']} back)")
+
+
 def curve_share(record: dict[str, Any], candidate: str | None = None) -> str:
     """What the learning curves cost: their scoring time against the optimisation steps'."""
     t = _pick(record, candidate)["timings"]
@@ -189,6 +222,11 @@ def verdict_counts(table: dict[str, Any]) -> str:
     kinds = [c["verdict"] for c in contrasts]
     resolved = sum(k != "no evidence" for k in kinds)
     return f"{resolved} of {len(kinds)} resolved: " + ", ".join(f"{c['name']} {c['verdict']}" for c in contrasts)
+
+
+def grid_verdict_counts(record: dict[str, Any], candidate: str | None = None) -> str:
+    """How many contrasts were resolved, and each verdict."""
+    return verdict_counts(_pick(record, candidate)["table"])
 
 
 def grid_fid(record: dict[str, Any], candidate: str | None = None) -> str:
@@ -242,8 +280,9 @@ def probes_table(record: dict[str, Any]) -> str:
 
 
 RENDERERS: dict[str, Callable[..., str]] = {f.__name__: f for f in (grid_table, grid_verdicts, grid_timings, grid_fid, wall, wall_parts, load,
-                                                                    machine, curve_share, candidates_table, probes_table,
-                                                                    repro_table, repro_summary)}
+                                                                    machine, machine_short, grid_verdict_counts, curve_share, candidates_table, probes_table,
+                                                                    repro_table, repro_summary, same_numbers, old_new,
+                                                                    spec_walk)}
 
 
 # -- the blocks ---------------------------------------------------------------------------------------

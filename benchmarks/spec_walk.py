@@ -3,15 +3,16 @@ modules"): the zoo modules whose functions receive the spec, or one of its secti
 order, from the command's start until Adam's first step, traced with ``sys.setprofile``. Counts the distinct
 modules, the moves between modules, and the moves back to a module already walked through.
 
-    python benchmarks/spec_walk.py [--label NAME] [--out benchmarks/results/spec_walk.json]
+    PYTHONPATH=/path/to/old/checkout python benchmarks/spec_walk.py --label before --out benchmarks/results/spec_walk.json
+    python benchmarks/spec_walk.py --label after --out benchmarks/results/spec_walk.json
 
-Run it with the zoo to measure on the path (an older checkout: ``PYTHONPATH`` or a venv of its own).
+Run it with the zoo to measure on the path (an older checkout: ``PYTHONPATH`` or a venv of its own). The
+results file holds one walk per label (a label measured again replaces its walk) and where it ran.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import subprocess
 import sys
@@ -20,12 +21,15 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import provenance  # noqa: E402
+
 
 def spec_types() -> tuple[type, ...]:
     try:
         from zoo.config import spec as s
     except ImportError:  # before the house redesign
-        import zoo.config.spec as s  # type: ignore[no-redef]
+        import zoo.spec as s  # type: ignore[no-redef]
     return s.RunSpec, s.ModelSpec, s.DiffusionSpec, s.DataSpec, s.TrainSpec, s.EvalSpec
 
 
@@ -66,7 +70,7 @@ def walk(tmp: str) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", default="current")
-    parser.add_argument("--out", default=None, help="append the measurement to this JSON list")
+    parser.add_argument("--out", type=Path, default=None, help="results file: this label's walk is added or replaced")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         seq = walk(tmp)
@@ -76,16 +80,16 @@ def main() -> None:
         "back": sum(1 for i in range(1, len(seq)) if seq[i] in seq[:i]), "walk": seq,
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                  cwd=Path(__import__("zoo").__file__).parent).stdout.strip(),
-        "torch": torch.__version__, "date": datetime.date.today().isoformat(),
     }
     print(json.dumps({k: v for k, v in row.items() if k != "walk"}), "\n", " -> ".join(seq))
     if args.out:
+        record = json.loads(args.out.read_text()) if args.out.is_file() else {}
+        walks = {**record.get("walks", {}), args.label: row}
         try:
-            from zoo.runtime.io import append_to_json_list
-        except ImportError:  # before the house redesign
-            from zoo.runtime.io import append_to_json_list  # type: ignore[no-redef]
-
-        append_to_json_list(args.out, row)
+            where = provenance()
+        except ImportError:  # an old checkout without zoo.runtime: the file keeps where its other walks ran
+            where = {k: v for k, v in record.items() if k != "walks"}
+        args.out.write_text(json.dumps({**where, "walks": walks}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

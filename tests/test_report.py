@@ -89,7 +89,7 @@ def make_results(root: Path, *, grid: str = "tiny", finished: bool = True) -> Pa
         {"name": "floor: real train vs real test", "n_fake": 40, "values": _scores(300.0)},
         {"name": "ceiling: uniform noise", "n_fake": 40, "values": _scores(1000.0)},
     ])
-    store.set_timings(grid, {"prepare": 1.0, "references": 1.0, "train": 6.0, "train_steps": 4.0, "sample": 2.0,
+    store.set_timings(grid, {"prepare": 1.0, "references": 1.0, "train": 5.0, "train_steps": 4.0, "sample": 2.0,
                              "evaluate": 1.0, "total": 10.0})
     return results
 
@@ -185,6 +185,15 @@ def test_timing_rows_overhead_is_what_is_not_steps_or_sampling() -> None:
     rows = {k: (s, share) for k, _, s, share in timing_rows({"train_steps": 3.0, "sample": 1.0, "total": 8.0})}
     assert rows["overhead"] == (4.0, 0.5) and rows["total"] == (8.0, 1.0)
     assert timing_rows(None) == []
+
+
+def test_timing_rows_of_cells_in_parallel_are_shares_of_the_work() -> None:
+    """Two cells at a time: the phases summed over cells exceed the wall clock; no share passes 100%."""
+    timings = {"prepare": 1.0, "train": 14.0, "train_steps": 12.0, "sample": 2.0, "evaluate": 3.0, "total": 10.0}
+    rows = {k: (label, s, share) for k, label, s, share in timing_rows(timings)}
+    assert max(share for _, _, share in rows.values()) <= 1.0
+    assert rows["overhead"][1:] == (6.0, 0.3)  # 20 s of work, 12 of steps and 2 of sampling
+    assert rows["total"][1:] == (10.0, 0.5) and "2.00 cells' work at a time" in rows["total"][0]
 
 
 def test_charts_skip_duplicates_and_failures(tmp_path: Path) -> None:

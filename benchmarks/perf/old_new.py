@@ -7,7 +7,7 @@ images/s over the logged intervals) and then ``zoo sample`` of ``--n`` images fr
 line gives ms/image). Both sides use the same prepared data folder layout, seed and threads.
 
     python benchmarks/perf/old_new.py --old /path/to/old/venv/bin/python --new /path/to/new/venv/bin/python \\
-        --rounds 6 --out benchmarks/results/old_new.json
+        --rounds 8 --out benchmarks/results/old_new.json
 
 Each interpreter must import the zoo checkout it stands for (an editable install in its own venv).
 """
@@ -15,7 +15,6 @@ Each interpreter must import the zoo checkout it stands for (an editable install
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import re
@@ -26,6 +25,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from provenance import provenance  # noqa: E402
 from rounds import per_round  # noqa: E402
 
 
@@ -56,9 +57,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--n", type=int, default=250)
-    parser.add_argument("--out", default=None, help="append the result to this JSON list")
+    parser.add_argument("--out", type=Path, default=None, help="results file (rewritten)")
     args = parser.parse_args()
     sides = {"old": args.old, "new": args.new}
+    load_before = os.getloadavg()
     ips: dict[str, list[float]] = {k: [] for k in sides}
     ms: dict[str, list[float]] = {k: [] for k in sides}
     for r in range(args.rounds):
@@ -69,7 +71,8 @@ def main() -> None:
             print(f"round {r + 1} {name}: train {a:.0f} img/s, sample {b:.2f} ms/image", flush=True)
     result = {
         "what": "default recipe, digits 16x16: zoo train images/s and zoo sample ms/image, old vs new, alternating",
-        "cpu": cpu_model(), "threads": os.environ.get("OMP_NUM_THREADS", "2"), "date": datetime.date.today().isoformat(),
+        **provenance(), "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "load_average_before": [round(x, 2) for x in load_before], "threads": os.environ.get("OMP_NUM_THREADS", "2"),
         "torch": subprocess.run([args.new, "-c", "import torch; print(torch.__version__)"], capture_output=True,
                                 text=True).stdout.strip(),
         "commits": {k: commit(v) for k, v in sides.items()}, "rounds": args.rounds, "steps": args.steps, "n": args.n,
@@ -81,20 +84,14 @@ def main() -> None:
     print(json.dumps({k: result[k] for k in ("train_speedup_new_over_old", "sample_speedup_new_over_old", "median")},
                      indent=2))
     if args.out:
-        from zoo.runtime.io import append_to_json_list
-
-        append_to_json_list(args.out, result)
-
-
-def cpu_model() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    match = re.search(r"Model name:\s*(.+)", out)
-    return match.group(1).strip() if match else "unknown"
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
 
 
 def commit(python: str) -> str:
+    """The commit of the checkout ``python`` imports zoo from (run from /, so a zoo folder in the current
+    directory cannot stand in for the environment's own)."""
     folder = subprocess.run([python, "-c", "import zoo, os; print(os.path.dirname(zoo.__file__))"],
-                            capture_output=True, text=True).stdout.strip()
+                            capture_output=True, text=True, cwd="/").stdout.strip()
     return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=folder, capture_output=True, text=True).stdout.strip()
 
 

@@ -11,12 +11,15 @@ before and after, because a shared machine makes a minutes budget worth fewer st
     python benchmarks/quality/run.py                       # 2,4,8,16 min x {new, vae}: ~60 min on 2 cores
     python benchmarks/quality/run.py --minutes 2 --models new,old,vae   # the reduced version
     python benchmarks/quality/run.py --minutes 16 --models "" --prefix old --prefix-every 550   # the study recipe's curve
+    python benchmarks/quality/run.py --data emoji:32:3 --samplers "" --out benchmarks/results/quality_emoji.json
 
 ``--prefix MODEL`` is for a recipe with a constant learning rate (``old``): a run of the longest
 budget is then, step for step, every shorter run too (same streams, an EMA rule of the step), so it
 is trained once and scored along the way (``eval.curve_every``, each point with the final cells'
 sampler, n and metrics, outside the timed steps); its rows give the minutes each point was reached.
-``--samplers`` scores the same weights of each diffusion cell with other samplers (same sampling
+``--data NAME:SIZE:CHANNELS`` trains and scores on another dataset (``emoji:32:3``: the zoo-emoji
+plugin's glyphs, scored with the feature network it ships); the recipe is the same, and zoo's rules
+that depend on image size and channels (precision, ...) apply as in any run. ``--samplers`` scores the same weights of each diffusion cell with other samplers (same sampling
 noise), timed, to choose the default sampler and step count.
 
 Writes ``--out`` (JSON, rewritten after every cell, so an interrupted run keeps what it measured) and
@@ -29,11 +32,15 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-DATA = {"dataset": "digits", "size": 16, "channels": 1}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from provenance import provenance  # noqa: E402
+
+DATA = {"dataset": "digits", "size": 16, "channels": 1}  # --data overrides it
 MODELS: dict[str, tuple[str | None, dict]] = {  # name -> (preset, overrides)
     "new": (None, {}),  # zoo's default recipe
     "old": ("study", {"model": {"dim": 16}}),  # quality.toml's U-Net before the fast recipe
@@ -155,6 +162,7 @@ def markdown(rows: list[dict], refs: dict) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--minutes", default="2,4,8,16", help="comma-separated budgets")
+    p.add_argument("--data", default="digits:16:1", help="dataset:size:channels (emoji:32:3 with the zoo-emoji plugin)")
     p.add_argument("--models", default="new,vae", help=f"comma-separated, of {', '.join(MODELS)}")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--n", type=int, default=1000, help="samples scored per cell (and real images in the floor row)")
@@ -165,6 +173,8 @@ def main() -> None:
     p.add_argument("--samplers", default="ddim:50,dpmpp_2m:20,dpmpp_2m:30",
                    help="sampler:steps pairs scored on each diffusion cell's weights too (empty: none)")  # fmt: skip
     args = p.parse_args()
+    name, size, channels = args.data.split(":")
+    DATA.update(dataset=name, size=int(size), channels=int(channels))
     from zoo.runtime.allocator import tune_allocator
     from zoo.runtime.io import atomic_write_text
 
@@ -173,7 +183,7 @@ def main() -> None:
     refs = floor_row(args.n)
     out = Path(args.out)
     history = json.loads(out.read_text()) if out.is_file() else []
-    entry = {"started": started, "machine": machine(), "references": refs, "rows": []}
+    entry = {"started": started, "machine": machine(), **provenance(), "data": dict(DATA), "references": refs, "rows": []}
     history.append(entry)
     budgets = [float(m) for m in args.minutes.split(",")]
     cells = [(model, minutes, None) for minutes in budgets for model in filter(None, args.models.split(","))]
