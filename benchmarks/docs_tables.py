@@ -199,6 +199,16 @@ def spec_walk(record: dict[str, Any]) -> str:
             f"{before['moves']} moves, {before['back']} back)")
 
 
+def quality_table(record: dict[str, Any]) -> str:
+    """A time-to-quality run (``quality/run.py``): every cell's scores and sampling time, and the reference rows."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("quality_run", ROOT / "benchmarks" / "quality" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.markdown(record["rows"], record["references"])
+
+
 def curve_share(record: dict[str, Any], candidate: str | None = None) -> str:
     """What the learning curves cost: their scoring time against the optimisation steps'."""
     t = _pick(record, candidate)["timings"]
@@ -282,12 +292,15 @@ def probes_table(record: dict[str, Any]) -> str:
 RENDERERS: dict[str, Callable[..., str]] = {f.__name__: f for f in (grid_table, grid_verdicts, grid_timings, grid_fid, wall, wall_parts, load,
                                                                     machine, machine_short, grid_verdict_counts, curve_share, candidates_table, probes_table,
                                                                     repro_table, repro_summary, same_numbers, old_new,
-                                                                    spec_walk)}
+                                                                    spec_walk, quality_table)}
 
 
 # -- the blocks ---------------------------------------------------------------------------------------
 def load_record(path: Path) -> dict[str, Any]:
+    """A results file's record; of a file that keeps a list of runs (``quality/run.py``), the latest."""
     record = json.loads(path.read_text())
+    if isinstance(record, list):
+        record = record[-1]
     if lacks := missing(record):
         raise ValueError(f"{path}: lacks {', '.join(lacks)} (benchmarks/provenance.py): the docs may not quote it")
     return record
