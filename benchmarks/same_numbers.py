@@ -10,7 +10,7 @@ yardstick changes every score without changing a single sample.
 
     zoo benchmark --grid benchmarks/grids/study_recipe.toml --results OLD/results   # at the old commit
     zoo benchmark --grid benchmarks/grids/study_recipe.toml --results NEW/results   # at the new one
-    python benchmarks/same_numbers.py OLD/results NEW/results --old-commit b98fe0a \\
+    python benchmarks/same_numbers.py OLD/results NEW/results --old-commit b98fe0a --new-checkout NEW \\
         --out benchmarks/results/same_numbers.json
 """
 
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("old", type=Path, help="results folder of the old commit's run")
     parser.add_argument("new", type=Path, help="results folder of the new commit's run")
     parser.add_argument("--old-commit", required=True, help="the commit the old run was made at")
+    parser.add_argument("--new-checkout", type=Path, default=None,
+                        help="the checkout the new run was made in (its commit is recorded; default: this repository)")
     parser.add_argument("--grid", default="benchmarks/grids/study_recipe.toml", help="the grid both ran (for the record)")
     parser.add_argument("--note", default="", help="how the runs were made (threads, load, ...)")
     parser.add_argument("--out", type=Path)
@@ -94,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         cells[h] = cell
     same = sum(c["identical"] for c in cells.values())
     summary = {"cells": len(cells), "identical": same, "different": len(cells) - same}
-    record = {"benchmark": "same_numbers", **provenance(), "old_commit": args.old_commit, "grid": args.grid,
+    where = provenance(args.new_checkout) if args.new_checkout else provenance()
+    record = {"benchmark": "same_numbers", **where, "old_commit": args.old_commit, "grid": args.grid,
               "note": args.note, "summary": summary, "cells": cells}
     print(json.dumps(summary))
     for h, c in cells.items():
