@@ -296,11 +296,15 @@ RENDERERS: dict[str, Callable[..., str]] = {f.__name__: f for f in (grid_table, 
 
 
 # -- the blocks ---------------------------------------------------------------------------------------
-def load_record(path: Path) -> dict[str, Any]:
+def read_record(path: Path) -> dict[str, Any]:
     """A results file's record; of a file that keeps a list of runs (``quality/run.py``), the latest."""
     record = json.loads(path.read_text())
-    if isinstance(record, list):
-        record = record[-1]
+    return record[-1] if isinstance(record, list) else record
+
+
+def load_record(path: Path) -> dict[str, Any]:
+    """The record a block renders from, refused when it does not say where it was measured."""
+    record = read_record(path)
     if lacks := missing(record):
         raise ValueError(f"{path}: lacks {', '.join(lacks)} (benchmarks/provenance.py): the docs may not quote it")
     return record

@@ -9,7 +9,8 @@ Each 4-D tensor goes through ``Tensor.to(memory_format=...)``, as in ``Module.to
 ``.contiguous(memory_format=...)``: a tensor with size-1 dimensions (a 1x1 convolution's weight, a
 depthwise one's) already counts as channels_last, so ``.contiguous`` would keep its old strides, oneDNN
 would pick other kernels for it, and training would round differently from every run made before this
-helper existed (the same maths, weights apart by 1e-6 after 100 steps: benchmarks/same_numbers.py).
+helper existed (the same maths, weights and scores apart in their last digits: benchmarks/same_numbers.py
+caught it).
 """
 
 from __future__ import annotations
