@@ -18,7 +18,9 @@ verdicts and timings from it.
 --from``); ``--caps avx2`` caps torch, oneDNN and MKL at AVX2 (docs/performance.md, "CPU kinds");
 ``--threads N`` sets OMP_NUM_THREADS (default: unset, torch's own choice, as a user runs it);
 ``--grid FILE`` (a path inside the repository) runs another grid the same way, e.g. ``smoke.toml`` to
-try the whole procedure in a minute (the record then names that grid, and the docs do not quote it).
+try the whole procedure in a minute (the record then names that grid, and the docs do not quote it);
+``--samples DIR`` copies each variant's sample grid of its first seed (the cell's ``samples.png``) to
+``DIR/<variant>.png``, for the docs.
 """
 
 from __future__ import annotations
@@ -97,7 +99,33 @@ def grid_record(table: dict[str, Any], results: Path) -> dict[str, Any]:
     store = Store(results / DB_NAME)
     rows, _ = build_rows(store, table["grid"])
     timings = next((g["timings"] for g in store.grids() if g["grid"] == table["grid"]), None)
-    return {"table": table, "per_seed": {r.name: {str(s): v for s, v in r.per_seed.items()} for r in rows}, "timings": timings}
+    return {"table": table, "per_seed": {r.name: {str(s): v for s, v in r.per_seed.items()} for r in rows}, "timings": timings,
+            "cells": cell_training(store, table["grid"])}
+
+
+def cell_training(store: Any, grid: str) -> list[dict[str, Any]]:
+    """Each finished cell's steps and optimisation seconds: what a minutes budget bought it on this machine."""
+    cells = []
+    for c in store.grid_cells(grid):
+        train = json.loads(c["record"]).get("train", {}) if c["status"] == "done" and c["record"] else {}
+        if "step" in train:
+            cells.append({"variant": c["variant"], "seed": c["seed"], "steps": train["step"], "train_seconds": round(train["elapsed"], 1)})
+    return cells
+
+
+def copy_samples(results: Path, grid: str, out: Path) -> None:
+    """Each variant's first-seed ``samples.png`` (what ``zoo report`` shows) as ``out/<variant>.png``."""
+    import shutil
+
+    from zoo.bench.runner import DB_NAME
+    from zoo.bench.store import Store
+
+    out.mkdir(parents=True, exist_ok=True)
+    cells = [c for c in Store(results / DB_NAME).grid_cells(grid) if c["status"] == "done"]
+    for variant in dict.fromkeys(c["variant"] for c in cells):
+        first = min((c for c in cells if c["variant"] == variant), key=lambda c: c["seed"])
+        run = Path(first["run_dir"])
+        shutil.copyfile((run if run.is_absolute() else results.parent / run) / "samples.png", out / f"{variant}.png")
 
 
 def read_back(clone: Path, env: dict[str, str], command: str) -> dict[str, Any]:
@@ -115,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--caps", choices=sorted(CAPS), default=None, help="cap the ISA (an emulated CPU kind)")
     parser.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS (default: unset, as a user runs it)")
     parser.add_argument("--grid", default=None, help="another grid file of the repository (default: the README's command)")
+    parser.add_argument("--samples", type=Path, default=None, help="copy each variant's first-seed sample grid here")
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="zoo-default-grid-"))
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
@@ -141,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                    "load_average_during": sampler.summary(),
                    "load_average_samples": sampler.samples, **read_back(clone, env, command)})
     args.out.write_text(json.dumps(record, indent=1) + "\n")
+    if args.samples:
+        copy_samples(clone / "results", record["table"]["grid"], args.samples)
     print(f"wrote {args.out}: install {install:.0f} s, grid {grid:.0f} s, load {sampler.summary()}", file=sys.stderr)
     return 0
 

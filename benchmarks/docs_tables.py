@@ -289,10 +289,25 @@ def probes_table(record: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def grid_steps(record: dict[str, Any]) -> str:
+    """Per variant, the steps each seed's cell trained and in how many minutes (``default_grid.py``'s ``cells``):
+    under a minutes budget, what the same wall clock bought each design."""
+    by_variant: dict[str, list[dict[str, Any]]] = {}
+    for cell in record["cells"]:
+        by_variant.setdefault(cell["variant"], []).append(cell)
+    out = []
+    for variant, cells in by_variant.items():
+        cells.sort(key=lambda c: c["seed"])
+        steps = " / ".join(f"{c['steps']:,}" for c in cells)
+        spent = " / ".join(f"{c['train_seconds'] / 60:.1f}" for c in cells)
+        out.append(f"- `{variant}`: {steps} steps in {spent} min (seeds {', '.join(str(c['seed']) for c in cells)})")
+    return "\n".join(out)
+
+
 RENDERERS: dict[str, Callable[..., str]] = {f.__name__: f for f in (grid_table, grid_verdicts, grid_timings, grid_fid, wall, wall_parts, load,
                                                                     machine, machine_short, grid_verdict_counts, curve_share, candidates_table, probes_table,
                                                                     repro_table, repro_summary, same_numbers, old_new,
-                                                                    spec_walk, quality_table)}
+                                                                    spec_walk, quality_table, grid_steps)}
 
 
 # -- the blocks ---------------------------------------------------------------------------------------

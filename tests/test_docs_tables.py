@@ -91,3 +91,15 @@ def test_a_grid_record_renders_the_report_s_own_table(tmp_path: Path, capsys: py
     assert "| worse |" in rendered and "worse" in rendered and "### Verdicts over training" in rendered
     assert rendered in markdown
     assert docs_tables.grid_verdicts(record).splitlines()[0].startswith("- `worse`: +30")
+
+
+def test_grid_steps_says_what_each_seed_s_cell_trained() -> None:
+    """Under a minutes budget the steps differ by design and by seed: the docs list them beside the table."""
+    record = {"cells": [{"variant": "vae", "seed": 1, "steps": 19000, "train_seconds": 960.0},
+                        {"variant": "base", "seed": 0, "steps": 3221, "train_seconds": 960.0},
+                        {"variant": "vae", "seed": 0, "steps": 18500, "train_seconds": 959.9}]}
+    assert docs_tables.grid_steps(record).splitlines() == [
+        "- `vae`: 18,500 / 19,000 steps in 16.0 / 16.0 min (seeds 0, 1)",
+        "- `base`: 3,221 steps in 16.0 min (seeds 0)",
+    ]
+

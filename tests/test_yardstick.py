@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 import shutil
 import tomllib
 from pathlib import Path
@@ -48,6 +49,14 @@ def test_shipped_digits_weights_are_the_recorded_bytes_and_identity() -> None:
     extractor = digits()
     assert extractor.identity() == manifest["identity"]  # what every metrics.json and results row records
     assert manifest["test_accuracy"] >= 0.97 and {"torch", "cpu", "threads", "recipe"} <= manifest.keys()
+
+
+def test_a_recipe_factory_names_its_files_by_the_recipe_and_survives_pickling() -> None:
+    """``ShippedFeature.of_recipe``: a worker process unpickles the registry's factory and loads the same network."""
+    clone = pickle.loads(pickle.dumps(digits))
+    assert clone.stem() == digits.stem() == f"digits-cnn-{DigitsRecipe().hash()}"
+    assert clone().identity() == digits().identity()
+    assert clone().info()["recipe_hash"] == DigitsRecipe().hash()
 
 
 def test_the_shipped_files_are_package_data() -> None:

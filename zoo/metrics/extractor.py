@@ -104,6 +104,31 @@ class Extractor(nn.Module):
         }
 
 
+class RecipeExtractor(Extractor):
+    """A small CNN zoo trains and ships (:class:`zoo.metrics.shipped.ShippedFeature`): ``net(x)`` returns
+    (penultimate features, class logits) for float images in [0, 255] of ``recipe.size`` and the class's
+    ``channels``; ``recipe.hidden`` is the feature width. A subclass sets ``name``, ``channels`` and
+    ``classes``; ``stats`` is the shipped JSON, whose accuracies and provenance :meth:`info` reports."""
+
+    name: str
+    channels: int
+    classes: int
+
+    def __init__(self, net: nn.Module, recipe: Any, stats: dict[str, Any], path: Any) -> None:
+        super().__init__(type(self).name, num_features=recipe.hidden, num_classes=self.classes)
+        self.net, self.recipe, self.stats, self.path = net, recipe, stats, path
+        self.eval()
+
+    def extract(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
+        return self.net(to_float_images(images, size=self.recipe.size, channels=self.channels))
+
+    def info(self) -> dict[str, Any]:
+        keys = ("sha256", "test_accuracy", "test_group_accuracy", "val_accuracy", "split_sizes")
+        return {**super().info(), "recipe_hash": self.recipe.hash(), "weights": str(self.path),
+                **{k: self.stats[k] for k in keys if k in self.stats},
+                "trained_with": {k: self.stats.get(k) for k in ("torch", "cpu", "cpu_kind", "threads", "date")}}  # fmt: skip
+
+
 class _Logits(nn.Module):
     def __init__(self, extractor: Extractor) -> None:
         super().__init__()

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.hookspecs import hookimpl
-from zoo.metrics.extractor import Extractor, to_float_images
+from zoo.metrics.extractor import RecipeExtractor
 from zoo.metrics.inception import inception
 from zoo.metrics.shipped import ShippedFeature
 
@@ -119,30 +119,11 @@ class DigitsNet(nn.Module):
         return features, self.head(features)
 
 
-class DigitsExtractor(Extractor):
+class DigitsExtractor(RecipeExtractor):
     """The digits CNN: penultimate layer as features (``hidden`` dims), 10 logits."""
 
+    name, channels, classes = "digits", 1, 10
     batch_size = 512
-
-    def __init__(self, net: DigitsNet, recipe: DigitsRecipe, stats: dict[str, Any], path: Path) -> None:
-        super().__init__("digits", num_features=recipe.hidden, num_classes=10)
-        self.net, self.recipe, self.stats, self.path = net, recipe, stats, path
-        self.eval()
-
-    def extract(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
-        return self.net(to_float_images(images, size=self.recipe.size, channels=1))
-
-    def info(self) -> dict[str, Any]:
-        return {
-            **super().info(),
-            "recipe_hash": self.recipe.hash(),
-            "weights": str(self.path),
-            "test_accuracy": self.stats.get("test_accuracy"),
-            "val_accuracy": self.stats.get("val_accuracy"),
-            "split_sizes": self.stats.get("split_sizes"),
-            "sha256": self.stats.get("sha256"),
-            "trained_with": {k: self.stats.get(k) for k in ("torch", "cpu", "cpu_kind", "threads", "date")},
-        }
 
 
 def shift_and_zoom(x: Tensor, recipe: Any, generator: torch.Generator, *, background: float = 0.0) -> Tensor:
@@ -194,43 +175,36 @@ def fit_classifier(
     return net.eval()
 
 
-def train_digits(recipe: DigitsRecipe) -> tuple[DigitsNet, dict[str, Any]]:
-    """Train the digits CNN on the train split only; report accuracy on the untouched val/test splits."""
-    images, labels, assignment = digits_data(recipe)
+Score = Callable[[nn.Module, Tensor, Tensor], float]
+
+
+def train_on_split(make_net: Callable[[], Net], images: np.ndarray, labels: np.ndarray, assignment: np.ndarray,
+                   recipe: Any, augment: Callable[[Tensor, torch.Generator], Tensor],
+                   scores: dict[str, Score] | None = None) -> tuple[Net, dict[str, Any]]:  # fmt: skip
+    """:func:`fit_classifier` on the train split only (``assignment`` 0/1/2: train/val/test), then every score of
+    ``scores`` (default: ``accuracy``) on the untouched val and test splits, as ``<split>_<score>`` stats beside
+    the recipe, its hash, the split sizes and the training time: the JSON a shipped network records."""
     x, y = torch.from_numpy(images.astype(np.float32)), torch.from_numpy(labels.copy())
     split = {name: torch.from_numpy(np.flatnonzero(assignment == k)) for k, name in enumerate(("train", "val", "test"))}
     start = time.perf_counter()
-    net = fit_classifier(lambda: DigitsNet(recipe), x[split["train"]], y[split["train"]], recipe,
-                         lambda batch, generator: shift_and_zoom(batch, recipe, generator))  # fmt: skip
-    stats = {
-        "recipe": dataclasses.asdict(recipe),
-        "recipe_hash": recipe.hash(),
-        "val_accuracy": accuracy(net, x[split["val"]], y[split["val"]]),
-        "test_accuracy": accuracy(net, x[split["test"]], y[split["test"]]),
-        "split_sizes": {k: len(v) for k, v in split.items()},
-        "train_seconds": round(time.perf_counter() - start, 2),
-        "torch": torch.__version__,
-    }
+    net = fit_classifier(make_net, x[split["train"]], y[split["train"]], recipe, augment)
+    held_out = {f"{name}_{score}": fn(net, x[split[name]], y[split[name]])
+                for score, fn in (scores or {"accuracy": accuracy}).items() for name in ("val", "test")}  # fmt: skip
+    stats = {"recipe": dataclasses.asdict(recipe), "recipe_hash": recipe.hash(), **held_out,
+             "split_sizes": {k: len(v) for k, v in split.items()},
+             "train_seconds": round(time.perf_counter() - start, 2), "torch": torch.__version__}  # fmt: skip
     return net, stats
 
 
-def _digits_stem() -> str:
-    return f"digits-cnn-{DigitsRecipe().hash()}"
-
-
-def _train_digits() -> tuple[DigitsNet, dict[str, Any]]:
-    return train_digits(DigitsRecipe())
-
-
-def _load_digits(state: dict[str, Tensor], manifest: dict[str, Any], path: Path) -> DigitsExtractor:
-    recipe = DigitsRecipe()
-    net = DigitsNet(recipe)
-    net.load_state_dict(state)
-    return DigitsExtractor(net.eval(), recipe, manifest, path)
+def train_digits(recipe: DigitsRecipe) -> tuple[DigitsNet, dict[str, Any]]:
+    """Train the digits CNN on the train split only; report accuracy on the untouched val/test splits."""
+    return train_on_split(lambda: DigitsNet(recipe), *digits_data(recipe), recipe,
+                          lambda batch, generator: shift_and_zoom(batch, recipe, generator))  # fmt: skip
 
 
 #: Factory of the ``digits`` extractor: the shipped CNN of today's recipe (``zoo features build digits`` rebuilds it).
-digits = ShippedFeature("digits", "zoo.metrics", "weights", _digits_stem, _train_digits, _load_digits)
+digits = ShippedFeature.of_recipe("digits", "zoo.metrics", "weights", recipe=DigitsRecipe, network=DigitsNet,
+                                  extractor=DigitsExtractor, train=train_digits)
 
 
 @hookimpl

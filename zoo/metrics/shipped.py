@@ -20,6 +20,7 @@ the folder's files as package data, and ``zoo features build NAME`` rebuilds it 
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import subprocess
@@ -105,6 +106,18 @@ class ShippedFeature:
     train: Callable[[], tuple[nn.Module, dict[str, Any]]]  # -> (trained network, stats incl. accuracies)
     load: Callable[[dict[str, Tensor], dict[str, Any], Path], Extractor]  # (state, JSON, path) -> extractor
 
+    @classmethod
+    def of_recipe(cls, name: str, package: str, folder: str, *, recipe: Callable[[], Any],
+                  network: Callable[[Any], nn.Module], extractor: Callable[..., Extractor],
+                  train: Callable[[Any], tuple[nn.Module, dict[str, Any]]]) -> ShippedFeature:  # fmt: skip
+        """The usual shape of a shipped network: a frozen recipe dataclass whose ``hash()`` names the files
+        (``<name>-cnn-<hash>``, so a changed recipe finds no stale weights), ``network(recipe)`` the module,
+        ``train(recipe)`` -> (trained module, stats), and ``extractor(net, recipe, manifest, path)``.
+        Built from module-level callables, so the factory pickles into worker processes like any other."""
+        return cls(name, package, folder, functools.partial(_recipe_stem, f"{name}-cnn", recipe),
+                   functools.partial(_recipe_train, train, recipe),
+                   functools.partial(_recipe_load, recipe, network, extractor))  # fmt: skip
+
     def directory(self) -> Path:
         return Path(str(resources.files(self.package).joinpath(self.folder)))
 
@@ -162,6 +175,22 @@ class ShippedFeature:
             text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
             atomic_write_text(meta, text)
         return weights, json.loads(text)  # as a reader sees it (tuples become lists)
+
+
+def _recipe_stem(prefix: str, recipe: Callable[[], Any]) -> str:
+    return f"{prefix}-{recipe().hash()}"
+
+
+def _recipe_train(train: Callable[[Any], tuple[nn.Module, dict[str, Any]]], recipe: Callable[[], Any]) -> tuple[nn.Module, dict[str, Any]]:
+    return train(recipe())
+
+
+def _recipe_load(recipe: Callable[[], Any], network: Callable[[Any], nn.Module], extractor: Callable[..., Extractor],
+                 state: dict[str, Tensor], manifest: dict[str, Any], path: Path) -> Extractor:  # fmt: skip
+    made = recipe()
+    net = network(made)
+    net.load_state_dict(state)  # strict: every tensor name and shape of today's architecture
+    return extractor(net.eval(), made, manifest, path)
 
 
 def shipped(name: str, registry: Registry) -> ShippedFeature:

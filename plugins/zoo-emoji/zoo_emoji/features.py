@@ -18,18 +18,16 @@ import dataclasses
 import functools
 import hashlib
 import json
-import time
 from dataclasses import dataclass
 from importlib.resources import files
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from zoo.metrics.extractor import Extractor, to_float_images
-from zoo.metrics.features import accuracy, fit_classifier, shift_and_zoom
+from zoo.metrics.extractor import RecipeExtractor
+from zoo.metrics.features import accuracy, shift_and_zoom, train_on_split
 from zoo.metrics.shipped import ShippedFeature
 from zoo_emoji.groups import GROUPS, TABLE
 from zoo_emoji.source import FONT, OPENMOJI_VERSION, RENDER_SIZE
@@ -120,23 +118,11 @@ class EmojiNet(nn.Module):
         return features, self.head(features)
 
 
-class EmojiExtractor(Extractor):
+class EmojiExtractor(RecipeExtractor):
     """The emoji CNN: penultimate layer as features (``hidden`` dims), 11 group logits."""
 
+    name, channels, classes = "emoji", 3, len(GROUPS)
     batch_size = 256
-
-    def __init__(self, net: EmojiNet, recipe: EmojiRecipe, stats: dict[str, Any], path: Path) -> None:
-        super().__init__("emoji", num_features=recipe.hidden, num_classes=len(GROUPS))
-        self.net, self.recipe, self.stats, self.path = net, recipe, stats, path
-        self.eval()
-
-    def extract(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
-        return self.net(to_float_images(images, size=self.recipe.size, channels=3))
-
-    def info(self) -> dict[str, Any]:
-        keys = ("recipe_hash", "sha256", "test_accuracy", "test_group_accuracy", "val_accuracy", "split_sizes")
-        return {**super().info(), **{k: self.stats.get(k) for k in keys}, "weights": str(self.path),
-                "trained_with": {k: self.stats.get(k) for k in ("torch", "cpu", "cpu_kind", "threads", "date")}}  # fmt: skip
 
 
 def group_accuracy(net: nn.Module, x: Tensor, y: Tensor) -> float:
@@ -147,41 +133,15 @@ def group_accuracy(net: nn.Module, x: Tensor, y: Tensor) -> float:
 
 
 def train_emoji(recipe: EmojiRecipe) -> tuple[EmojiNet, dict[str, Any]]:
-    """Train the emoji CNN on the train split only; report accuracy on the untouched val/test splits."""
-    images, labels, assignment = emoji_data(recipe.size, recipe.split, recipe.split_seed)
-    x, y = torch.from_numpy(images.astype(np.float32)), torch.from_numpy(labels.copy())
-    split = {name: torch.from_numpy(np.flatnonzero(assignment == k)) for k, name in enumerate(("train", "val", "test"))}
-    start = time.perf_counter()
-    net = fit_classifier(lambda: EmojiNet(recipe), x[split["train"]], y[split["train"]], recipe,
-                         lambda batch, generator: shift_and_zoom(batch, recipe, generator, background=WHITE))  # fmt: skip
-    held_out = {name: (x[split[name]], y[split[name]]) for name in ("val", "test")}
-    stats = {
-        "recipe": dataclasses.asdict(recipe),
-        "recipe_hash": recipe.hash(),
-        "data_sha256": data_sha256(images, labels, assignment),
-        **{f"{name}_accuracy": accuracy(net, *xy) for name, xy in held_out.items()},
-        **{f"{name}_group_accuracy": group_accuracy(net, *xy) for name, xy in held_out.items()},
-        "split_sizes": {k: len(v) for k, v in split.items()},
-        "train_seconds": round(time.perf_counter() - start, 2),
-        "torch": torch.__version__,
-    }
-    return net, stats
-
-
-def _stem() -> str:
-    return f"emoji-cnn-{EmojiRecipe().hash()}"
-
-
-def _train() -> tuple[EmojiNet, dict[str, Any]]:
-    return train_emoji(EmojiRecipe())
-
-
-def _load(state: dict[str, Tensor], manifest: dict[str, Any], path: Path) -> EmojiExtractor:
-    recipe = EmojiRecipe()
-    net = EmojiNet(recipe)
-    net.load_state_dict(state)
-    return EmojiExtractor(net.eval(), recipe, manifest, path)
+    """Train the emoji CNN on the train split only; report plain and per-group accuracy on the untouched val/test
+    splits, and the data's sha256 (the arrays are rendered, not stored: the hash says they are the same)."""
+    data = emoji_data(recipe.size, recipe.split, recipe.split_seed)
+    net, stats = train_on_split(lambda: EmojiNet(recipe), *data, recipe,
+                                lambda batch, generator: shift_and_zoom(batch, recipe, generator, background=WHITE),
+                                scores={"accuracy": accuracy, "group_accuracy": group_accuracy})  # fmt: skip
+    return net, {**stats, "data_sha256": data_sha256(*data)}
 
 
 #: Factory of the ``emoji`` extractor: the shipped CNN of today's recipe (``zoo features build emoji`` rebuilds it).
-emoji_feature = ShippedFeature("emoji", "zoo_emoji", "weights", _stem, _train, _load)
+emoji_feature = ShippedFeature.of_recipe("emoji", "zoo_emoji", "weights", recipe=EmojiRecipe, network=EmojiNet,
+                                         extractor=EmojiExtractor, train=train_emoji)
