@@ -20,7 +20,14 @@ verdicts and timings from it.
 ``--grid FILE`` (a path inside the repository) runs another grid the same way, e.g. ``smoke.toml`` to
 try the whole procedure in a minute (the record then names that grid, and the docs do not quote it);
 ``--samples DIR`` copies each variant's sample grid of its first seed (the cell's ``samples.png``) to
-``DIR/<variant>.png``, for the docs.
+``DIR/<variant>.png``, for the docs. ``--until-resolved N --work DIR`` continues the run left in DIR
+with ``zoo benchmark --until-resolved`` (seeds added one a round, up to N) and adds the round to the
+record in ``--out``:
+
+    python benchmarks/default_grid.py --grid benchmarks/grids/emoji_minutes.toml --work /tmp/emin \
+        --out benchmarks/results/emoji_minutes_grid.json
+    python benchmarks/default_grid.py --grid benchmarks/grids/emoji_minutes.toml --work /tmp/emin \
+        --out benchmarks/results/emoji_minutes_grid.json --until-resolved 3
 """
 
 from __future__ import annotations
@@ -58,8 +65,11 @@ class LoadSampler(threading.Thread):
             self.done.wait(self.every)
 
     def summary(self) -> dict[str, float]:
-        s = self.samples or [os.getloadavg()[0]]
-        return {"mean": round(statistics.fmean(s), 2), "min": round(min(s), 2), "max": round(max(s), 2), "samples": len(s)}
+        return load_summary(self.samples or [os.getloadavg()[0]])
+
+
+def load_summary(s: list[float]) -> dict[str, float]:
+    return {"mean": round(statistics.fmean(s), 2), "min": round(min(s), 2), "max": round(max(s), 2), "samples": len(s)}
 
 
 def timed(command: str, cwd: Path, env: dict[str, str]) -> tuple[float, float]:
@@ -135,6 +145,52 @@ def read_back(clone: Path, env: dict[str, str], command: str) -> dict[str, Any]:
     return grid_record(json.loads(out), clone / "results")
 
 
+def environment(venv: Path, args: argparse.Namespace) -> dict[str, str]:
+    """The environment of a command run in ``venv``: its ``bin`` first, torch's own thread count (or
+    ``--threads``), the ``--caps``; also sets the caps here, since provenance() reads the kind as the run saw it."""
+    env = {**os.environ, **CAPS.get(args.caps, {}), "PATH": f"{venv / 'bin'}:{os.environ['PATH']}", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env.pop("VIRTUAL_ENV", None)
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(key, None)
+    if args.threads:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.threads)
+    os.environ.update(CAPS.get(args.caps, {}))
+    return env
+
+
+def until_resolved(args: argparse.Namespace) -> int:
+    """Continue the grid an earlier run of this script left in ``--work`` (its clone, venv and results database,
+    as they are) with ``--until-resolved --max-seeds N --seeds-per-round 1``: the runner skips the finished
+    cells, so only the added seeds train. The record in ``--out`` gains this round (``rounds``), its wall
+    clock and load join the earlier ones, and the table, per-seed values and verdicts are read back anew."""
+    clone, venv = args.work / "clone", args.work / "venv"
+    if not (clone / "results").is_dir() or not args.out.is_file():
+        sys.exit(f"--until-resolved continues a run: {clone}/results and {args.out} must exist (run without it first)")
+    earlier = json.loads(args.out.read_text())
+    env = environment(venv, args)
+    command = "zoo benchmark --grid" + (f" {args.grid}" if args.grid else "")
+    more = f"{command} --until-resolved --max-seeds {args.until_resolved} --seeds-per-round 1"
+    rounds = earlier.get("rounds") or [{"command": earlier["command"], "date": earlier["date"], "grid_seconds": earlier["grid_seconds"],
+                                        "load_average_during": earlier["load_average_during"]}]  # fmt: skip
+    date = provenance(clone)["date"]
+    sampler = LoadSampler()
+    sampler.start()
+    grid, grid_cpu = timed(more, clone, env)
+    sampler.done.set()
+    samples = earlier["load_average_samples"] + sampler.samples
+    record = {**earlier, **read_back(clone, env, command), "rounds": [*rounds, {"command": more, "date": date, "grid_seconds": round(grid, 1),
+                                                                               "load_average_during": sampler.summary()}]}  # fmt: skip
+    record["grid_seconds"] = round(sum(r["grid_seconds"] for r in record["rounds"]), 1)
+    record["wall_seconds"] = round(record["install_seconds"] + record["grid_seconds"], 1)
+    record["cpu_seconds"] = {**earlier["cpu_seconds"], "grid": round(earlier["cpu_seconds"]["grid"] + grid_cpu, 1)}
+    record["load_average_samples"], record["load_average_during"] = samples, load_summary(samples)
+    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    if args.samples:
+        copy_samples(clone / "results", record["table"]["grid"], args.samples)
+    print(f"wrote {args.out}: this round {grid:.0f} s, load {sampler.summary()}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "default_grid.json")
@@ -144,20 +200,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS (default: unset, as a user runs it)")
     parser.add_argument("--grid", default=None, help="another grid file of the repository (default: the README's command)")
     parser.add_argument("--samples", type=Path, default=None, help="copy each variant's first-seed sample grid here")
+    parser.add_argument("--until-resolved", type=int, default=None, metavar="MAX_SEEDS",
+                        help="continue the run in --work: add seeds, one a round, until resolved or MAX_SEEDS")
     args = parser.parse_args(argv)
+    if args.until_resolved:
+        if args.work is None:
+            parser.error("--until-resolved continues the run in --work: pass it")
+        return until_resolved(args)
     work = args.work or Path(tempfile.mkdtemp(prefix="zoo-default-grid-"))
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     clone = fresh_clone(work, seeds, args.grid or GRID)
     command = "zoo benchmark --grid" + (f" {args.grid}" if args.grid else "")
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-    env = {**os.environ, **CAPS.get(args.caps, {}), "PATH": f"{venv / 'bin'}:{os.environ['PATH']}", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    env.pop("VIRTUAL_ENV", None)
-    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.pop(key, None)
-    if args.threads:
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.threads)
-    os.environ.update(CAPS.get(args.caps, {}))  # provenance() reads the kind as the run saw it
+    env = environment(venv, args)
     record = {**provenance(clone), "command": f"pip install -e . && {command}", "grid": args.grid or GRID, "seeds": seeds,
               "threads": args.threads or "torch default", "environment": "fresh clone, fresh venv --system-site-packages"}
     sampler = LoadSampler()
