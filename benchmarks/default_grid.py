@@ -117,7 +117,8 @@ def cell_training(store: Any, grid: str) -> list[dict[str, Any]]:
     """Each finished cell's steps and optimisation seconds: what a minutes budget bought it on this machine."""
     cells = []
     for c in store.grid_cells(grid):
-        train = json.loads(c["record"]).get("train", {}) if c["status"] == "done" and c["record"] else {}
+        record = c["record"] if c["status"] == "done" and c["record"] else {}
+        train = (json.loads(record) if isinstance(record, str) else record).get("train", {})
         if "step" in train:
             cells.append({"variant": c["variant"], "seed": c["seed"], "steps": train["step"], "train_seconds": round(train["elapsed"], 1)})
     return cells
@@ -170,19 +171,20 @@ def until_resolved(args: argparse.Namespace) -> int:
     env = environment(venv, args)
     command = "zoo benchmark --grid" + (f" {args.grid}" if args.grid else "")
     more = f"{command} --until-resolved --max-seeds {args.until_resolved} --seeds-per-round 1"
-    rounds = earlier.get("rounds") or [{"command": earlier["command"], "date": earlier["date"], "grid_seconds": earlier["grid_seconds"],
-                                        "load_average_during": earlier["load_average_during"]}]  # fmt: skip
-    date = provenance(clone)["date"]
+    rounds = earlier.get("rounds") or [{"command": earlier["command"], "commit": earlier["commit"], "date": earlier["date"],
+                                        "grid_seconds": earlier["grid_seconds"], "load_average_during": earlier["load_average_during"]}]  # fmt: skip
+    where = provenance(clone)
     sampler = LoadSampler()
     sampler.start()
     grid, grid_cpu = timed(more, clone, env)
     sampler.done.set()
-    samples = earlier["load_average_samples"] + sampler.samples
-    record = {**earlier, **read_back(clone, env, command), "rounds": [*rounds, {"command": more, "date": date, "grid_seconds": round(grid, 1),
+    samples = (earlier.get("load_average_samples") or []) + sampler.samples
+    record = {**earlier, **read_back(clone, env, command), "rounds": [*rounds, {"command": more, "commit": where["commit"], "date": where["date"], "grid_seconds": round(grid, 1),
                                                                                "load_average_during": sampler.summary()}]}  # fmt: skip
     record["grid_seconds"] = round(sum(r["grid_seconds"] for r in record["rounds"]), 1)
     record["wall_seconds"] = round(record["install_seconds"] + record["grid_seconds"], 1)
-    record["cpu_seconds"] = {**earlier["cpu_seconds"], "grid": round(earlier["cpu_seconds"]["grid"] + grid_cpu, 1)}
+    cpu = earlier.get("cpu_seconds") or {}
+    record["cpu_seconds"] = {**cpu, "grid": round(cpu["grid"] + grid_cpu, 1) if cpu.get("grid") is not None else None}
     record["load_average_samples"], record["load_average_during"] = samples, load_summary(samples)
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     if args.samples:
