@@ -143,6 +143,8 @@ def machine_short(record: dict[str, Any]) -> str:
 
 
 def load_text(load: Any) -> str:
+    if load is None:  # a record rebuilt after its run (its ``reconstructed`` says how)
+        return "not recorded (the file's `reconstructed` says what ran beside it)"
     if isinstance(load, dict):  # sampled during the run
         return f"{load['mean']:.1f} (from {load['min']:.1f} to {load['max']:.1f}, {load['samples']} samples of the 1-minute average)"
     return f"{load[0]:.1f} (1 min)"
