@@ -225,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     sampler.done.set()
     record.update({"install_seconds": round(install, 1), "grid_seconds": round(grid, 1),
                    "wall_seconds": round(install + grid, 1), "cpu_seconds": {"install": round(install_cpu, 1), "grid": round(grid_cpu, 1)},
-                   "load_average_during": sampler.summary(),
-                   "load_average_samples": sampler.samples, **read_back(clone, env, command)})
+                   "load_average_during": sampler.summary(), "load_average_samples": sampler.samples})
+    args.out.write_text(json.dumps(record, indent=1) + "\n")  # the timings first: a failing read-back keeps them
+    record.update(read_back(clone, env, command))
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     if args.samples:
         copy_samples(clone / "results", record["table"]["grid"], args.samples)
