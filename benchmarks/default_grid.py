@@ -117,8 +117,7 @@ def cell_training(store: Any, grid: str) -> list[dict[str, Any]]:
     """Each finished cell's steps and optimisation seconds: what a minutes budget bought it on this machine."""
     cells = []
     for c in store.grid_cells(grid):
-        record = c["record"] if c["status"] == "done" and c["record"] else {}
-        train = (json.loads(record) if isinstance(record, str) else record).get("train", {})
+        train = (c["record"] or {}).get("train", {}) if c["status"] == "done" else {}  # the store parses records
         if "step" in train:
             cells.append({"variant": c["variant"], "seed": c["seed"], "steps": train["step"], "train_seconds": round(train["elapsed"], 1)})
     return cells
