@@ -5,7 +5,8 @@ interpreter's site packages, as the project's own environments are made: torch a
 dependencies are already installed, zoo is not), then runs exactly what the README says,
 ``pip install -e . && zoo benchmark --grid``, timing the install and the grid apart and sampling the
 load average every 15 s (a machine shared with other jobs makes every wall-clock number slower than
-the same run alone). Then reads the grid back (``zoo benchmark --grid --table --json``, the per-seed
+the same run alone). Between the two, untimed, it installs the clone's own ``plugins/`` that this
+machine has installed, so a grid that needs a plugin runs the clone's code. Then reads the grid back (``zoo benchmark --grid --table --json``, the per-seed
 values and the timings of the results database) and writes one results file with where it ran
 (``provenance.py``): ``benchmarks/docs_tables.py`` renders docs/benchmark.md's default-grid table,
 verdicts and timings from it.
@@ -42,6 +43,8 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +100,23 @@ def fresh_clone(work: Path, seeds: list[int] | None, grid: str = GRID) -> Path:
 
         grid_with_seeds(clone / grid, seeds, clone / grid)
     return clone
+
+
+def install_plugins(clone: Path, env: dict[str, str]) -> list[str]:
+    """The clone's own ``plugins/<name>``, for each one installed on this machine, installed editable into
+    the venv, so a grid that needs a plugin runs the clone's code and not whichever copy the machine
+    has (a working tree ahead of the clone once broke a run's read-back). Returns their names."""
+    folders = []
+    for project in sorted((clone / "plugins").glob("*/pyproject.toml")):
+        try:
+            metadata.distribution(tomllib.loads(project.read_text())["project"]["name"])
+        except metadata.PackageNotFoundError:
+            continue
+        folders.append(project.parent)
+    if folders:
+        editable = [arg for folder in folders for arg in ("-e", str(folder))]
+        subprocess.run(["pip", "install", "--quiet", "--no-deps", *editable], cwd=clone, env=env, check=True)
+    return [folder.name for folder in folders]
 
 
 def grid_record(table: dict[str, Any], results: Path) -> dict[str, Any]:
@@ -220,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     sampler = LoadSampler()
     sampler.start()
     install, install_cpu = timed("pip install -e .", clone, env)
+    record["plugins"] = install_plugins(clone, env)  # after the timed install: the README's command is zoo's alone
     grid, grid_cpu = timed(command, clone, env)
     sampler.done.set()
     record.update({"install_seconds": round(install, 1), "grid_seconds": round(grid, 1),

@@ -51,25 +51,38 @@ def cache_dir() -> Path:
     return Path(base).expanduser() / "zoo"
 
 
-# -- digits ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class DigitsRecipe:
-    """Everything that determines the digits CNN; its hash names the shipped weights."""
+class FeatureRecipe:
+    """What determines a shipped feature CNN: its input side, conv widths, feature size and training.
 
-    version: int = 1  # bump when the code below changes meaning without changing a field
-    size: int = 16  # native input side: every image is resized to 16x16 (bilinear, antialiased)
-    widths: tuple[int, int] = (16, 32)  # channels of the two conv stages (two 3x3 convs + 2x2 max-pool each)
+    A plugin's yardstick subclasses it, sets its own ``size`` and ``widths`` defaults and defines
+    ``hash()`` (the recipe and what fixes its data), which names the shipped weights; a new field
+    changes every hash, so add one only with a rebuild of the networks it names.
+    """
+
+    version: int = 1  # bump when the code that uses the recipe changes meaning without changing a field
+    size: int = 16  # native input side: other sizes are resized (bilinear, antialiased)
+    widths: tuple[int, ...] = (16, 32)  # channels of the conv stages (two 3x3 convs + 2x2 max-pool each)
     hidden: int = 128  # penultimate layer = the feature vector
     dropout: float = 0.3  # before the classifier only; never active at evaluation
     epochs: int = 30
     batch_size: int = 64
     lr: float = 3e-3  # peak of a one-cycle schedule, AdamW
     weight_decay: float = 1e-4
-    shift: float = 2.0  # random translation, in pixels of the 16x16 input (robust to generated samples)
+    shift: float = 2.0  # random translation, in pixels of the native input (robust to generated samples)
     scale: float = 0.1  # random zoom in [1 - scale, 1 + scale]
     seed: int = 0  # weights init, batch order, augmentation
-    split: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train/val/test fractions of sklearn's 1,797 digits
-    split_seed: int = 0  # the same fractions and seed as zoo.config.spec.DataSpec's defaults (see digits_data)
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train/val/test, as zoo.config.spec.DataSpec's defaults
+    split_seed: int = 0  # the split's seed, also DataSpec's default: the CNN never trains on a prepared copy's val/test
+
+
+# -- digits ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DigitsRecipe(FeatureRecipe):
+    """The digits CNN: two conv stages at sklearn's 1,797 digits resized to 16x16; its hash names the shipped weights."""
+
+    size: int = 16
+    widths: tuple[int, ...] = (16, 32)
 
     def hash(self) -> str:
         images, labels, assignment = digits_data(self)

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from zoo.metrics.extractor import RecipeExtractor
-from zoo.metrics.features import accuracy, shift_and_zoom, train_on_split
+from zoo.metrics.features import FeatureRecipe, accuracy, shift_and_zoom, train_on_split
 from zoo.metrics.shipped import ShippedFeature
 from zoo_emoji.groups import GROUPS, TABLE
 from zoo_emoji.source import FONT, OPENMOJI_VERSION, RENDER_SIZE
@@ -36,23 +36,12 @@ WHITE = 255.0  # the glyphs' background: what a shift or a zoom-out brings in
 
 
 @dataclass(frozen=True)
-class EmojiRecipe:
-    """Everything that determines the emoji CNN; its hash (with the data's identity) names the shipped files."""
+class EmojiRecipe(FeatureRecipe):
+    """The emoji CNN: three conv stages (minutes to train on one thread) at 32x32; its hash (with the data's
+    identity) names the shipped files. The training fields are the digits' (zoo.metrics.features.FeatureRecipe)."""
 
-    version: int = 1  # bump when the code below changes meaning without changing a field
-    size: int = 32  # native input side: other sizes are resized (bilinear, antialiased)
-    widths: tuple[int, int, int] = (16, 32, 64)  # channels of the three stages: minutes to train on one thread
-    hidden: int = 128  # penultimate layer = the feature vector
-    dropout: float = 0.3  # before the classifier only; never active at evaluation
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 3e-3  # peak of a one-cycle schedule, AdamW
-    weight_decay: float = 1e-4
-    shift: float = 2.0  # random translation, in pixels of the 32x32 input
-    scale: float = 0.1  # random zoom in [1 - scale, 1 + scale]
-    seed: int = 0  # weights init, batch order, augmentation
-    split: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train/val/test, as zoo.config.spec.DataSpec's defaults
-    split_seed: int = 0
+    size: int = 32
+    widths: tuple[int, ...] = (16, 32, 64)
 
     def hash(self) -> str:
         """Recipe + what fixes the images and labels: the OpenMoji release (pinned, checked on load), the
