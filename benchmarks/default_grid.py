@@ -134,12 +134,15 @@ def grid_record(table: dict[str, Any], results: Path) -> dict[str, Any]:
 
 
 def cell_training(store: Any, grid: str) -> list[dict[str, Any]]:
-    """Each finished cell's steps and optimisation seconds: what a minutes budget bought it on this machine."""
+    """Each finished cell's steps and optimisation seconds (what a minutes budget bought it on this machine)
+    and its learning curve's points (step, n, the curve metrics), which the table only summarises."""
     cells = []
     for c in store.grid_cells(grid):
         train = (c["record"] or {}).get("train", {}) if c["status"] == "done" else {}  # the store parses records
         if "step" in train:
-            cells.append({"variant": c["variant"], "seed": c["seed"], "steps": train["step"], "train_seconds": round(train["elapsed"], 1)})
+            curve = [{"step": p["step"], "n": p["n"], **{k: round(v, 2) for k, v in p["values"].items()}} for p in store.curve(c["hash"])]
+            cells.append({"variant": c["variant"], "seed": c["seed"], "steps": train["step"], "train_seconds": round(train["elapsed"], 1),
+                          **({"curve": curve} if curve else {})})  # fmt: skip
     return cells
 
 
