@@ -103,3 +103,18 @@ def test_grid_steps_says_what_each_seed_s_cell_trained() -> None:
         "- `base`: 3,221 steps in 16.0 min (seeds 0)",
     ]
 
+
+
+def test_a_grid_record_keeps_each_cell_s_steps_and_learning_curve(tmp_path: Path) -> None:
+    """The record carries what the table only summarises: the steps each cell trained and its curve's points."""
+    from tests.fake_results import fake_grid, record
+
+    path, results, store = fake_grid(tmp_path, ["base"], lambda v, s: {"kid": 50.0 + s, "fid": 90.0}, seeds=2,
+                                     curve=lambda v, s: {100: 70.0 + s, 200: 60.0 + s})
+    for cell in store.grid_cells("fake"):
+        trained = record({"kid": 50.0 + cell["seed"]})
+        trained["train"] |= {"step": 200, "elapsed": 2.04}
+        store.save_result(cell["hash"], cell["spec"], status="done", run_dir=cell["run_dir"], record=trained)
+    cells = _load("default_grid").cell_training(store, "fake")
+    assert [(c["seed"], c["steps"], c["train_seconds"]) for c in cells] == [(0, 200, 2.0), (1, 200, 2.0)]
+    assert [(p["step"], p["kid"]) for p in cells[1]["curve"]] == [(100, 71.0), (200, 61.0)]
