@@ -6,8 +6,9 @@ dependencies are already installed, zoo is not), then runs exactly what the READ
 ``pip install -e . && zoo benchmark --grid``, timing the install and the grid apart and sampling the
 load average every 15 s (a machine shared with other jobs makes every wall-clock number slower than
 the same run alone). Between the two, untimed, it installs the clone's own ``plugins/`` that this
-machine has installed, so a grid that needs a plugin runs the clone's code. Then reads the grid back (``zoo benchmark --grid --table --json``, the per-seed
-values and the timings of the results database) and writes one results file with where it ran
+machine has installed, so a grid that needs a plugin runs the clone's code. Then reads the grid back
+(``zoo benchmark --grid --table --json``, the per-seed values, the timings of the results database and
+each cell's steps and learning curve) and writes one results file with where it ran
 (``provenance.py``): ``benchmarks/docs_tables.py`` renders docs/benchmark.md's default-grid table,
 verdicts and timings from it.
 
