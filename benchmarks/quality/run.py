@@ -45,6 +45,7 @@ MODELS: dict[str, tuple[str | None, dict]] = {  # name -> (preset, overrides)
     "new": (None, {}),  # zoo's default recipe
     "old": ("study", {"model": {"dim": 16}}),  # quality.toml's U-Net before the fast recipe
     "vae": (None, {"model": {"name": "vae", "latent_dim": 8, "dim": 16}}),  # quality.toml's VAE baseline
+    "wide48": (None, {"model": {"dim": 48}}),  # the default recipe at width 48: does width pay per minute on colour?
 }
 METRICS = ["fid", "kid", "precision", "recall"]
 ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")  # set: an emulated CPU kind
