@@ -104,13 +104,12 @@ def test_grid_steps_says_what_each_seed_s_cell_trained() -> None:
     ]
 
 
-
 def test_a_grid_record_keeps_each_cell_s_steps_and_learning_curve(tmp_path: Path) -> None:
     """The record carries what the table only summarises: the steps each cell trained and its curve's points."""
     from tests.fake_results import fake_grid, record
 
-    path, results, store = fake_grid(tmp_path, ["base"], lambda v, s: {"kid": 50.0 + s, "fid": 90.0}, seeds=2,
-                                     curve=lambda v, s: {100: 70.0 + s, 200: 60.0 + s})
+    _, _, store = fake_grid(tmp_path, ["base"], lambda v, s: {"kid": 50.0 + s, "fid": 90.0}, seeds=2,
+                            curve=lambda v, s: {100: 70.0 + s, 200: 60.0 + s})
     for cell in store.grid_cells("fake"):
         trained = record({"kid": 50.0 + cell["seed"]})
         trained["train"] |= {"step": 200, "elapsed": 2.04}
