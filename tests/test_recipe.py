@@ -41,7 +41,17 @@ def test_recipe_depends_on_the_data_not_its_name(tmp_path):
                        model_only=True)  # fmt: skip
     assert digits.model == folder.model
     assert digits.diffusion == folder.diffusion and digits.train == folder.train
-    assert load_spec(None, ["data.size=64"]).model.dim_mults == (1, 2, 4, 8)
+    sixteen, thirty_two = load_spec(None, ["data.size=16"]), load_spec(None, ["data.size=32", "data.channels=3"])
+    assert (sixteen.model.patch, sixteen.train.batch_size, sixteen.eval.steps) == (1, 32, 10)
+    assert (thirty_two.model.patch, thirty_two.train.batch_size, thirty_two.eval.steps) == (2, 16, 20)
+    sixty_four = load_spec(None, ["data.size=64"]).model
+    assert (sixty_four.patch, sixty_four.dim_mults) == (2, (1, 2, 4))  # 32x32 feature maps down to an 8x8 bottleneck
+
+
+def test_the_users_settings_sit_over_the_recipe_for_the_size():
+    spec = load_spec(None, ["data.size=32", "model.patch=1", "train.batch_size=32", "eval.steps=10"])
+    assert (spec.model.patch, spec.train.batch_size, spec.eval.steps, spec.model.dim_mults) == (1, 32, 10, (1, 2, 4))
+    assert load_spec(None, ["data.size=32"], preset="study").model.patch == 1  # a preset replaces the recipe
 
 
 def test_flips_follow_the_dataset_declaration(tmp_path):

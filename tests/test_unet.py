@@ -10,6 +10,7 @@ import torch
 import zoo
 from zoo.config.resolve import load_spec
 from zoo.errors import UserError
+from zoo.models.info import forward_flops
 from zoo.plugins import get_registry
 
 _REG = get_registry()
@@ -116,6 +117,8 @@ def test_gelu_only_convnext_is_recognised_as_the_base_model() -> None:  # the st
         (dict(attention="lin"), "unknown attention 'lin'"),
         (dict(activation="relux"), "did you mean 'relu'"),
         (dict(dim_mults=()), "non-empty"),
+        (dict(image_size=12, dim_mults=(1, 2), patch=4), "not divisible by 8: model.patch=4"),
+        (dict(patch=0), "model.patch must be at least 1"),
     ],
 )
 def test_impossible_specs_fail_before_any_tensor(fields: dict, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -124,6 +127,38 @@ def test_impossible_specs_fail_before_any_tensor(fields: dict, message: str, mon
     with pytest.raises(UserError, match=message):
         zoo.create_model("unet", channels=1, image_size=fields.pop("image_size", 16), **fields)
     assert not made
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_patch_runs_the_network_on_folded_blocks_and_keeps_the_image_shape(channels: int) -> None:
+    pixels = zoo.create_model("unet", channels=channels, image_size=16, **TINY)
+    folded = zoo.create_model("unet", channels=channels, image_size=16, patch=2, **TINY)
+    assert folded.init_conv.in_channels == folded.final_conv.out_channels == 4 * channels
+    seen = []
+    folded.downs[0].register_forward_hook(lambda _m, _i, out: seen.append(out.shape[-1]))
+    x = torch.randn(2, channels, 16, 16)
+    out = folded(x, torch.tensor([3, 700]))
+    assert out.shape == x.shape and seen == [8]  # the first stage works at half the side
+    out.square().mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in folded.parameters())
+    # four times fewer positions at every resolution: a fraction of the pixel network's work
+    assert forward_flops(folded, folded.spec) < 0.4 * forward_flops(pixels, pixels.spec)
+
+
+def test_attention_is_checked_at_the_side_it_runs_at_under_a_patch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An attention declaring it cannot serve 32x32 maps fits a 32x32 image folded into 2x2 patches."""
+    import zoo.plugins
+
+    def small_only(width: int, *, size: int, heads: int, dim_head: int) -> None:
+        if size > 16:
+            raise UserError(f"at most 16x16 maps, got {size}x{size}")
+
+    registry, infos = zoo.plugins.load_registry()
+    registry.add("attention", "small", zoo.plugins.get_registry().get("attention", "full").factory, validate=small_only)
+    monkeypatch.setattr(zoo.plugins, "_cache", (registry, infos))
+    with pytest.raises(UserError, match="cannot serve 8 channels at 32x32: at most 16x16"):
+        zoo.create_model("unet", channels=3, image_size=32, attention="small", **TINY)
+    assert zoo.create_model("unet", channels=3, image_size=32, patch=2, attention="small", **TINY)
 
 
 def test_unknown_model_field_is_a_user_error() -> None:

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(tree)
     flops = forward_flops(model, spec.model, args.batch_size)
     table = Table("", "value", title="summary")
-    for key in ("block", "attention", "mid_attention", "norm", "activation", "time_embedding", "dim", "dim_mults"):
+    for key in ("block", "attention", "mid_attention", "norm", "activation", "time_embedding", "dim", "dim_mults", "patch"):
         table.add_row(key, str(getattr(spec.model, key)))
     table.add_row("input", f"{args.batch_size} x {spec.model.channels} x {spec.model.image_size} x {spec.model.image_size}")
     table.add_row("parameters", f"{count_parameters(model):,}")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.config.coerce import coerce
-from zoo.config.recipe import PRESETS, model_for
+from zoo.config.recipe import PRESETS, recipe_for
 from zoo.errors import UserError, did_you_mean
 from zoo.runtime.io import atomic_write_text
 
@@ -40,6 +40,7 @@ class ModelSpec:
     image_size: int = 32  # square side (in a run: taken from the data section)
     dim: int = 32  # channels after the init conv; stage i has dim * dim_mults[i] (recipe: by image size)
     dim_mults: tuple[int, ...] = (1, 2, 4)  # one entry per resolution; all but the last downsample (recipe: by size)
+    patch: int = 1  # U-Net only: run on patch x patch blocks folded into channels (space-to-depth); 1: on pixels
     block: str = "resnet"  # conv block of every stage (the study's: ConvNeXt; ResNet learns faster per second)
     attention: str = "none"  # attention in the down/up stages (residual, norm-wrapped; the study's: linear)
     mid_attention: str = "full"  # attention in the bottleneck
@@ -119,7 +120,7 @@ class TrainSpec:
     ema_max_decay: float = 0.9999  # warm-up rule only: EMA decay ceiling
     ema_power: float = 0.75  # warm-up rule only: decay 1 - (1 + step) ** -power (as diffusers' EMAModel)
     grad_clip: float | None = 1.0  # max gradient norm; None disables clipping
-    bf16: bool | None = None  # bf16 autocast; None: where this CPU runs it faster (zoo.runtime.cpu: AMX or AVX512-BF16, images >= 32x32)
+    bf16: bool | None = None  # bf16 autocast; None: where this CPU runs it faster (zoo.runtime.cpu: AMX or AVX512-BF16, feature maps >= 32x32)
     channels_last: bool = True  # memory format for convolutions (faster with oneDNN)
     checkpoint_every: int = 1000  # steps between checkpoints (and one at the end)
     log_every: int = 25  # steps between log.jsonl lines
@@ -229,6 +230,7 @@ LATE_DEFAULTS: dict[tuple[str, str], Any] = {
     ("eval", "curve_steps"): EvalSpec.curve_steps, ("eval", "curve_metrics"): EvalSpec.curve_metrics,
     ("eval", "sampler_options"): {}, ("train", "hooks"): (),
     ("train", "lr_warmup"): 0, ("train", "lr_decay"): "none", ("train", "ema_std"): None,
+    ("model", "patch"): 1,
 }
 
 
@@ -318,4 +320,4 @@ def with_recipe(spec: dict[str, Any], preset: str | None = None) -> dict[str, An
     size, channels = data.get("size", DataSpec.size), data.get("channels", DataSpec.channels)
     if not isinstance(size, int) or not isinstance(channels, int):
         return spec  # a wrong type: left to the spec's own validation, which names it
-    return merge({"model": model_for(size, channels)}, spec)
+    return merge(recipe_for(size, channels), spec)

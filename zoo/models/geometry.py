@@ -11,7 +11,7 @@ def check_geometry(spec: ModelSpec, model: str) -> None:
     """Positive sizes, an image side the downsampling divides, and GroupNorm groups dividing every width."""
     if not spec.dim_mults or any(m < 1 for m in spec.dim_mults):
         raise UserError(f"model.dim_mults must be a non-empty list of positive integers, got {list(spec.dim_mults)}")
-    for name in ("channels", "image_size", "dim", "groups"):
+    for name in ("channels", "image_size", "dim", "groups", "patch"):
         if getattr(spec, name) < 1:
             raise UserError(f"model.{name} must be at least 1, got {getattr(spec, name)}")
     factor = 2 ** (len(spec.dim_mults) - 1)

@@ -6,6 +6,12 @@ default) and a downsample (all but the last); a bottleneck of block, full attent
 symmetric up stages that upsample, concatenate the matching skip and run two blocks and attention;
 a final block over [features, init-conv skip] and a 1x1 conv to the image channels. Nothing here
 knows which block, attention or norm is inside: the registry builds them.
+
+``model.patch`` = p > 1 folds each p x p block of pixels into channels before the init conv and
+unfolds the output after the final conv (space-to-depth, ``pixel_unshuffle``; the cheap first layer
+"simple diffusion", Hoogeboom et al. 2023, uses to avoid full-resolution feature maps). Every feature
+map is p times smaller per side, so a step costs about 1/p² of the work, which buys more training
+images per minute on a CPU (docs/diffusion.md, "The default recipe").
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from functools import partial
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from zoo.config.spec import ModelSpec
 from zoo.errors import UserError
@@ -39,6 +46,13 @@ def validate(spec: ModelSpec, registry: Registry) -> None:
     if spec.activation != "default":
         registry.get("activation", spec.activation)
     check_geometry(spec, "U-Net")
+    factor = spec.patch * 2 ** (len(spec.dim_mults) - 1)
+    if spec.patch > 1 and spec.image_size % factor:
+        raise UserError(
+            f"model.image_size {spec.image_size} is not divisible by {factor}: model.patch={spec.patch} times the "
+            f"downsampling of the U-Net's {len(spec.dim_mults)} resolutions; use a patch dividing "
+            f"{spec.image_size // 2 ** (len(spec.dim_mults) - 1)}, fewer dim_mults, or patch 1"
+        )
     for name in ("heads", "dim_head"):
         if getattr(spec, name) < 1:
             raise UserError(f"model.{name} must be at least 1, got {getattr(spec, name)}")
@@ -54,9 +68,9 @@ def validate(spec: ModelSpec, registry: Registry) -> None:
 
 def _attention_places(spec: ModelSpec) -> list[tuple[str, str, int, int]]:
     """(setting, attention name, width, feature side) of every place the U-Net puts an attention layer."""
-    widths = [spec.dim * m for m in spec.dim_mults]
-    places = [("attention", spec.attention, w, spec.image_size // 2**i) for i, w in enumerate(widths)]
-    places.append(("mid_attention", spec.mid_attention, widths[-1], spec.image_size // 2 ** (len(widths) - 1)))
+    widths, side = [spec.dim * m for m in spec.dim_mults], spec.image_size // spec.patch
+    places = [("attention", spec.attention, w, side // 2**i) for i, w in enumerate(widths)]
+    places.append(("mid_attention", spec.mid_attention, widths[-1], side // 2 ** (len(widths) - 1)))
     return list(dict.fromkeys(places))
 
 
@@ -188,7 +202,8 @@ class Unet(nn.Module):
             self._shapes.same_shape(fn, "attention", name)
             return self._shapes.same_shape(registry.create("norm", spec.norm, width, fn), "norm", spec.norm)
 
-        self.init_conv = nn.Conv2d(spec.channels, dim, 7, padding=3)
+        folded = spec.channels * spec.patch**2  # the image's channels once patch x patch blocks are folded in
+        self.init_conv = nn.Conv2d(folded, dim, 7, padding=3)
         self.downs = nn.ModuleList()
         self.downsamples = nn.ModuleList()
         for i, (d_in, d_out) in enumerate(in_out):
@@ -211,7 +226,7 @@ class Unet(nn.Module):
             x_dim = d_in
 
         self.final_block = block(dim * 2, dim)
-        self.final_conv = nn.Conv2d(dim, spec.channels, 1)
+        self.final_conv = nn.Conv2d(dim, folded, 1)
         self._shapes.bind(self)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -231,7 +246,8 @@ class Unet(nn.Module):
 
     def _forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         t_emb = self.time_mlp(t) if self.time_mlp is not None else None
-        x = self.init_conv(x)
+        patch = self.spec.patch
+        x = self.init_conv(F.pixel_unshuffle(x, patch) if patch > 1 else x)
         r = x
         skips = []
         for stage, down in zip(self.downs, self.downsamples):
@@ -241,8 +257,8 @@ class Unet(nn.Module):
         x = self.mid_block2(self.mid_attn(self.mid_block1(x, t_emb)), t_emb)
         for up, stage in zip(self.upsamples, self.ups):
             x = stage(torch.cat((up(x), skips.pop()), dim=1), t_emb)
-        x = self.final_block(torch.cat((x, r), dim=1), t_emb)
-        return self.final_conv(x)
+        x = self.final_conv(self.final_block(torch.cat((x, r), dim=1), t_emb))
+        return F.pixel_shuffle(x, patch) if patch > 1 else x
 
 
 def build_unet(spec: ModelSpec, registry: Registry) -> Unet:

@@ -32,8 +32,9 @@ KINDS = ("amx", "avx512_bf16", "avx512", "avx2", "default")
 # oneDNN's ISA names, lowest to highest, as ONEDNN_MAX_CPU_ISA takes them (upper case, any prefix order)
 _ONEDNN_ORDER = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI", "AVX512_CORE_BF16",
                  "AVX10_1_512", "AVX512_CORE_FP16", "AVX10_1_512_AMX", "AVX512_CORE_AMX")  # fmt: skip
-# The image side from which bf16 autocast is measured faster than fp32, per kind (docs/performance.md, "CPU
-# kinds"); the kinds not listed emulate bf16, slower at every size. AMX: training 1.2-1.4x and sampling 1.8x
+# The feature-map side from which bf16 autocast is measured faster than fp32, per kind (docs/performance.md, "CPU
+# kinds"); the kinds not listed emulate bf16, slower at every size. (A 32x32 image on 2x2 patches, 16x16 maps,
+# trains at the same speed in both on the AVX512-BF16 EPYC: benchmarks/results/recipe_colour.json.) AMX: training 1.2-1.4x and sampling 1.8x
 # faster at 32x32, 1.04-1.06x at 16. AVX512-BF16 (an AMD EPYC, benchmarks/results/precision_avx512_bf16.json):
 # training 1.31x at 32x32 and 1.47x at 64x64, sampling 1.39-1.55x and 1.60-1.72x; 1.00-1.09x at 16x16.
 BF16_FROM_SIZE = {"amx": 32, "avx512_bf16": 32}
@@ -121,17 +122,18 @@ def current() -> CpuInfo:
     return detect()
 
 
-def choose_bf16(requested: bool | None, image_size: int, info: CpuInfo | None = None) -> tuple[bool, str | None]:
+def choose_bf16(requested: bool | None, feature_side: int, info: CpuInfo | None = None) -> tuple[bool, str | None]:
     """(use bf16 autocast?, a note for the log or None) for a CPU run.
 
     ``requested`` None ("auto") turns bf16 on only where it is measured faster: a kind of :data:`BF16_FROM_SIZE`
-    (AMX, AVX512-BF16) and images at least its side (32x32). An explicit ``true`` is honoured, with a note
-    when this CPU makes it slow.
+    (AMX, AVX512-BF16) and a network whose largest feature maps, ``feature_side`` (the image side over
+    ``model.patch``), reach its side (32x32). An explicit ``true`` is honoured, with a note when this CPU
+    makes it slow.
     """
     info = info or current()
     if requested is None:
         start = BF16_FROM_SIZE.get(info.kind)
-        return start is not None and image_size >= start, None
+        return start is not None and feature_side >= start, None
     if requested and not info.bf16_fast:
         return True, (f"train.bf16 = true on {info.describe()}: without AMX or AVX512-BF16, bf16 convolutions are emulated and "
                       "run several times slower than fp32 (10 vs 76 GFLOP/s on an AVX2 EPYC); "

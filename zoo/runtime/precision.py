@@ -1,7 +1,7 @@
 """The precision a network runs in: bf16 autocast where the spec asks for it and the device has it.
 
 Training and sampling decide alike (``train.bf16``; None lets :func:`zoo.runtime.cpu.choose_bf16` choose: AMX or
-AVX512-BF16 and images of 32x32 or more, where bf16 convolutions run faster), so a run samples, is scored and draws
+AVX512-BF16 and feature maps of 32x32 or more, where bf16 convolutions run faster), so a run samples, is scored and draws
 its learning curve in the precision it was trained in (on another CPU, in the one the same rule gives
 there). On the AMX Xeon, the default recipe's network evaluates 1.8x faster in bf16 at 32x32 and 2.3x
 at 64x64 (docs/performance.md). Only the network runs under autocast:
@@ -33,7 +33,7 @@ def use_bf16(spec: RunSpec, device: torch.device) -> tuple[bool, str | None]:
     is slow on this CPU). The one rule for training, sampling and what ``train.json`` records."""
     requested, note = spec.train.bf16, None
     if device.type == "cpu":
-        requested, note = choose_bf16(requested, spec.model.image_size)
+        requested, note = choose_bf16(requested, spec.model.image_size // spec.model.patch)
     return bool(requested) and bf16_supported(device), note
 
 
