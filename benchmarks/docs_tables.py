@@ -306,10 +306,21 @@ def grid_steps(record: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def recipe_probe_table(record: dict[str, Any]) -> str:
+    """Recipe probes at equal minutes (``recipe_colour.json``): what each run saw and its scores at each sampler step count."""
+    out = ["| run | patch | batch | steps | images seen | train img/s | sampler steps | FID | KID | recall | sampling s / 1,000 |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in record["runs"]:
+        for f in r["final"]:
+            out.append(f"| {r['run']} | {r['patch']} | {r['batch_size']} | {r['steps']:,} | {r['images_seen']:,} | {r['images_per_s']:.0f} | "
+                       f"{f['steps']} | {f['fid']:.1f} | {f['kid']:.1f} | {f['recall']:.3f} | {f['s_per_1000']:.1f} |")
+    return "\n".join(out)
+
+
 RENDERERS: dict[str, Callable[..., str]] = {f.__name__: f for f in (grid_table, grid_verdicts, grid_timings, grid_fid, wall, wall_parts, load,
                                                                     machine, machine_short, grid_verdict_counts, curve_share, candidates_table, probes_table,
                                                                     repro_table, repro_summary, same_numbers, old_new,
-                                                                    spec_walk, quality_table, grid_steps)}
+                                                                    spec_walk, quality_table, grid_steps, recipe_probe_table)}
 
 
 # -- the blocks ---------------------------------------------------------------------------------------

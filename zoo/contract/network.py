@@ -30,7 +30,8 @@ class Attention(Protocol):
     leaves out the layer together with its norm and residual (the built-in ``none`` does this).
     Declaration ``validate(dim, *, size, heads, dim_head)``: raise :class:`zoo.errors.UserError` (one
     line naming the constraint) when the layer cannot serve ``dim`` channels on ``size`` x ``size``
-    feature maps; the U-Net asks it for every place it would put the layer, when the spec is loaded.
+    feature maps (the image side over ``model.patch``, halved per stage); the U-Net asks it for every
+    place it would put the layer, when the spec is loaded.
     """
 
     def forward(self, x: Tensor) -> Tensor: ...
