@@ -34,8 +34,8 @@ class At:
     value: float
 
     def reached(self, point: dict[str, Any]) -> bool:
-        if self.unit == "minutes":
-            return point["train_seconds"] <= self.value * 60.0
+        if self.unit == "minutes":  # compared in minutes, the unit given: M * 60 can round below the seconds M came from
+            return point["train_seconds"] / 60.0 <= self.value
         return point["step"] <= self.value
 
     @property
