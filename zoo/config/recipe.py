@@ -37,8 +37,8 @@ def model_for(size: int, channels: int) -> dict[str, Any]:
 
     Measured at 16x16 greyscale (docs/diffusion.md): width 32, three resolutions (16, 8, 4), on pixels.
     From 32x32 on, the network runs on 2x2 patches (``model.patch``): at 32x32 RGB that quarters the work of
-    a step and, in the same minutes, reached about half the FID of the pixel network
-    (``benchmarks/results/recipe_colour.json``). The feature maps then start at size / 2, and the depth keeps
+    an image, and in the same minutes of 2 cores it reached about half the pixel network's FID from 4 to 16
+    minutes and 91 against 115 at 32 (``benchmarks/results/recipe_colour.json``, ``quality_emoji_patch*.json``). The feature maps then start at size / 2, and the depth keeps
     a 4x4 to 8x8 bottleneck there (one more resolution per doubling from 64 on, the study's proportions,
     not measured). Colour images get the same width (not measured apart).
     """
@@ -56,10 +56,11 @@ def model_for(size: int, channels: int) -> dict[str, Any]:
 
 def recipe_for(size: int, channels: int) -> dict[str, dict[str, Any]]:
     """The settings that depend on the data's shape, by section (:func:`zoo.config.spec.with_recipe` puts the
-    user's over them). From 32x32 on: batch 16, because on 32x32 RGB learning followed the images seen and
-    half the batch took twice the steps in the same minutes to a lower FID; and 20 sampler steps, because
-    there 10 steps left FID 15-20% higher than 20 (the same weights and noise), where at 16x16 they cost
-    under 1 FID (``benchmarks/results/recipe_colour.json``; docs/diffusion.md).
+    user's over them). From 32x32 on: batch 16, because on 32x32 RGB at equal minutes half the batch (about
+    the same images in twice the steps) ended at a lower FID; and 20 sampler steps, because there 10 steps
+    scored FID 4-39% higher than 20 from the same weights and noise on every run of 4 minutes or more,
+    where at 16x16 they cost under 1 FID (``benchmarks/results/recipe_colour.json``,
+    ``quality_emoji_patch*.json``; docs/diffusion.md).
     """
     recipe: dict[str, dict[str, Any]] = {"model": model_for(size, channels)}
     if size >= 32:
