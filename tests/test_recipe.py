@@ -52,6 +52,7 @@ def test_the_users_settings_sit_over_the_recipe_for_the_size():
     spec = load_spec(None, ["data.size=32", "model.patch=1", "train.batch_size=32", "eval.steps=10"])
     assert (spec.model.patch, spec.train.batch_size, spec.eval.steps, spec.model.dim_mults) == (1, 32, 10, (1, 2, 4))
     assert load_spec(None, ["data.size=32"], preset="study").model.patch == 1  # a preset replaces the recipe
+    assert load_spec(None, ["data.size=32", "model.name=vae"]).model.patch == 1  # the VAE runs on pixels: no patch to inherit
 
 
 def test_flips_follow_the_dataset_declaration(tmp_path):

@@ -32,6 +32,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+#: from this image side on, the recipe runs the U-Net on 2x2 patches, at batch 16, sampled in 20 steps (measured at 32x32 RGB)
+LARGE_FROM = 32
+
+
 def model_for(size: int, channels: int) -> dict[str, Any]:
     """Width, depth and patch of the U-Net for ``size`` x ``size`` images of ``channels`` channels.
 
@@ -42,7 +46,7 @@ def model_for(size: int, channels: int) -> dict[str, Any]:
     a 4x4 to 8x8 bottleneck there (one more resolution per doubling from 64 on, the study's proportions,
     not measured). Colour images get the same width (not measured apart).
     """
-    patch = 2 if size >= 32 else 1
+    patch = 2 if size >= LARGE_FROM else 1
     side = size // patch
     if side <= 8:
         mults = [1, 2]
@@ -63,7 +67,7 @@ def recipe_for(size: int, channels: int) -> dict[str, dict[str, Any]]:
     ``quality_emoji_patch*.json``; docs/diffusion.md).
     """
     recipe: dict[str, dict[str, Any]] = {"model": model_for(size, channels)}
-    if size >= 32:
+    if size >= LARGE_FROM:
         recipe["train"] = {"batch_size": 16}
         recipe["eval"] = {"steps": 20}
     return recipe

@@ -45,14 +45,7 @@ def validate(spec: ModelSpec, registry: Registry) -> None:
         registry.get(kind, name)
     if spec.activation != "default":
         registry.get("activation", spec.activation)
-    check_geometry(spec, "U-Net")
-    factor = spec.patch * 2 ** (len(spec.dim_mults) - 1)
-    if spec.patch > 1 and spec.image_size % factor:
-        raise UserError(
-            f"model.image_size {spec.image_size} is not divisible by {factor}: model.patch={spec.patch} times the "
-            f"downsampling of the U-Net's {len(spec.dim_mults)} resolutions; use a patch dividing "
-            f"{spec.image_size // 2 ** (len(spec.dim_mults) - 1)}, fewer dim_mults, or patch 1"
-        )
+    check_geometry(spec, "U-Net", patch=spec.patch)
     for name in ("heads", "dim_head"):
         if getattr(spec, name) < 1:
             raise UserError(f"model.{name} must be at least 1, got {getattr(spec, name)}")

@@ -7,6 +7,8 @@ sampling calls ``model.sample(n, generator=...)``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -86,7 +88,13 @@ def build_vae(spec: ModelSpec, registry: object = None) -> VAE:
     return VAE(spec)
 
 
+def canonical(spec: ModelSpec, registry: object = None) -> ModelSpec:
+    """The VAE runs on pixels: a ``model.patch`` inherited from the recipe means nothing here and is reset, so
+    the spec says what runs (and the bf16 rule, which reads the feature maps' side from it, sees the VAE's)."""
+    return dataclasses.replace(spec, patch=1)
+
+
 @hookimpl
 def zoo_register(registry) -> None:  # noqa: ANN001
     registry.add("model", "vae", build_vae, help="convolutional VAE baseline (Kingma & Welling 2014), own loss and sampler",
-                 validate=validate)
+                 validate=validate, canonical=canonical)
