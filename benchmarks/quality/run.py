@@ -122,16 +122,18 @@ def other_samplers(run, full, args: argparse.Namespace) -> list[dict]:  # noqa: 
     return rows
 
 
-def sample_and_score(run, full, prepared, sampler: str, steps: int, n: int, seed_offset: int = 0) -> tuple[dict, float]:  # noqa: ANN001
+def sample_and_score(run, full, prepared, sampler: str, steps: int, n: int, seed_offset: int = 0,  # noqa: ANN001
+                     options: dict | None = None) -> tuple[dict, float]:
     """``n`` images of ``run`` drawn with ``sampler`` at ``steps`` from the run's own sampling noise
     (its eval seed plus ``seed_offset``), scored on ``METRICS`` against its test split: (scores, seconds
-    spent sampling). Rows that differ only in sampler or steps are therefore paired."""
+    spent sampling). Rows that differ only in sampler, steps or ``options`` (the sampler's own, over the
+    run's) are therefore paired."""
     from zoo.metrics.evaluate import evaluate
     from zoo.runs.sample import generate
     from zoo.runtime.streams import SAMPLING, stream_seed
 
     seed = stream_seed(full.train.seed, SAMPLING, full.eval.seed + seed_offset)
-    options = full.eval.options_for(sampler)
+    options = {**full.eval.options_for(sampler), **(options or {})}
     start = time.perf_counter()
     images = generate(run, n, sampler=sampler, steps=steps, seed=seed, batch_size=full.eval.batch_size, options=options)
     seconds = time.perf_counter() - start

@@ -2,7 +2,7 @@
 ``--sampler`` at each of ``--steps``, for each ``--seeds`` offset of the run's sampling seed, timed and
 scored with the run's metric against its test split (paired rows: only the step count differs).
 
-    python benchmarks/quality/sampler_steps.py RUN_DIR[,RUN_DIR...] --steps 8,10,12,15 --seeds 0,1
+    python benchmarks/quality/sampler_steps.py RUN_DIR[,RUN_DIR...] --steps 8,10,12,15 --seeds 0,1 [--spacings trailing,linspace]
 
 Runs come from ``benchmarks/quality/run.py --runs DIR``. Prints and appends JSON lines to ``--out``.
 """
@@ -10,6 +10,7 @@ Runs come from ``benchmarks/quality/run.py --runs DIR``. Prints and appends JSON
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -23,6 +24,8 @@ def main() -> None:
     p.add_argument("runs", help="comma-separated run folders")
     p.add_argument("--sampler", default="dpmpp_2m")
     p.add_argument("--steps", default="10,15")
+    p.add_argument("--spacings", default="", help="comma-separated timestep spacings to compare (the sampler's "
+                   "`spacing` option, zoo.diffusion.samplers); default: the run's own")
     p.add_argument("--seeds", default="0,1", help="offsets added to the run's eval.seed")
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--threads", type=int, default=2)
@@ -40,15 +43,18 @@ def main() -> None:
     zoo.tune_allocator()
     torch.set_num_threads(args.threads)
     cpu = current().describe()
+    spacings = args.spacings.split(",") if args.spacings else [""]
     with Path(args.out).open("a") as log:
         for run_dir in args.runs.split(","):
             spec = from_dict(read_spec_json(Path(run_dir) / "spec.json"))
             run = load_run(run_dir, weights=spec.eval.weights)
             prepared = prepare(spec.data)
             for offset in map(int, args.seeds.split(",")):
-                for steps in map(int, args.steps.split(",")):
-                    values, seconds = sample_and_score(run, spec, prepared, args.sampler, steps, args.n, offset)
-                    row = {"run": str(run_dir), "cpu": cpu, "sampler": args.sampler, "steps": steps, "seed_offset": offset,
+                for steps, spacing in itertools.product(map(int, args.steps.split(",")), spacings):
+                    options = {"spacing": spacing} if spacing else None
+                    values, seconds = sample_and_score(run, spec, prepared, args.sampler, steps, args.n, offset, options)
+                    row = {"run": str(run_dir), "cpu": cpu, "sampler": args.sampler, "steps": steps,
+                           **({"spacing": spacing} if spacing else {}), "seed_offset": offset,
                            "s_per_1000": round(seconds * 1000 / args.n, 2), **{k: round(v, 3) for k, v in values.items()}}  # fmt: skip
                     print(json.dumps(row), flush=True)
                     log.write(json.dumps(row) + "\n")

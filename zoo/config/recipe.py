@@ -32,7 +32,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-#: from this image side on, the recipe runs the U-Net on 2x2 patches, at batch 16, sampled in 20 steps (measured at 32x32 RGB)
+#: from this image side on, the recipe runs the U-Net on 2x2 patches, at batch 16, sampled in 40 steps (measured at 32x32 RGB)
 LARGE_FROM = 32
 
 
@@ -61,13 +61,15 @@ def model_for(size: int, channels: int) -> dict[str, Any]:
 def recipe_for(size: int, channels: int) -> dict[str, dict[str, Any]]:
     """The settings that depend on the data's shape, by section (:func:`zoo.config.spec.with_recipe` puts the
     user's over them). From 32x32 on: batch 16, because on 32x32 RGB at equal minutes half the batch (about
-    the same images in twice the steps) ended at a lower FID; and 20 sampler steps, because there 10 steps
-    scored FID 4-39% higher than 20 from the same weights and noise on every run of 4 minutes or more,
-    where at 16x16 they cost under 1 FID (``benchmarks/results/recipe_colour.json``,
-    ``quality_emoji_patch*.json``; docs/diffusion.md).
+    the same images in twice the steps) ended at a lower FID, and a quarter of it (batch 8) on 2x2 patches
+    ended higher; and 40 sampler steps, because there every doubling of the steps lowered FID from the same
+    weights and noise: 10 to 20 by 4-39% on every run of 4 minutes or more, 20 to 40 by 10-19% on the four
+    runs tried, at 43-44 s per 1,000 images on 2 cores, where at 16x16 10 and 15 steps differ by under 1 FID
+    (``benchmarks/results/recipe_colour.json``, ``recipe_colour_steps.json``, ``quality_emoji_patch*.json``;
+    docs/diffusion.md).
     """
     recipe: dict[str, dict[str, Any]] = {"model": model_for(size, channels)}
     if size >= LARGE_FROM:
         recipe["train"] = {"batch_size": 16}
-        recipe["eval"] = {"steps": 20}
+        recipe["eval"] = {"steps": 40}
     return recipe
