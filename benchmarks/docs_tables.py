@@ -307,14 +307,20 @@ def grid_steps(record: dict[str, Any]) -> str:
 
 
 def recipe_probe_table(record: dict[str, Any]) -> str:
-    """Recipe probes at equal minutes (``recipe_colour.json``): what each run saw and its scores at each sampler step count."""
+    """Recipe probes at equal minutes (``recipe_colour.json``): what each run saw and its scores at each sampler step
+    count (and timestep spacing, where a row is not the sampler's default "trailing")."""
     out = ["| run | patch | batch | steps | images seen | train img/s | sampler steps | FID | KID | recall | sampling s / 1,000 |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in record["runs"]:
         for f in r["final"]:
             out.append(f"| {r['run']} | {r['patch']} | {r['batch_size']} | {r['steps']:,} | {r['images_seen']:,} | {r['images_per_s']:.0f} | "
-                       f"{f['steps']} | {f['fid']:.1f} | {f['kid']:.1f} | {f['recall']:.3f} | {f['s_per_1000']:.1f} |")
+                       f"{f['steps']}{_spacing(f)} | {f['fid']:.1f} | {f['kid']:.1f} | {f['recall']:.3f} | {f['s_per_1000']:.1f} |")
     return "\n".join(out)
+
+
+def _spacing(final: dict[str, Any]) -> str:
+    spacing = final.get("spacing", "trailing")
+    return "" if spacing == "trailing" else f" ({spacing})"
 
 
 RENDERERS: dict[str, Callable[..., str]] = {f.__name__: f for f in (grid_table, grid_verdicts, grid_timings, grid_fid, wall, wall_parts, load,

@@ -107,11 +107,13 @@ def test_grid_steps_says_what_each_seed_s_cell_trained() -> None:
 def test_recipe_probes_list_one_row_per_run_and_sampler_step_count() -> None:
     """The same weights at 10 and 20 sampler steps sit on adjacent rows, so the steps' effect reads off the page."""
     final = [{"steps": n, "fid": fid, "kid": 300.0, "recall": 0.7, "s_per_1000": n * 1.1} for n, fid in ((10, 148.1), (20, 126.23))]
+    final.append({**final[1], "spacing": "logsnr"})
     record = {"runs": [{"run": "p2b16", "patch": 2, "batch_size": 16, "steps": 9394, "images_seen": 150304, "images_per_s": 158.0,
                         "final": final}]}
     assert docs_tables.recipe_probe_table(record).splitlines()[2:] == [
         "| p2b16 | 2 | 16 | 9,394 | 150,304 | 158 | 10 | 148.1 | 300.0 | 0.700 | 11.0 |",
         "| p2b16 | 2 | 16 | 9,394 | 150,304 | 158 | 20 | 126.2 | 300.0 | 0.700 | 22.0 |",
+        "| p2b16 | 2 | 16 | 9,394 | 150,304 | 158 | 20 (logsnr) | 126.2 | 300.0 | 0.700 | 22.0 |",  # not the default spacing: named
     ]
 
 

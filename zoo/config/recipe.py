@@ -64,7 +64,7 @@ def recipe_for(size: int, channels: int) -> dict[str, dict[str, Any]]:
     the same images in twice the steps) ended at a lower FID, and a quarter of it (batch 8) on 2x2 patches
     ended higher; and 40 sampler steps, because there every doubling of the steps lowered FID from the same
     weights and noise: 10 to 20 by 4-39% on every run of 4 minutes or more, 20 to 40 by 10-19% on the four
-    runs tried, at 43-44 s per 1,000 images on 2 cores, where at 16x16 10 and 15 steps differ by under 1 FID
+    runs tried, at 42-44 s per 1,000 images on 2 cores, where at 16x16 10 and 15 steps differ by under 1 FID
     (``benchmarks/results/recipe_colour.json``, ``recipe_colour_steps.json``, ``quality_emoji_patch*.json``;
     docs/diffusion.md).
     """
