@@ -23,8 +23,9 @@ verdicts and timings from it.
 try the whole procedure in a minute (the record then names that grid, and the docs do not quote it);
 ``--samples DIR`` copies each variant's sample grid of its first seed (the cell's ``samples.png``) to
 ``DIR/<variant>.png``, for the docs. ``--until-resolved N --work DIR`` continues the run left in DIR
-with ``zoo benchmark --until-resolved`` (seeds added one a round, up to N) and adds the round to the
-record in ``--out``:
+with ``zoo benchmark --until-resolved`` (seeds added one a round, up to N), ``--more --work DIR`` moves
+the clone in DIR to HEAD and runs the grid again (a variant added to the grid file trains; the finished
+cells are kept), and either adds the round to the record in ``--out``:
 
     python benchmarks/default_grid.py --grid benchmarks/grids/emoji_minutes.toml --work /tmp/emin \
         --out benchmarks/results/emoji_minutes_grid.json
@@ -182,18 +183,24 @@ def environment(venv: Path, args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
-def until_resolved(args: argparse.Namespace) -> int:
+def continue_run(args: argparse.Namespace) -> int:
     """Continue the grid an earlier run of this script left in ``--work`` (its clone, venv and results database,
-    as they are) with ``--until-resolved --max-seeds N --seeds-per-round 1``: the runner skips the finished
-    cells, so only the added seeds train. The record in ``--out`` gains this round (``rounds``), its wall
+    as they are): with ``--until-resolved N``, ``zoo benchmark --until-resolved --max-seeds N --seeds-per-round 1``;
+    with ``--more``, the clone first moves to this repository's HEAD (a fast-forward: the grid file there may
+    add a variant or a seed) and the grid runs again. Either way the runner skips the finished cells, so only
+    new ones train. The record in ``--out`` gains this round (``rounds``, with the commit it ran), its wall
     clock and load join the earlier ones, and the table, per-seed values and verdicts are read back anew."""
     clone, venv = args.work / "clone", args.work / "venv"
     if not (clone / "results").is_dir() or not args.out.is_file():
-        sys.exit(f"--until-resolved continues a run: {clone}/results and {args.out} must exist (run without it first)")
+        sys.exit(f"--until-resolved and --more continue a run: {clone}/results and {args.out} must exist (run without them first)")
     earlier = json.loads(args.out.read_text())
     env = environment(venv, args)
     command = "zoo benchmark --grid" + (f" {args.grid}" if args.grid else "")
-    more = f"{command} --until-resolved --max-seeds {args.until_resolved} --seeds-per-round 1"
+    if args.more:
+        subprocess.run(["git", "pull", "--quiet", "--ff-only", str(ROOT), "HEAD"], cwd=clone, check=True)
+        more = command
+    else:
+        more = f"{command} --until-resolved --max-seeds {args.until_resolved} --seeds-per-round 1"
     rounds = earlier.get("rounds") or [{"command": earlier["command"], "commit": earlier["commit"], "date": earlier["date"],
                                         "grid_seconds": earlier["grid_seconds"], "load_average_during": earlier["load_average_during"]}]  # fmt: skip
     where = provenance(clone)
@@ -227,11 +234,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=Path, default=None, help="copy each variant's first-seed sample grid here")
     parser.add_argument("--until-resolved", type=int, default=None, metavar="MAX_SEEDS",
                         help="continue the run in --work: add seeds, one a round, until resolved or MAX_SEEDS")
+    parser.add_argument("--more", action="store_true",
+                        help="continue the run in --work at this repository's HEAD (e.g. a variant added to the grid file)")
     args = parser.parse_args(argv)
-    if args.until_resolved:
+    if args.until_resolved and args.more:
+        parser.error("--until-resolved and --more are two ways to continue a run: one at a time")
+    if args.until_resolved or args.more:
         if args.work is None:
-            parser.error("--until-resolved continues the run in --work: pass it")
-        return until_resolved(args)
+            parser.error(f"{'--more' if args.more else '--until-resolved'} continues the run in --work: pass it")
+        return continue_run(args)
     work = args.work or Path(tempfile.mkdtemp(prefix="zoo-default-grid-"))
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     clone = fresh_clone(work, seeds, args.grid or GRID)
