@@ -318,6 +318,16 @@ def recipe_probe_table(record: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def noise_split(record: dict[str, Any]) -> str:
+    """One spec's scores split into sampling noise and training seed (``quality/noise_split.py``), per metric."""
+    out = ["| metric | runs x draws | mean | sd between draws (same weights) | sd between runs' means | training seed's sd |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for metric, s in record["split"].items():
+        out.append(f"| {metric.upper() if metric in ('kid', 'fid') else metric} | {s['runs']} x {s['draws_per_run']} | "
+                   f"{s['mean']:.3g} | {s['within_sd']:.2g} | {s['between_sd']:.2g} | {s['training_sd']:.2g} |")
+    return "\n".join(out)
+
+
 def _spacing(final: dict[str, Any]) -> str:
     spacing = final.get("spacing", "trailing")
     return "" if spacing == "trailing" else f" ({spacing})"
@@ -326,7 +336,7 @@ def _spacing(final: dict[str, Any]) -> str:
 RENDERERS: dict[str, Callable[..., str]] = {f.__name__: f for f in (grid_table, grid_verdicts, grid_timings, grid_fid, wall, wall_parts, load,
                                                                     machine, machine_short, grid_verdict_counts, curve_share, candidates_table, probes_table,
                                                                     repro_table, repro_summary, same_numbers, old_new,
-                                                                    spec_walk, quality_table, grid_steps, recipe_probe_table)}
+                                                                    spec_walk, quality_table, grid_steps, recipe_probe_table, noise_split)}
 
 
 # -- the blocks ---------------------------------------------------------------------------------------

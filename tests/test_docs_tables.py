@@ -130,3 +130,23 @@ def test_a_grid_record_keeps_each_cell_s_steps_and_learning_curve(tmp_path: Path
     cells = _load("default_grid").cell_training(store, "fake")
     assert [(c["seed"], c["steps"], c["train_seconds"]) for c in cells] == [(0, 200, 2.0), (1, 200, 2.0)]
     assert [(p["step"], p["kid"]) for p in cells[1]["curve"]] == [(100, 71.0), (200, 61.0)]
+
+
+def test_noise_split_separates_the_draws_of_one_run_from_the_training_seed() -> None:
+    """Two runs, two draws each: the draws' spread is the sampling noise; the runs' means spread by the
+    training seed plus that noise's share of a mean (var(means) = var(training) + var(within) / draws)."""
+    split = _load("quality/noise_split").split
+    rows = [{"run": run, "kid": kid} for run, kids in (("a", (1.0, 3.0)), ("b", (5.0, 7.0))) for kid in kids]
+    s = split(rows, "kid")
+    assert (s["runs"], s["draws_per_run"], s["mean"]) == (2, 2, 4.0)
+    assert s["within_sd"] == pytest.approx(2**0.5)  # each run's two draws: variance 2
+    assert s["between_sd"] == pytest.approx(8**0.5)  # means 2 and 6
+    assert s["training_sd"] == pytest.approx(7**0.5)  # 8 - 2 / 2
+    assert docs_tables.noise_split({"split": {"kid": s}}).splitlines()[2] == "| KID | 2 x 2 | 4 | 1.4 | 2.8 | 2.6 |"
+
+
+def test_noise_split_refuses_runs_drawn_once() -> None:
+    """One draw per run cannot tell sampling noise from the seed: a clear exit, not a zero."""
+    split = _load("quality/noise_split").split
+    with pytest.raises(SystemExit, match="at least 2 draws"):
+        split([{"run": "a", "kid": 1.0}, {"run": "b", "kid": 2.0}], "kid")

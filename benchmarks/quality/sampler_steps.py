@@ -3,6 +3,7 @@
 scored with the run's metric against its test split (paired rows: only the step count differs).
 
     python benchmarks/quality/sampler_steps.py RUN_DIR[,RUN_DIR...] --steps 8,10,12,15 --seeds 0,1 [--spacings trailing,linspace]
+    python benchmarks/quality/sampler_steps.py RUN_DIR --sampler ddim --steps 40,100 --options '{"eta": 1.0}'
 
 Runs come from ``benchmarks/quality/run.py --runs DIR``. Prints and appends JSON lines to ``--out``.
 """
@@ -26,6 +27,7 @@ def main() -> None:
     p.add_argument("--steps", default="10,15")
     p.add_argument("--spacings", default="", help="comma-separated timestep spacings to compare (the sampler's "
                    "`spacing` option, zoo.diffusion.samplers); default: the run's own")
+    p.add_argument("--options", default="", help='the sampler\'s own options as a JSON object, e.g. \'{"eta": 1.0}\' for ddim')
     p.add_argument("--seeds", default="0,1", help="offsets added to the run's eval.seed")
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--threads", type=int, default=2)
@@ -44,6 +46,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cpu = current().describe()
     spacings = args.spacings.split(",") if args.spacings else [""]
+    extra = json.loads(args.options) if args.options else {}
+    if not isinstance(extra, dict):
+        sys.exit(f"--options must be a JSON object, got {args.options!r}")
     with Path(args.out).open("a") as log:
         for run_dir in args.runs.split(","):
             spec = from_dict(read_spec_json(Path(run_dir) / "spec.json"))
@@ -51,10 +56,11 @@ def main() -> None:
             prepared = prepare(spec.data)
             for offset in map(int, args.seeds.split(",")):
                 for steps, spacing in itertools.product(map(int, args.steps.split(",")), spacings):
-                    options = {"spacing": spacing} if spacing else None
+                    options = {**extra, **({"spacing": spacing} if spacing else {})} or None
                     values, seconds = sample_and_score(run, spec, prepared, args.sampler, steps, args.n, offset, options)
                     row = {"run": str(run_dir), "cpu": cpu, "sampler": args.sampler, "steps": steps,
-                           **({"spacing": spacing} if spacing else {}), "seed_offset": offset,
+                           **({"spacing": spacing} if spacing else {}), **({"options": extra} if extra else {}),
+                           "seed_offset": offset,
                            "s_per_1000": round(seconds * 1000 / args.n, 2), **{k: round(v, 3) for k, v in values.items()}}  # fmt: skip
                     print(json.dumps(row), flush=True)
                     log.write(json.dumps(row) + "\n")
