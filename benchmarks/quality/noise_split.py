@@ -50,6 +50,10 @@ def main() -> None:
     p.add_argument("--out", required=True)
     args = p.parse_args()
     rows = [json.loads(line) for line in Path(args.rows).read_text().splitlines() if line.strip()]
+    samplings = {(r["sampler"], r["steps"], r.get("spacing"), json.dumps(r.get("options"), sort_keys=True)) for r in rows}
+    if len(samplings) != 1:
+        sys.exit(f"{args.rows}: rows of {len(samplings)} samplings (sampler, steps, spacing, options); "
+                 "split one at a time: only the noise draw may differ between a run's rows")
     record = {**provenance(), "what": args.what, "rows": rows,
               "split": {m: split(rows, m) for m in METRICS if all(m in r for r in rows)}}
     out = Path(args.out)

@@ -46,9 +46,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cpu = current().describe()
     spacings = args.spacings.split(",") if args.spacings else [""]
-    extra = json.loads(args.options) if args.options else {}
+    try:
+        extra = json.loads(args.options) if args.options else {}
+    except json.JSONDecodeError as e:
+        sys.exit(f"--options is not JSON ({e}): give an object, e.g. '{{\"eta\": 1.0}}'")
     if not isinstance(extra, dict):
-        sys.exit(f"--options must be a JSON object, got {args.options!r}")
+        sys.exit(f"--options must be a JSON object, e.g. '{{\"eta\": 1.0}}', got {args.options!r}")
     with Path(args.out).open("a") as log:
         for run_dir in args.runs.split(","):
             spec = from_dict(read_spec_json(Path(run_dir) / "spec.json"))
