@@ -23,6 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from provenance import provenance  # noqa: E402
 
+from zoo.runtime.io import atomic_write_text  # noqa: E402
+
 METRICS = ("kid", "fid", "precision", "recall")
 
 
@@ -56,10 +58,7 @@ def main() -> None:
                  "split one at a time: only the noise draw may differ between a run's rows")
     record = {**provenance(), "what": args.what, "rows": rows,
               "split": {m: split(rows, m) for m in METRICS if all(m in r for r in rows)}}
-    out = Path(args.out)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.replace(out)
+    atomic_write_text(args.out, json.dumps(record, indent=1) + "\n")
     for metric, s in record["split"].items():
         print(f"{metric}: mean {s['mean']:.4g}, within-run sd {s['within_sd']:.3g}, between-run sd {s['between_sd']:.3g}, "
               f"training seed sd {s['training_sd']:.3g}")
