@@ -3,7 +3,7 @@
 scored with the run's metric against its test split (paired rows: only the step count differs).
 
     python benchmarks/quality/sampler_steps.py RUN_DIR[,RUN_DIR...] --steps 8,10,12,15 --seeds 0,1 [--spacings trailing,linspace]
-    python benchmarks/quality/sampler_steps.py RUN_DIR --sampler ddim --steps 40,100 --options '{"eta": 1.0}'
+    python benchmarks/quality/sampler_steps.py RUN_DIR --sampler ddim --steps 40,100 --option eta=1.0 --option spacing=trailing
 
 Runs come from ``benchmarks/quality/run.py --runs DIR``. Prints and appends JSON lines to ``--out``.
 """
@@ -27,7 +27,8 @@ def main() -> None:
     p.add_argument("--steps", default="10,15")
     p.add_argument("--spacings", default="", help="comma-separated timestep spacings to compare (the sampler's "
                    "`spacing` option, zoo.diffusion.samplers); default: the run's own")
-    p.add_argument("--options", default="", help='the sampler\'s own options as a JSON object, e.g. \'{"eta": 1.0}\' for ddim')
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a sampler option, e.g. eta=1.0 for ddim (repeatable; as `zoo sample --option`)")
     p.add_argument("--seeds", default="0,1", help="offsets added to the run's eval.seed")
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--threads", type=int, default=2)
@@ -37,8 +38,10 @@ def main() -> None:
     import torch
 
     import zoo
+    from zoo.commands.sample import parse_options
     from zoo.config.spec import from_dict, read_spec_json
     from zoo.data.prepare import prepare
+    from zoo.errors import UserError
     from zoo.runs.load import load_run
     from zoo.runtime.cpu import current
 
@@ -47,11 +50,9 @@ def main() -> None:
     cpu = current().describe()
     spacings = args.spacings.split(",") if args.spacings else [""]
     try:
-        extra = json.loads(args.options) if args.options else {}
-    except json.JSONDecodeError as e:
-        sys.exit(f"--options is not JSON ({e}): give an object, e.g. '{{\"eta\": 1.0}}'")
-    if not isinstance(extra, dict):
-        sys.exit(f"--options must be a JSON object, e.g. '{{\"eta\": 1.0}}', got {args.options!r}")
+        extra = parse_options(args.option)
+    except UserError as e:
+        sys.exit(str(e))
     with Path(args.out).open("a") as log:
         for run_dir in args.runs.split(","):
             spec = from_dict(read_spec_json(Path(run_dir) / "spec.json"))
