@@ -25,12 +25,18 @@ try the whole procedure in a minute (the record then names that grid, and the do
 ``DIR/<variant>.png``, for the docs. ``--until-resolved N --work DIR`` continues the run left in DIR
 with ``zoo benchmark --until-resolved`` (seeds added one a round, up to N), ``--more --work DIR`` moves
 the clone in DIR to HEAD and runs the grid again (a variant added to the grid file trains; the finished
-cells are kept), and either adds the round to the record in ``--out``:
+cells are kept), and either adds the round to the record in ``--out``. ``--reuse DIR`` starts a new grid
+with the results folder of an earlier run of this script in DIR (copied, the earlier run is left as it
+is): the runner keys a cell by its resolved spec, so a cell the earlier grid finished with the same spec
+and seed is not trained again, and the record's ``reused`` lists each such cell with the grid and label
+it ran as:
 
     python benchmarks/default_grid.py --grid benchmarks/grids/emoji_minutes.toml --work /tmp/emin \
         --out benchmarks/results/emoji_minutes_grid.json
     python benchmarks/default_grid.py --grid benchmarks/grids/emoji_minutes.toml --work /tmp/emin \
         --out benchmarks/results/emoji_minutes_grid.json --until-resolved 3
+    python benchmarks/default_grid.py --grid benchmarks/grids/emoji_schedules.toml --work /tmp/esched \
+        --reuse /tmp/erecall --out benchmarks/results/emoji_schedules_grid.json
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -150,17 +157,37 @@ def cell_training(store: Any, grid: str) -> list[dict[str, Any]]:
 
 def copy_samples(results: Path, grid: str, out: Path) -> None:
     """Each variant's first-seed ``samples.png`` (what ``zoo report`` shows) as ``out/<variant>.png``."""
-    import shutil
-
-    from zoo.bench.runner import DB_NAME
-    from zoo.bench.store import Store
-
     out.mkdir(parents=True, exist_ok=True)
-    cells = [c for c in Store(results / DB_NAME).grid_cells(grid) if c["status"] == "done"]
+    cells = [c for c in _store(results).grid_cells(grid) if c["status"] == "done"]
     for variant in dict.fromkeys(c["variant"] for c in cells):
         first = min((c for c in cells if c["variant"] == variant), key=lambda c: c["seed"])
         run = Path(first["run_dir"])
         shutil.copyfile((run if run.is_absolute() else results.parent / run) / "samples.png", out / f"{variant}.png")
+
+
+def _store(results: Path) -> Any:
+    from zoo.bench.runner import DB_NAME
+    from zoo.bench.store import Store
+
+    return Store(results / DB_NAME)
+
+
+def finished_cells(results: Path) -> dict[str, list[str]]:
+    """Each finished cell of the results database in ``results``, by hash: the ``grid: label`` names it ran as."""
+    store, done = _store(results), {}
+    for grid in store.grids():
+        for c in store.grid_cells(grid["grid"]):
+            if c["status"] == "done":
+                done.setdefault(c["hash"], []).append(f"{grid['grid']}: {c['label']}")
+    return done
+
+
+def earlier_results(earlier_work: Path) -> Path:
+    """The results folder an earlier run of this script left in ``earlier_work`` (exits when there is none)."""
+    source = earlier_work / "clone" / "results"
+    if not (source / "zoo.db").is_file():
+        sys.exit(f"--reuse {earlier_work}: no results database at {source}/zoo.db (pass the --work folder of an earlier run)")
+    return source
 
 
 def read_back(clone: Path, env: dict[str, str], command: str) -> dict[str, Any]:
@@ -232,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS (default: unset, as a user runs it)")
     parser.add_argument("--grid", default=None, help="another grid file of the repository (default: the README's command)")
     parser.add_argument("--samples", type=Path, default=None, help="copy each variant's first-seed sample grid here")
+    parser.add_argument("--reuse", type=Path, default=None, metavar="DIR",
+                        help="start from the results of an earlier run's --work DIR: its finished cells with the same spec are not trained again")
     parser.add_argument("--until-resolved", type=int, default=None, metavar="MAX_SEEDS",
                         help="continue the run in --work: add seeds, one a round, until resolved or MAX_SEEDS")
     parser.add_argument("--more", action="store_true",
@@ -242,10 +271,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.until_resolved or args.more:
         if args.work is None:
             parser.error(f"{'--more' if args.more else '--until-resolved'} continues the run in --work: pass it")
+        if args.reuse:
+            parser.error("--reuse starts a new run; --more and --until-resolved continue one")
         return continue_run(args)
     work = args.work or Path(tempfile.mkdtemp(prefix="zoo-default-grid-"))
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    source = earlier_results(args.reuse) if args.reuse else None
     clone = fresh_clone(work, seeds, args.grid or GRID)
+    earlier: dict[str, list[str]] = {}
+    if source is not None:  # the earlier grid's cells: the runner skips those with this grid's specs
+        shutil.copytree(source, clone / "results")
+        earlier = finished_cells(clone / "results")
     command = "zoo benchmark --grid" + (f" {args.grid}" if args.grid else "")
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
@@ -263,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
                    "load_average_during": sampler.summary(), "load_average_samples": sampler.samples})
     args.out.write_text(json.dumps(record, indent=1) + "\n")  # the timings first: a failing read-back keeps them
     record.update(read_back(clone, env, command))
+    if args.reuse:
+        record["reused"] = [{"label": c["label"], "hash": c["hash"], "ran_as": earlier[c["hash"]]}
+                            for c in _store(clone / "results").grid_cells(record["table"]["grid"]) if c["hash"] in earlier]
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     if args.samples:
         copy_samples(clone / "results", record["table"]["grid"], args.samples)
