@@ -23,7 +23,7 @@ verdicts and timings from it.
 try the whole procedure in a minute (the record then names that grid, and the docs do not quote it);
 ``--samples DIR`` copies each variant's sample grid of its first seed (the cell's ``samples.png``) to
 ``DIR/<variant>.png``, for the docs. ``--until-resolved N --work DIR`` continues the run left in DIR
-with ``zoo benchmark --until-resolved`` (seeds added one a round, up to N), ``--more --work DIR`` moves
+with ``zoo benchmark --until-resolved`` (seeds added one a round, or ``--seeds-per-round K``, up to N), ``--more --work DIR`` moves
 the clone in DIR to HEAD and runs the grid again (a variant added to the grid file trains; the finished
 cells are kept), and either adds the round to the record in ``--out``. ``--reuse DIR`` starts a new grid
 with the results folder of an earlier run of this script in DIR (copied, the earlier run is left as it
@@ -212,7 +212,8 @@ def environment(venv: Path, args: argparse.Namespace) -> dict[str, str]:
 
 def continue_run(args: argparse.Namespace) -> int:
     """Continue the grid an earlier run of this script left in ``--work`` (its clone, venv and results database,
-    as they are): with ``--until-resolved N``, ``zoo benchmark --until-resolved --max-seeds N --seeds-per-round 1``;
+    as they are): with ``--until-resolved N``, ``zoo benchmark --until-resolved --max-seeds N --seeds-per-round K``
+    (``--seeds-per-round``, default 1);
     with ``--more``, the clone first moves to this repository's HEAD (a fast-forward: the grid file there may
     add a variant or a seed) and the grid runs again. Either way the runner skips the finished cells, so only
     new ones train. The record in ``--out`` gains this round (``rounds``, with the commit it ran), its wall
@@ -227,7 +228,7 @@ def continue_run(args: argparse.Namespace) -> int:
         subprocess.run(["git", "pull", "--quiet", "--ff-only", str(ROOT), "HEAD"], cwd=clone, check=True)
         more = command
     else:
-        more = f"{command} --until-resolved --max-seeds {args.until_resolved} --seeds-per-round 1"
+        more = f"{command} --until-resolved --max-seeds {args.until_resolved} --seeds-per-round {args.seeds_per_round}"
     rounds = earlier.get("rounds") or [{"command": earlier["command"], "commit": earlier["commit"], "date": earlier["date"],
                                         "grid_seconds": earlier["grid_seconds"], "load_average_during": earlier["load_average_during"]}]  # fmt: skip
     where = provenance(clone)
@@ -263,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="start from the results of an earlier run's --work DIR: its finished cells with the same spec are not trained again")
     parser.add_argument("--until-resolved", type=int, default=None, metavar="MAX_SEEDS",
                         help="continue the run in --work: add seeds, one a round, until resolved or MAX_SEEDS")
+    parser.add_argument("--seeds-per-round", type=int, default=1, metavar="K",
+                        help="with --until-resolved: seeds added a round (default 1; zoo benchmark's own default is 2)")
     parser.add_argument("--more", action="store_true",
                         help="continue the run in --work at this repository's HEAD (e.g. a variant added to the grid file)")
     args = parser.parse_args(argv)
@@ -300,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(record, indent=1) + "\n")  # the timings first: a failing read-back keeps them
     record.update(read_back(clone, env, command))
     if args.reuse:
-        record["reused"] = [{"label": c["label"], "hash": c["hash"], "ran_as": earlier[c["hash"]]}
+        record["reused"] = [{"variant": c["variant"], "seed": c["seed"], "hash": c["hash"], "ran_as": earlier[c["hash"]]}
                             for c in _store(clone / "results").grid_cells(record["table"]["grid"]) if c["hash"] in earlier]
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     if args.samples:

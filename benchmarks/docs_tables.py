@@ -306,6 +306,19 @@ def grid_steps(record: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def grid_reused(record: dict[str, Any]) -> str:
+    """The cells a grid took from an earlier run's results instead of training them (``default_grid.py --reuse``),
+    by the grid they ran in: a verdict built partly on them is that grid's data judged again."""
+    by_origin: dict[str, dict[str, list[int]]] = {}
+    for cell in record.get("reused", []):
+        origin = ", ".join(sorted({name.split(": ")[0] for name in cell["ran_as"]}))
+        by_origin.setdefault(origin, {}).setdefault(cell["variant"], []).append(cell["seed"])
+    if not by_origin:
+        return "- every cell trained in this run"
+    return "\n".join(f"- from `{origin}`: " + "; ".join(f"`{v}` (seeds {', '.join(map(str, sorted(seeds)))})" for v, seeds in variants.items())
+                     for origin, variants in by_origin.items())
+
+
 def recipe_probe_table(record: dict[str, Any]) -> str:
     """Recipe probes at equal minutes (``recipe_colour.json``): what each run saw and its scores at each sampler step
     count (and timestep spacing, where a row is not the sampler's default "trailing")."""
@@ -333,7 +346,7 @@ def _spacing(final: dict[str, Any]) -> str:
     return "" if spacing == "trailing" else f" ({spacing})"
 
 
-RENDERERS: dict[str, Callable[..., str]] = {f.__name__: f for f in (grid_table, grid_verdicts, grid_timings, grid_fid, wall, wall_parts, load,
+RENDERERS: dict[str, Callable[..., str]] = {f.__name__: f for f in (grid_table, grid_verdicts, grid_timings, grid_fid, grid_reused, wall, wall_parts, load,
                                                                     machine, machine_short, grid_verdict_counts, curve_share, candidates_table, probes_table,
                                                                     repro_table, repro_summary, same_numbers, old_new,
                                                                     spec_walk, quality_table, grid_steps, recipe_probe_table, noise_split)}

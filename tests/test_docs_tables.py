@@ -132,6 +132,25 @@ def test_a_grid_record_keeps_each_cell_s_steps_and_learning_curve(tmp_path: Path
     assert [(p["step"], p["kid"]) for p in cells[1]["curve"]] == [(100, 71.0), (200, 61.0)]
 
 
+def test_a_reused_results_folder_names_the_cells_it_holds_and_the_grids_they_ran_in(tmp_path: Path) -> None:
+    """``default_grid.py --reuse``: the record lists each cell not trained again with the grid and label it ran as,
+    so a verdict built partly on another grid's cells says so; a cell that failed there is trained again."""
+    from tests.fake_results import fake_grid
+
+    _, results, store = fake_grid(tmp_path, ["base", "other"], lambda v, s: {"kid": 50.0 + s}, seeds=2)
+    failed = store.grid_cells("fake")[-1]
+    store.save_result(failed["hash"], failed["spec"], status="failed", run_dir=failed["run_dir"], error="boom")
+    done = _load("default_grid").finished_cells(results)
+    assert sorted(done.values()) == [["fake: base [seed 0]"], ["fake: base [seed 1]"], ["fake: other [seed 0]"]]
+    assert failed["hash"] not in done
+
+
+def test_the_reused_cells_are_listed_by_the_grid_they_ran_in() -> None:
+    reused = [{"variant": v, "seed": s, "hash": f"{v}{s}", "ran_as": [f"other: {v} [seed {s}]"]} for v in ("base", "lin") for s in (6, 5)]
+    assert docs_tables.grid_reused({"reused": reused}) == "- from `other`: `base` (seeds 5, 6); `lin` (seeds 5, 6)"
+    assert docs_tables.grid_reused({}) == "- every cell trained in this run"
+
+
 def test_noise_split_separates_the_draws_of_one_run_from_the_training_seed() -> None:
     """Two runs, two draws each: the draws' spread is the sampling noise; the runs' means spread by the
     training seed plus that noise's share of a mean (var(means) = var(training) + var(within) / draws)."""
