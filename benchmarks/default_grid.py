@@ -36,7 +36,7 @@ it ran as:
     python benchmarks/default_grid.py --grid benchmarks/grids/emoji_minutes.toml --work /tmp/emin \
         --out benchmarks/results/emoji_minutes_grid.json --until-resolved 3
     python benchmarks/default_grid.py --grid benchmarks/grids/emoji_schedules.toml --work /tmp/esched \
-        --reuse /tmp/erecall --out benchmarks/results/emoji_schedules_grid.json
+        --reuse /tmp/erecall --out benchmarks/results/emoji_schedules_grid_5seeds.json
 """
 
 from __future__ import annotations
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", type=Path, default=None, metavar="DIR",
                         help="start from the results of an earlier run's --work DIR: its finished cells with the same spec are not trained again")
     parser.add_argument("--until-resolved", type=int, default=None, metavar="MAX_SEEDS",
-                        help="continue the run in --work: add seeds, one a round, until resolved or MAX_SEEDS")
+                        help="continue the run in --work: add seeds (--seeds-per-round a round) until resolved or MAX_SEEDS")
     parser.add_argument("--seeds-per-round", type=int, default=1, metavar="K",
                         help="with --until-resolved: seeds added a round (default 1; zoo benchmark's own default is 2)")
     parser.add_argument("--more", action="store_true",
