@@ -128,14 +128,20 @@ def install_plugins(clone: Path, env: dict[str, str]) -> list[str]:
     return [folder.name for folder in folders]
 
 
+def _store(results: Path) -> Any:
+    """The results database ``zoo benchmark`` keeps in the folder ``results``."""
+    from zoo.bench.runner import DB_NAME
+    from zoo.bench.store import Store
+
+    return Store(results / DB_NAME)
+
+
 def grid_record(table: dict[str, Any], results: Path) -> dict[str, Any]:
     """What the docs render a grid from: its ``--json`` table, the per-seed values and the timings of
     the results database it was read from (``docs_tables.py`` rebuilds the table's rows from them)."""
-    from zoo.bench.runner import DB_NAME
-    from zoo.bench.store import Store
     from zoo.bench.table import build_rows
 
-    store = Store(results / DB_NAME)
+    store = _store(results)
     rows, _ = build_rows(store, table["grid"])
     timings = next((g["timings"] for g in store.grids() if g["grid"] == table["grid"]), None)
     return {"table": table, "per_seed": {r.name: {str(s): v for s, v in r.per_seed.items()} for r in rows}, "timings": timings,
@@ -163,13 +169,6 @@ def copy_samples(results: Path, grid: str, out: Path) -> None:
         first = min((c for c in cells if c["variant"] == variant), key=lambda c: c["seed"])
         run = Path(first["run_dir"])
         shutil.copyfile((run if run.is_absolute() else results.parent / run) / "samples.png", out / f"{variant}.png")
-
-
-def _store(results: Path) -> Any:
-    from zoo.bench.runner import DB_NAME
-    from zoo.bench.store import Store
-
-    return Store(results / DB_NAME)
 
 
 def finished_cells(results: Path) -> dict[str, list[str]]:
