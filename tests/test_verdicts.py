@@ -158,3 +158,30 @@ def test_verdicts_and_table_do_not_import_each_other() -> None:
     tree = ast.parse(Path(zoo.bench.verdicts.__file__).read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert "zoo.bench.row" in imported and "zoo.bench.table" not in imported
+
+
+def test_the_reading_says_when_no_contrast_could_be_equivalent() -> None:
+    """Seeds spread wider than the margin: the step-down is Bonferroni, and the reading says how a grid
+    asks for Holm instead; with pairs tight enough to fit the margin, or with one contrast, it says nothing."""
+    from zoo.bench.verdicts import compare, reading
+    from zoo.contract import MetricColumn
+
+    kid = (MetricColumn("kid", better="low"),)
+    base = _row("base", "base", [10.0, 30.0, 20.0, 40.0])
+    wide = [_row("a", "a", [15.0, 20.0, 35.0, 45.0]), _row("b", "b", [5.0, 40.0, 22.0, 30.0])]
+    tight = [_row("a", "a", [10.5, 30.2, 20.1, 40.4]), wide[1]]
+
+    def hint(rows, margin):  # noqa: ANN001, ANN202
+        lines = reading(compare([base, *rows], kid, margin=margin), 4)
+        return [line for line in lines if line.startswith("equivalence out of reach")]
+
+    far = [_row("a", "a", [110.5, 130.2, 120.1, 140.4]), wide[1]]
+    assert hint(wide, 2.0) == ["equivalence out of reach: each contrast's 90% interval is wider than ±2 or lies "
+                               "outside it, so none can be equivalent and each better/worse p-value is corrected "
+                               "for all 2 contrasts (Bonferroni), not by Holm's shrinking factors; a grid that asks "
+                               "only better/worse sets compare.margin = 0 before it runs"]
+    assert len(hint(far, 2.0)) == 1  # "a" is narrow but 100 away: it could not be equivalent either
+    assert hint(tight, 2.0) == []  # "a" fits inside ±2: equivalence was reachable
+    assert hint(tight, 0.5) == []  # narrower than ±0.5 but not wholly inside: near reach, no hint
+    assert hint(wide, 0) == []  # no margin: already Holm
+    assert hint(wide[:1], 2.0) == []  # one contrast: no correction to speak of

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoo.bench.procedure import judge
 from zoo.bench.row import Row
-from zoo.bench.stats import Interval
+from zoo.bench.stats import Interval, t_quantile
 from zoo.contract import MetricColumn
 from zoo.errors import UserError, did_you_mean
 
@@ -317,7 +317,7 @@ def reading(comparison: Comparison, seeds: int) -> list[str]:
         out.append(f"vs {comparison.reference}: paired difference of {p.title or p.key} ({comparison.why_primary}) "
                    f"with its 95% CI; better/worse by paired t-test, {equivalent}Holm-corrected together over "
                    f"{len(comparison.contrasts)} comparisons at 5%")
-        out += _sequential_reading(comparison) + _curve_reading(comparison)
+        out += _sequential_reading(comparison) + _equivalence_reach(comparison) + _curve_reading(comparison)
     elif comparison.note:
         out.append(comparison.note)
     noise = comparison.noise
@@ -327,6 +327,28 @@ def reading(comparison: Comparison, seeds: int) -> list[str]:
                    f"over {noise['draws']} draws (mean {noise['mean'][p.key]:.3g}); two samples of one distribution "
                    f"differ by up to ±{2 * 2 ** 0.5 * sd:.2g}")
     return out
+
+
+def _equivalence_reach(comparison: Comparison) -> list[str]:
+    """What equivalence cost, when no contrast could reach it: each contrast's 90% interval (the one two
+    one-sided tests at 5% need inside ±margin) is wider than the margin, or lies wholly outside it (a
+    difference larger than the margin), so every contrast keeps its "outside the margin" hypothesis open
+    and the step-down corrects each better/worse p-value for every contrast (Bonferroni) instead of
+    Holm's shrinking factors. The fix is the next grid's, set before it runs: changing the margin after
+    seeing the data would be choosing the test by its result."""
+    tested = [c for c in comparison.contrasts.values() if c.difference.half is not None]
+    if not comparison.margin or len(tested) < 2:
+        return []
+    margin = comparison.margin
+    for c in tested:
+        df = c.difference.n - 1
+        half = c.difference.half * t_quantile(df, 0.90) / t_quantile(df)
+        if c.within_margin or (half < margin and abs(c.difference.mean) - half < margin):
+            return []
+    return [f"equivalence out of reach: each contrast's 90% interval is wider than ±{margin:.3g} or lies outside it, "
+            f"so none can be equivalent and each better/worse p-value is corrected for all {len(tested)} contrasts "
+            "(Bonferroni), not by Holm's shrinking factors; a grid that asks only better/worse sets "
+            "compare.margin = 0 before it runs"]
 
 
 def _sequential_reading(comparison: Comparison) -> list[str]:
