@@ -181,6 +181,9 @@ def test_the_reading_says_when_no_contrast_could_be_equivalent() -> None:
                                "for all 2 contrasts (Bonferroni), not by Holm's shrinking factors; a grid that asks "
                                "only better/worse sets compare.margin = 0 before it runs"]
     assert len(hint(far, 2.0)) == 1  # "a" is narrow but 100 away: it could not be equivalent either
+    one_pair = _row("c", "c", [12.0])  # counts in the correction as in the line above it, and cannot be equivalent
+    assert "corrected for all 3 contrasts" in hint([*wide, one_pair], 2.0)[0]
+    assert "Holm-corrected together over 3 comparisons" in " ".join(reading(compare([base, *wide, one_pair], kid, margin=2.0), 4))
     assert hint(tight, 2.0) == []  # "a" fits inside ±2: equivalence was reachable
     assert hint(tight, 0.5) == []  # narrower than ±0.5 but not wholly inside: near reach, no hint
     assert hint(wide, 0) == []  # no margin: already Holm

@@ -336,17 +336,19 @@ def _equivalence_reach(comparison: Comparison) -> list[str]:
     and the step-down corrects each better/worse p-value for every contrast (Bonferroni) instead of
     Holm's shrinking factors. The fix is the next grid's, set before it runs: changing the margin after
     seeing the data would be choosing the test by its result."""
-    tested = [c for c in comparison.contrasts.values() if c.difference.half is not None]
-    if not comparison.margin or len(tested) < 2:
+    contrasts = comparison.contrasts.values()  # all count in the step-down, a one-pair one too (it cannot be equivalent)
+    if not comparison.margin or len(contrasts) < 2:
         return []
     margin = comparison.margin
-    for c in tested:
+    for c in contrasts:
+        if c.difference.half is None:
+            continue
         df = c.difference.n - 1
         half = c.difference.half * t_quantile(df, 0.90) / t_quantile(df)
         if c.within_margin or (half < margin and abs(c.difference.mean) - half < margin):
             return []
     return [f"equivalence out of reach: each contrast's 90% interval is wider than ±{margin:.3g} or lies outside it, "
-            f"so none can be equivalent and each better/worse p-value is corrected for all {len(tested)} contrasts "
+            f"so none can be equivalent and each better/worse p-value is corrected for all {len(contrasts)} contrasts "
             "(Bonferroni), not by Holm's shrinking factors; a grid that asks only better/worse sets "
             "compare.margin = 0 before it runs"]
 
