@@ -106,3 +106,39 @@ def test_until_resolved_mistakes_are_one_line(grid: tuple, capsys: pytest.Captur
     path, results, executor = grid
     assert main(["benchmark", "--grid", str(path), "--results", str(results), "--no-progress", *args]) == 2
     assert message in capsys.readouterr().err and executor.ran == []
+
+
+def test_rounds_after_a_printed_table_say_what_the_error_rate_then_is(grid: tuple,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """A plain run that ended printed verdicts at 5%: rounds added afterwards are told apart, in the run's
+    messages, the stored plan (so a resumed or re-read grid says it too) and the lines under the table."""
+    path, results, executor = grid
+    assert main(["benchmark", "--grid", str(path), "--results", str(results), "--json", "--no-progress"]) == 0
+    assert _verdicts(capsys.readouterr().out)["slow"] == ("no evidence", 4)
+    assert main(["benchmark", "--grid", str(path), "--results", str(results), "--until-resolved", "--json",
+                 "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["comparison"]["sequential"]["after_fixed_look"] is True
+    assert "already ran to its end on its own seeds and printed verdicts at 5%" in " ".join(captured.err.split())
+    assert _verdicts(captured.out)["slow"] == ("better", 6) and len(executor.ran) == 16 + 6 + 4
+    assert main(["benchmark", "--grid", str(path), "--results", str(results), "--table"]) == 0
+    table = " ".join(capsys.readouterr().out.split())
+    assert "that table and this one together hold at 10%" in table
+
+
+def test_rounds_from_the_start_or_after_an_unfinished_run_carry_no_such_line(grid: tuple,
+                                                                             capsys: pytest.CaptureFixture) -> None:
+    path, results, executor = grid
+    from zoo.bench.sequential import after_fixed_look
+
+    assert not after_fixed_look(results, load_grid(path))  # no database yet
+    store = Store(results / DB_NAME)
+    store.register_grid(load_grid(path))  # a plain run stopped before any cell finished: no table was printed
+    assert not after_fixed_look(results, load_grid(path))
+    assert main(["benchmark", "--grid", str(path), "--results", str(results), "--until-resolved", "--json",
+                 "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "after_fixed_look" not in json.loads(captured.out)["comparison"]["sequential"]
+    assert "printed verdicts at 5%" not in captured.err
+    # the finished sequential grid, looked at again with --until-resolved (nothing left to run), is not a fixed one
+    assert not after_fixed_look(results, load_grid(path))
