@@ -173,3 +173,15 @@ def test_inference_batches_run_in_chunks_with_the_same_numbers(monkeypatch: pyte
         chunked = model(x, t)
     assert calls == [3, 2, 2]  # 7 images under a budget of 3: three equal-ish chunks
     assert_close(chunked, whole.detach())
+
+
+def test_inference_chunks_are_sized_by_the_feature_maps_the_network_runs_on() -> None:
+    """On 2x2 patches a 32x32 image is a 16x16 feature map: chunks as large as at 16x16, not as at 32x32."""
+    from zoo.models.unet import inference_chunks
+
+    x, t = torch.zeros(256, 3, 32, 32), torch.zeros(256, dtype=torch.long)
+    with torch.inference_mode():
+        assert inference_chunks(x, t) == 8  # pixels: 32 images a chunk
+        assert inference_chunks(x, t, patch=2) == 2  # 2x2 patches: 128 a chunk
+        assert inference_chunks(torch.zeros(256, 1, 16, 16), t) == 2
+    assert inference_chunks(x, t, patch=2) == 1  # training batches are never split

@@ -113,25 +113,30 @@ TIME_MLP_ACTIVATION = "gelu"  # the time MLP's own activation, as in the Annotat
 
 
 #: Without autograd (sampling, evaluation), a CPU batch runs through the network in equal chunks of
-#: at most max(INFERENCE_CHUNK_IMAGES, INFERENCE_CHUNK_PIXELS / (H x W)) images: 128 at 16x16, 32 at
-#: 32x32 and above. That keeps the largest activation of a chunk (the attention's 128 hidden
+#: at most max(INFERENCE_CHUNK_IMAGES, INFERENCE_CHUNK_PIXELS / (h x w)) images, h x w the network's
+#: largest feature map (the image on p x p patches is h = H / p): 128 at 16x16 and at 32x32 on 2x2
+#: patches, 32 from 32x32 on pixels. That keeps the largest activation of a chunk (the attention's 128 hidden
 #: channels) near 16 MB, under the 32 MiB above which glibc hands out fresh, page-faulting memory
 #: even with zoo's allocator setting (zoo/runtime/allocator.py). On a 2-core Xeon, with that setting, this
 #: is as fast as the whole batch at 16x16 and 1.0-1.2x faster at 32x32 for 100 and 250 images, and
 #: 1.2x faster at 16x16 than the 8192-pixel chunks that had won under glibc's defaults
-#: (docs/performance.md). Every image is computed on its own (GroupNorm and attention never mix
+#: (docs/performance.md). Sized by the image instead, 32x32 RGB on 2x2 patches ran in chunks of 32, and
+#: sampled 1,000 images 1.18x slower than in chunks of 128 on a 2-core AMD EPYC
+#: (benchmarks/results/inference_chunks_patch.json). Every image is computed on its own (GroupNorm and attention never mix
 #: images), so the output is the same up to float rounding. Training batches are never split.
 INFERENCE_CHUNK_IMAGES = 32
 INFERENCE_CHUNK_PIXELS = 32768
 
 
-def inference_chunks(x: torch.Tensor, t: torch.Tensor) -> int:
-    """Into how many equal chunks to split the batch ``x`` (1: run it whole). A chunk holds at most
-    the budget above; 100 images with a budget of 32 run as 4 x 25, not 32 + 32 + 32 + 4."""
+def inference_chunks(x: torch.Tensor, t: torch.Tensor, patch: int = 1) -> int:
+    """Into how many equal chunks to split the batch ``x`` (1: run it whole), for a network that runs on
+    ``patch`` x ``patch`` patches. A chunk holds at most the budget above; 100 images with a budget of
+    32 run as 4 x 25, not 32 + 32 + 32 + 4."""
     n = x.shape[0]
     if torch.is_grad_enabled() or x.device.type != "cpu" or t.ndim != 1 or t.shape[0] != n:
         return 1
-    budget = max(INFERENCE_CHUNK_IMAGES, INFERENCE_CHUNK_PIXELS // (x.shape[-2] * x.shape[-1]))
+    feature_pixels = max(1, (x.shape[-2] // patch) * (x.shape[-1] // patch))
+    budget = max(INFERENCE_CHUNK_IMAGES, INFERENCE_CHUNK_PIXELS // feature_pixels)
     return math.ceil(n / budget)
 
 
@@ -224,7 +229,7 @@ class Unet(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         try:
-            chunks = inference_chunks(x, t)
+            chunks = inference_chunks(x, t, self.spec.patch)
             if chunks > 1:
                 out = torch.cat([self._forward(xs, ts) for xs, ts in zip(x.tensor_split(chunks), t.tensor_split(chunks))])
             else:
