@@ -120,9 +120,9 @@ TIME_MLP_ACTIVATION = "gelu"  # the time MLP's own activation, as in the Annotat
 #: even with zoo's allocator setting (zoo/runtime/allocator.py). On a 2-core Xeon, with that setting, this
 #: is as fast as the whole batch at 16x16 and 1.0-1.2x faster at 32x32 for 100 and 250 images, and
 #: 1.2x faster at 16x16 than the 8192-pixel chunks that had won under glibc's defaults
-#: (docs/performance.md). Sized by the image instead, 32x32 RGB on 2x2 patches ran in chunks of 32, and
-#: sampled 1,000 images 1.18x slower than in chunks of 128 on a 2-core AMD EPYC
-#: (benchmarks/results/inference_chunks_patch.json). Every image is computed on its own (GroupNorm and attention never mix
+#: (docs/performance.md). Sized by the image instead, 32x32 RGB on 2x2 patches ran in chunks of 32 and
+#: sampled 1,000 images in 49.0 s against 39.9 s in chunks of 128 (40 steps, 2 threads, 2-core AMD EPYC
+#: avx512_bf16, 2 rounds: benchmarks/results/inference_chunks_patch.json). Every image is computed on its own (GroupNorm and attention never mix
 #: images), so the output is the same up to float rounding. Training batches are never split.
 INFERENCE_CHUNK_IMAGES = 32
 INFERENCE_CHUNK_PIXELS = 32768
