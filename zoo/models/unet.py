@@ -115,15 +115,16 @@ TIME_MLP_ACTIVATION = "gelu"  # the time MLP's own activation, as in the Annotat
 #: Without autograd (sampling, evaluation), a CPU batch runs through the network in equal chunks of
 #: at most max(INFERENCE_CHUNK_IMAGES, INFERENCE_CHUNK_PIXELS / (h x w)) images, h x w the network's
 #: largest feature map (the image on p x p patches is h = H / p): 128 at 16x16 and at 32x32 on 2x2
-#: patches, 32 from 32x32 on pixels. That keeps the largest activation of a chunk (the attention's 128 hidden
-#: channels) near 16 MB, under the 32 MiB above which glibc hands out fresh, page-faulting memory
-#: even with zoo's allocator setting (zoo/runtime/allocator.py). On a 2-core Xeon, with that setting, this
-#: is as fast as the whole batch at 16x16 and 1.0-1.2x faster at 32x32 for 100 and 250 images, and
-#: 1.2x faster at 16x16 than the 8192-pixel chunks that had won under glibc's defaults
+#: patches, 32 from 32x32 on pixels. That keeps the largest activation of a chunk (the attention's
+#: 128 hidden channels) near 16 MB, under the 32 MiB above which glibc hands out fresh, page-faulting
+#: memory even with zoo's allocator setting (zoo/runtime/allocator.py). On a 2-core Xeon, with that
+#: setting, this is as fast as the whole batch at 16x16 and 1.0-1.2x faster at 32x32 for 100 and 250
+#: images, and 1.2x faster at 16x16 than the 8192-pixel chunks that had won under glibc's defaults
 #: (docs/performance.md). Sized by the image instead, 32x32 RGB on 2x2 patches ran in chunks of 32 and
-#: sampled 1,000 images in 49.0 s against 39.9 s in chunks of 128 (40 steps, 2 threads, 2-core AMD EPYC
-#: avx512_bf16, 2 rounds: benchmarks/results/inference_chunks_patch.json). Every image is computed on its own (GroupNorm and attention never mix
-#: images), so the output is the same up to float rounding. Training batches are never split.
+#: sampled 1,000 images in 49.0 s against 39.9 s in chunks of 128 (40 steps, 2 threads, 2-core AMD
+#: EPYC avx512_bf16, 2 rounds: benchmarks/results/inference_chunks_patch.json). Every image is
+#: computed on its own (GroupNorm and attention never mix images), so the output is the same up to
+#: float rounding. Training batches are never split.
 INFERENCE_CHUNK_IMAGES = 32
 INFERENCE_CHUNK_PIXELS = 32768
 
