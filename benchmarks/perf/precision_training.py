@@ -27,8 +27,9 @@ from pathlib import Path
 from rounds import alternate, per_round  # benchmarks/perf/rounds.py, beside this script
 
 
-def make_step(size: int, batch: int, bf16: bool) -> tuple[object, object]:
-    """(zoo's Step for the default recipe at ``size``, a batch of images) with bf16 autocast on or off."""
+def make_step(size: int, batch: int | None, bf16: bool | None, more: tuple[str, ...] = ()) -> tuple[object, object]:
+    """(zoo's Step for the default recipe at ``size``, a batch of images) with bf16 autocast on or off (None: as
+    zoo chooses here), and any ``more`` overrides."""
     import torch
 
     from zoo.config.resolve import load_spec
@@ -37,7 +38,8 @@ def make_step(size: int, batch: int, bf16: bool) -> tuple[object, object]:
     from zoo.train.step import Step
 
     channels = 1 if size <= 16 else 3
-    overrides = [f"data.size={size}", f"data.channels={channels}", f"train.bf16={str(bf16).lower()}"]
+    overrides = [f"data.size={size}", f"data.channels={channels}", *more]
+    overrides += [f"train.bf16={str(bf16).lower()}"] if bf16 is not None else []
     spec = load_spec(None, overrides + ([f"train.batch_size={batch}"] if batch else []))
     run = TrainingRun(spec, Path(tempfile.mkdtemp(prefix="zoo-precision-")), rank=0, world_size=1,
                       device=torch.device("cpu"), prepared=None, steps_per_epoch=1, limit=None, deadline=None)  # fmt: skip

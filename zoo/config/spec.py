@@ -122,6 +122,7 @@ class TrainSpec:
     grad_clip: float | None = 1.0  # max gradient norm; None disables clipping
     bf16: bool | None = None  # bf16 autocast; None: where this CPU runs it faster (zoo.runtime.cpu: AMX or AVX512-BF16, feature maps >= 32x32)
     channels_last: bool = True  # memory format for convolutions (faster with oneDNN)
+    compile: str = "auto"  # torch.compile the network: "on", "off", or "auto" where measured to repay it (zoo.train.compiled)
     checkpoint_every: int = 1000  # steps between checkpoints (and one at the end)
     log_every: int = 25  # steps between log.jsonl lines
     seed: int = 0  # weights init, noise and data order
@@ -142,6 +143,8 @@ class TrainSpec:
             raise UserError(f"unknown train.lr_decay '{self.lr_decay}'{did_you_mean(self.lr_decay, DECAYS)}; use {', '.join(DECAYS)}")
         if self.lr_warmup < 0:
             raise UserError(f"train.lr_warmup must be 0 or more steps, got {self.lr_warmup}")
+        if self.compile not in ("auto", "on", "off"):
+            raise UserError(f"train.compile must be one of auto, on, off, got '{self.compile}'")
         if self.ema_std is not None and not 0 < self.ema_std < 0.288:
             raise UserError(f"train.ema_std must be in (0, 0.288) (EDM2 uses 0.05-0.15), got {self.ema_std}; 'none' for the warm-up rule")
 
@@ -231,6 +234,9 @@ LATE_DEFAULTS: dict[tuple[str, str], Any] = {
     ("eval", "sampler_options"): {}, ("train", "hooks"): (),
     ("train", "lr_warmup"): 0, ("train", "lr_decay"): "none", ("train", "ema_std"): None,
     ("model", "patch"): 1,
+    # how the network runs, not what it computes (float rounding apart, as train.threads): "auto" keeps every
+    # stored cell's identity, and the cells stored before it were all shorter than its break-even
+    ("train", "compile"): "auto",
 }
 
 

@@ -45,6 +45,7 @@ class Summary:
     world_size: int
     precision: str = "fp32"  # the network's, in this process: "bf16" (autocast) or "fp32" (zoo.runtime.precision)
     device: str = ""  # where this process trained: the CPU's model and zoo kind (zoo.runtime.cpu), or the GPU's name
+    compiled: bool = False  # the network trained under torch.compile (train.compile, zoo.train.compiled)
 
 
 def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress: bool | Any = True,
@@ -75,7 +76,7 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
         _checkpoint(run, state, hooks)
         for hook in hooks:
             hook.on_end(run, state)
-        return _summarize(run, state, logger, interrupted=stop.requested)
+        return _summarize(run, state, logger, interrupted=stop.requested, compiled=step.compiled)
 
 
 def _loop(run: TrainingRun, state: TrainState, step: Step, hooks: Sequence[Hook], stop: StopFlag) -> None:
@@ -132,7 +133,7 @@ def _open_folder(run: TrainingRun) -> None:
         run.spec.save(run.run_dir / "spec.json")
 
 
-def _summarize(run: TrainingRun, state: TrainState, logger: Logger, *, interrupted: bool) -> Summary:
+def _summarize(run: TrainingRun, state: TrainState, logger: Logger, *, interrupted: bool, compiled: bool) -> Summary:
     """The run's summary, also written to ``train.json`` (rank 0)."""
     samples = state.step * run.images_per_step
     bf16, _ = use_bf16(run.spec, run.device)
@@ -141,6 +142,7 @@ def _summarize(run: TrainingRun, state: TrainState, logger: Logger, *, interrupt
         images_per_s=logger.throughput(samples, state.elapsed), final_loss=state.last_loss,
         parameters=state.parameters, flops_per_image=state.flops_per_image, interrupted=interrupted,
         world_size=run.world_size, precision="bf16" if bf16 else "fp32", device=describe_device(run.device),
+        compiled=compiled,
     )
     if run.writer:
         atomic_write_text(run.run_dir / "train.json", json.dumps(summary.__dict__, indent=2) + "\n")

@@ -18,6 +18,7 @@ from zoo.errors import UserError
 from zoo.runs.checkpoint import find_checkpoint, load_state
 from zoo.runtime.precision import autocast, use_bf16
 from zoo.runtime.streams import CHECKPOINT_CHECK, TIMESTEPS, TRAINING_NOISE, stream
+from zoo.train.compiled import compiled, config_of, decide, first_call_or_eager, note
 from zoo.train.distributed import any_rank
 from zoo.train.lr import lr_factor, progress
 from zoo.train.setup import TrainingRun
@@ -41,13 +42,29 @@ class LossModule(nn.Module):
         return self.diffusion.training_loss(self.model, x0, generator=noise, timestep_generator=timesteps)
 
 
-def loss_module(run: TrainingRun, state: TrainState) -> nn.Module:
-    """The module a step calls: the loss, wrapped in DDP when there are several processes."""
-    module: nn.Module = LossModule(state.model, state.diffusion)
+def loss_module(run: TrainingRun, state: TrainState, *, compile_network: bool = False) -> nn.Module:
+    """The module a step calls: the loss (of the network compiled, when ``compile_network``), wrapped in DDP
+    when there are several processes. The state keeps the model itself: checkpoints and the EMA see no wrapper."""
+    module: nn.Module = LossModule(compiled(state.model) if compile_network else state.model, state.diffusion)
     if run.world_size > 1:
         device_ids = [run.device.index] if run.device.type == "cuda" else None
         module = nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
     return module
+
+
+def compile_training(run: TrainingRun, state: TrainState) -> bool:
+    """``train.compile`` decided for this run (:mod:`zoo.train.compiled`), from what is left of its budget;
+    says so on rank 0 when it compiles."""
+    t = run.spec.train
+    bf16, _ = use_bf16(run.spec, run.device)
+    images = None if run.limit is None else max(0, run.limit - state.step) * run.images_per_step
+    seconds = None if run.deadline is None else max(0.0, run.deadline - state.elapsed)
+    config = config_of(run.device, run.spec.model.image_size, bf16)
+    if not decide(t.compile, config, images=images, seconds=seconds, own_loss=state.diffusion is None):
+        return False
+    note("compiling the training step (torch.compile: about a minute when this network and batch are new to "
+         "inductor's cache, seconds after; train.compile=off to skip)", run.writer)
+    return True
 
 
 def _autocast(run: TrainingRun) -> Any:
@@ -76,12 +93,25 @@ class Step:
 
     def __init__(self, run: TrainingRun, state: TrainState) -> None:
         self.run, self.state = run, state
-        self.loss_module = loss_module(run, state)
+        self.compiled = compile_training(run, state)
+        self.loss_module = loss_module(run, state, compile_network=self.compiled)
         self.autocast = _autocast(run)
         self.memory_format = memory_format(run)
         self.last_x0: torch.Tensor | None = None  # this process's last batch: what a checkpoint is checked on
+        self._compile_pending = self.compiled
 
     def __call__(self, images: torch.Tensor) -> float:
+        if not self._compile_pending:
+            return self._step(images)
+        self._compile_pending = False
+        return first_call_or_eager(lambda: self._step(images), [self.state.generators[TRAINING_NOISE],
+                                   self.state.generators[TIMESTEPS]], self._train_eagerly, self.run.writer)  # fmt: skip
+
+    def _train_eagerly(self) -> None:
+        self.compiled = False
+        self.loss_module = loss_module(self.run, self.state)
+
+    def _step(self, images: torch.Tensor) -> float:
         run, state, t = self.run, self.state, self.run.spec.train
         tick = time.perf_counter()
         x0 = images.to(run.device, non_blocking=True).contiguous(memory_format=self.memory_format)
