@@ -341,6 +341,25 @@ def noise_split(record: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def compile_training_table(records: list[dict[str, Any]]) -> str:
+    """Every record of ``perf/compile_training.py``: per network, eager and compiled step times, the speed-up,
+    the cold compile and the break-even (``zoo.train.compiled.PAYS_AFTER`` takes the most cautious of each)."""
+    out = ["| recipe network, batch | precision | commit, date | rounds | eager / compiled, ms a step | "
+           "speed-up per round, median (quartiles) | compile | pays after |",
+           "|---|---|---|---:|---:|---:|---:|---:|"]
+    for record in records:
+        commit = record["commit"][:7] + (" (uncommitted change)" if record.get("dirty") else "")
+        for r in record["rows"]:
+            network = f"{r['size']}x{r['size']} {'RGB' if r['channels'] == 3 else 'greyscale'}"
+            network += f" (2x2 patches), {r['batch']}" if r["patch"] == 2 else f", {r['batch']}"
+            ratio = r["speedup_per_round"]
+            out.append(f"| {network} | {r['precision']} | {commit}, {record['date'][:10]} | {record['rounds']} | "
+                       f"{r['eager_ms']:.1f} / {r['compiled_ms']:.1f} | {ratio['median']:.2f} ({ratio['q1']:.2f}-{ratio['q3']:.2f}) | "
+                       f"{r['compile_s']:.0f} s{'' if record['cold_cache'] else ' (warm cache)'} | "
+                       f"{r['pays_after_images']:,.0f} images, {r['pays_after_seconds']:,.0f} s |")
+    return "\n".join(out)
+
+
 def _spacing(final: dict[str, Any]) -> str:
     spacing = final.get("spacing", "trailing")
     return "" if spacing == "trailing" else f" ({spacing})"
@@ -349,7 +368,9 @@ def _spacing(final: dict[str, Any]) -> str:
 RENDERERS: dict[str, Callable[..., str]] = {f.__name__: f for f in (grid_table, grid_verdicts, grid_timings, grid_fid, grid_reused, wall, wall_parts, load,
                                                                     machine, machine_short, grid_verdict_counts, curve_share, candidates_table, probes_table,
                                                                     repro_table, repro_summary, same_numbers, old_new,
-                                                                    spec_walk, quality_table, grid_steps, recipe_probe_table, noise_split)}
+                                                                    spec_walk, quality_table, grid_steps, recipe_probe_table, noise_split,
+                                                                    compile_training_table)}
+WHOLE_FILE = {"compile_training_table"}  # renderers of every record of a file that keeps a list
 
 
 # -- the blocks ---------------------------------------------------------------------------------------
@@ -359,19 +380,26 @@ def read_record(path: Path) -> dict[str, Any]:
     return record[-1] if isinstance(record, list) else record
 
 
-def load_record(path: Path) -> dict[str, Any]:
-    """The record a block renders from, refused when it does not say where it was measured."""
-    record = read_record(path)
-    if lacks := missing(record):
-        raise ValueError(f"{path}: lacks {', '.join(lacks)} (benchmarks/provenance.py): the docs may not quote it")
-    return record
+def load_record(path: Path, whole: bool = False) -> dict[str, Any] | list[dict[str, Any]]:
+    """The record a block renders from (``whole``: every record of the file), refused when one does not say
+    where it was measured."""
+    if whole:
+        data = json.loads(path.read_text())
+        records = data if isinstance(data, list) else [data]
+    else:
+        records = [read_record(path)]
+    for record in records:
+        if lacks := missing(record):
+            raise ValueError(f"{path}: lacks {', '.join(lacks)} (benchmarks/provenance.py): the docs may not quote it")
+    return records if whole else records[0]
 
 
 def render(match: re.Match, root: Path = ROOT) -> str:
     """The block of ``match`` with its text rendered from its file now."""
     if match["what"] not in RENDERERS:
         raise ValueError(f"unknown renderer '{match['what']}'; known: {', '.join(RENDERERS)}")
-    text = RENDERERS[match["what"]](load_record(root / match["file"]), *match["args"].split())
+    record = load_record(root / match["file"], whole=match["what"] in WHOLE_FILE)
+    text = RENDERERS[match["what"]](record, *match["args"].split())
     inline = not match["body"].startswith("\n")
     if inline and "\n" in text:
         raise ValueError(f"{match['what']} renders several lines: put its marker on a line of its own")

@@ -22,8 +22,20 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rounds import alternate, per_round  # benchmarks/perf/rounds.py, beside this script
+
+
+@contextmanager
+def inductor_cache(warm: bool) -> Iterator[None]:
+    """Inductor's usual cache when ``warm``, else an empty one for the block (a cold compile), removed after.
+    Enter before torch is imported: inductor reads the variable then."""
+    with tempfile.TemporaryDirectory(prefix="inductor-cold-") as cache:
+        if not warm:
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+        yield
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -85,9 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warm", action="store_true", help="use inductor's usual cache (default: an empty one)")
     p.add_argument("--json", default="benchmarks/results/compile_sampling.json")
     args = p.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="inductor-cold-") as cache:
-        if not args.warm:
-            os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # before torch is imported
+    with inductor_cache(args.warm):
         result = measure(args)
     print(json.dumps(result, indent=1))
     from zoo.runtime.io import append_to_json_list

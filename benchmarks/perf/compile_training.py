@@ -20,11 +20,11 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 
-from precision_training import make_step  # beside this script
-from rounds import alternate, per_round
+from compile_sampling import inductor_cache  # beside this script
+from precision_training import alternate_steps, make_step, start_record
+from rounds import per_round
 
 
 def precision(step: object) -> str:
@@ -44,17 +44,7 @@ def measure(size: int, args: argparse.Namespace) -> dict:
     if not step.compiled:
         raise SystemExit("torch.compile failed on this machine: nothing to measure")
 
-    def run(mode: str) -> float:
-        step, images = steps[mode]
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            step(images)
-        return (time.perf_counter() - start) / args.steps
-
-    for _ in range(5):  # warm-up: oneDNN's kernels, the allocator, Adam's state
-        for mode in steps:
-            steps[mode][0](steps[mode][1])
-    times = alternate(args.rounds, {mode: lambda mode=mode: run(mode) for mode in steps})
+    times = alternate_steps(steps, args.rounds, args.steps, warmup=5)
     eager, fast = statistics.median(times["off"]), statistics.median(times["on"])
     batch = images.shape[0]
     model = step.run.spec.model
@@ -78,21 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warm", action="store_true", help="use inductor's usual cache (default: an empty one)")
     p.add_argument("--json", default="benchmarks/results/compile_training.json")
     args = p.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="inductor-cold-") as cache:
-        if not args.warm:
-            os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # before torch is imported
-        import torch
-
-        import zoo
-        from zoo.metrics.shipped import provenance
-        from zoo.runtime.cpu import current
+    with inductor_cache(args.warm):
         from zoo.runtime.io import append_to_json_list
 
-        zoo.tune_allocator()
-        torch.set_num_threads(args.threads)
-        record = {"script": "benchmarks/perf/compile_training.py", **provenance(args.threads),
-                  "cpu": current().describe(), "rounds": args.rounds, "cold_cache": not args.warm,
-                  "load_before": os.getloadavg()}  # fmt: skip
+        record = {**start_record("benchmarks/perf/compile_training.py", args), "cold_cache": not args.warm}
         rows = []
         for size in (int(s) for s in args.sizes.split(",")):
             row = measure(size, args)

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from rounds import alternate, per_round  # benchmarks/perf/rounds.py, beside this script
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for provenance.py
+
 
 def make_step(size: int, batch: int | None, bf16: bool | None, more: tuple[str, ...] = ()) -> tuple[object, object]:
     """(zoo's Step for the default recipe at ``size``, a batch of images) with bf16 autocast on or off (None: as
@@ -50,19 +52,41 @@ def make_step(size: int, batch: int | None, bf16: bool | None, more: tuple[str, 
     return step, images
 
 
-def measure(size: int, args: argparse.Namespace) -> dict:
-    steps = {mode: make_step(size, args.batch, mode == "bf16") for mode in ("fp32", "bf16")}
+def alternate_steps(steps: dict[str, tuple], rounds: int, per_round: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds a step of each way (``name: (step, images)``), per round: ``warmup`` steps of each first (oneDNN's
+    kernels, the allocator, Adam's state), then ``rounds`` rounds of ``per_round`` steps of each, alternating."""
 
     def run(mode: str) -> float:
         step, images = steps[mode]
         start = time.perf_counter()
-        for _ in range(args.steps):
+        for _ in range(per_round):
             step(images)
-        return (time.perf_counter() - start) / args.steps
+        return (time.perf_counter() - start) / per_round
 
-    for mode in steps:  # warm-up: oneDNN's kernels, the allocator, Adam's state
-        steps[mode][0](steps[mode][1])
-    times = alternate(args.rounds, {mode: lambda mode=mode: run(mode) for mode in steps})
+    for _ in range(warmup):
+        for step, images in steps.values():
+            step(images)
+    return alternate(rounds, {mode: lambda mode=mode: run(mode) for mode in steps})
+
+
+def start_record(script: str, args: argparse.Namespace) -> dict:
+    """Set up the process as zoo trains (allocator, ``args.threads``) and start the result's record: the
+    script, the machine and code (``provenance``), the rounds and the load average before."""
+    import torch
+    from provenance import provenance  # benchmarks/provenance.py
+
+    import zoo
+
+    zoo.tune_allocator()
+    torch.set_num_threads(args.threads)
+    return {"script": script, **provenance(), "threads": args.threads, "rounds": args.rounds,
+            "load_before": os.getloadavg()}  # fmt: skip
+
+
+def measure(size: int, args: argparse.Namespace) -> dict:
+    steps = {mode: make_step(size, args.batch, mode == "bf16") for mode in ("fp32", "bf16")}
+
+    times = alternate_steps(steps, args.rounds, args.steps)
     step, images = steps["fp32"]
     model = step.run.spec.model
     return {"size": size, "channels": images.shape[1], "batch": images.shape[0], "dim": model.dim,
@@ -81,17 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default="benchmarks/results/precision_training.json")
     args = p.parse_args(argv)
-    import torch
-
-    import zoo
-    from zoo.metrics.shipped import provenance
-    from zoo.runtime.cpu import current
     from zoo.runtime.io import append_to_json_list
 
-    zoo.tune_allocator()
-    torch.set_num_threads(args.threads)
-    record = {"script": "benchmarks/perf/precision_training.py", **provenance(args.threads), "cpu": current().describe(),
-              "rounds": args.rounds, "load_before": os.getloadavg()}  # fmt: skip
+    record = start_record("benchmarks/perf/precision_training.py", args)
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         row = measure(size, args)

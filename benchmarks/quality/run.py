@@ -95,6 +95,7 @@ def run_one(model: str, minutes: float, args: argparse.Namespace, root: Path, cu
     run = load_run(run_dir, weights=full.eval.weights)  # no diffusion: a model that samples itself (the VAE)
     base = {"model": model, "minutes": minutes, "threads": args.threads, "load_before": load_before}
     rows = [{**base, "steps": record["train"]["step"], "train_s": record["train"]["elapsed"],
+             "compiled": record["train"].get("compiled", False),
              "sampler": "decoder" if run.diffusion is None else f"{full.eval.sampler}:{full.eval.steps}", "own": True,
              **{k: values[k] for k in METRICS},
              "sample_s_per_1000": record["timings"]["sample"] * 1000 / args.n, "load_after": os.getloadavg()}]  # fmt: skip

@@ -53,7 +53,7 @@ def after_fixed_look(results: Path, grid: Grid) -> bool:
     if not (results / DB_NAME).exists():
         return False
     store = Store(results / DB_NAME)
-    record = next((g for g in store.grids() if g["grid"] == grid.name), None)
+    record = store.grid(grid.name)
     if record is None:
         return False
     if "sequential" in record["settings"]:

@@ -114,6 +114,10 @@ class Store:
         return [{**dict(r), "timings": json.loads(r["timings"]) if r["timings"] else None,
                  "settings": json.loads(r["settings"]) if r["settings"] else {}} for r in rows]
 
+    def grid(self, name: str) -> dict[str, Any] | None:
+        """The record :meth:`grids` holds for the grid ``name``, or None when it never ran here."""
+        return next((g for g in self.grids() if g["grid"] == name), None)
+
     def grid_cells(self, grid: str) -> list[dict[str, Any]]:
         """The grid's cells in order, each with its result (status None when not run yet)."""
         with self._connect() as db:

@@ -269,7 +269,7 @@ def comparison_of(store: Store, grid: str, rows: list[Row], columns: tuple[Metri
     """The comparison of a grid's rows, with the settings its file gave and its stored metric noise."""
     from zoo.bench.runner import noise_key
 
-    settings = next((g["settings"] for g in store.grids() if g["grid"] == grid), {})
+    settings = (store.grid(grid) or {}).get("settings", {})
     keys = sorted({r.ref_key for r in rows if r.ref_key})
     noise = store.references(noise_key(keys[0])) if len(keys) == 1 else None  # one instrument, one noise
     return compare(rows, columns, reference=settings.get("reference", "base"), primary=settings.get("primary"),

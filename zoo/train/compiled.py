@@ -4,9 +4,10 @@ Compiling fuses what the convolutions leave (GroupNorm, FiLM, SiLU, the residual
 the backward pass. For the 32x32 recipe's network (2x2 patches, batch 16) on the AVX512-BF16 EPYC it trains
 1.09-1.14x faster after a cold compile of 68-76 s (``benchmarks/perf/compile_training.py``,
 ``benchmarks/results/compile_training.json``, docs/performance.md): a run of half an hour gains a few
-percent more steps, a 4,000-step grid cell would lose time. On an AVX2 CPU a compiled training step was measured
-slower than the eager one (docs/performance.md), so, unlike sampling (:mod:`zoo.runtime.compiled`), a
-configuration nobody measured never borrows another's figure: ``auto`` trains it eagerly.
+percent more steps, a 4,000-step grid cell would lose time. The gain is a few percent either side of the
+compile's cost and moves with the CPU kind (1.05x under an AVX2 emulation and 1.09x on the AMX Xeon for
+the 16x16 recipe, docs/performance.md), so, unlike sampling (:mod:`zoo.runtime.compiled`), a configuration
+nobody measured never borrows another's figure: ``auto`` trains it eagerly.
 
 ``auto`` decides from the run's budget, never from a timing: the images still to train (a steps or epochs
 budget) or the seconds (a minutes budget) against the break-even measured for this CPU kind, image side and
@@ -68,7 +69,8 @@ def compiled(model: nn.Module) -> nn.Module:
     return torch.compile(model, dynamic=False)
 
 
-def note(message: str, writer: bool) -> None:
+def say(message: str, writer: bool) -> None:
+    """Print ``message`` on stderr from the process that writes the run (rank 0)."""
     if writer:
         print(message, file=sys.stderr, flush=True)
 
@@ -77,7 +79,8 @@ def first_call_or_eager(call: Callable[[], float], generators: list[torch.Genera
                         writer: bool) -> float:
     """Run the first compiled step (``call``), where the compiler runs; if it fails (no C++ compiler, an op
     inductor cannot take), put the random streams back as they were, ``fall_back`` to the eager network and
-    run the same step again, so the run is the eager run it would have been."""
+    run the same step again, so the run is the eager run it would have been. (Under DDP every rank meets the
+    same failure, one machine and one compiler, and falls back alike.)"""
     states = [g.get_state() for g in generators]
     quiet = logging.getLogger("torch.utils.cpp_extension")  # "No CUDA runtime is found" on every CPU machine
     level = quiet.level
@@ -88,7 +91,7 @@ def first_call_or_eager(call: Callable[[], float], generators: list[torch.Genera
         raise
     except Exception as error:  # noqa: BLE001 - any failure of the compiler means: train eagerly
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        note(f"torch.compile failed here ({type(error).__name__}: {first_line[:200]}); training without it", writer)
+        say(f"torch.compile failed here ({type(error).__name__}: {first_line[:200]}); training without it", writer)
         for g, state in zip(generators, states):
             g.set_state(state)
         fall_back()

@@ -18,7 +18,7 @@ from zoo.errors import UserError
 from zoo.runs.checkpoint import find_checkpoint, load_state
 from zoo.runtime.precision import autocast, use_bf16
 from zoo.runtime.streams import CHECKPOINT_CHECK, TIMESTEPS, TRAINING_NOISE, stream
-from zoo.train.compiled import compiled, config_of, decide, first_call_or_eager, note
+from zoo.train.compiled import compiled, config_of, decide, first_call_or_eager, say
 from zoo.train.distributed import any_rank
 from zoo.train.lr import lr_factor, progress
 from zoo.train.setup import TrainingRun
@@ -62,7 +62,7 @@ def compile_training(run: TrainingRun, state: TrainState) -> bool:
     config = config_of(run.device, run.spec.model.image_size, bf16)
     if not decide(t.compile, config, images=images, seconds=seconds, own_loss=state.diffusion is None):
         return False
-    note("compiling the training step (torch.compile: about a minute when this network and batch are new to "
+    say("compiling the training step (torch.compile: about a minute when this network and batch are new to "
          "inductor's cache, seconds after; train.compile=off to skip)", run.writer)
     return True
 
