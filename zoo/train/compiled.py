@@ -2,7 +2,7 @@
 
 Compiling fuses what the convolutions leave (GroupNorm, FiLM, SiLU, the residual adds) in the forward and
 the backward pass. For the 32x32 recipe's network (2x2 patches, batch 16) on the AVX512-BF16 EPYC it trains
-1.09-1.14x faster after a cold compile of 68-76 s (``benchmarks/perf/compile_training.py``,
+1.09-1.14x faster after a cold compile of 64-76 s (``benchmarks/perf/compile_training.py``,
 ``benchmarks/results/compile_training.json``, docs/performance.md): a run of half an hour gains a few
 percent more steps, a 4,000-step grid cell would lose time. The gain is a few percent either side of the
 compile's cost and moves with the CPU kind (1.05x under an AVX2 emulation and 1.09x on the AMX Xeon for
@@ -32,8 +32,8 @@ from zoo.runtime.compiled import kind_of
 # (images, seconds of eager training) after which a cold compile has paid for itself, per (CPU kind, image
 # side, precision), for the recipe's network at that side and batch, one process of 2 threads: compile time
 # / time saved per image, and compile time / fraction of a step saved (benchmarks/results/compile_training.json,
-# the most cautious of its records for each: 32x32 RGB 1.09x and 1.14x after 68 and 76 s, 16x16 greyscale
-# 1.13x and 1.08x after 66 and 71 s).
+# the most cautious of its records for each: 32x32 RGB 1.09x, 1.14x and 1.12x after 68, 76 and 64 s, 16x16
+# greyscale 1.13x, 1.08x and 1.10x after 66, 71 and 62 s).
 PAYS_AFTER: dict[tuple[str, int, str], tuple[int, float]] = {
     ("avx512_bf16", 32, "fp32"): (183_000, 843.0),
     ("avx512_bf16", 16, "fp32"): (212_500, 829.0),
