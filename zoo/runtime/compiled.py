@@ -137,8 +137,31 @@ class SamplingNetworks:
     def _compiled(self, job: str) -> nn.Module:
         self.note(f"compiling the network for {job} (torch.compile: 1-2 minutes when this network and batch are new "
                   "to inductor's cache, seconds after; --compile off to skip)")
-        compiled = compile_for_sampling(self.model, self.shape, self.device, self.note)
-        return self.model if compiled is None else compiled
+        network = compile_for_sampling(self.model, self.shape, self.device, self.note)
+        return self.model if network is None else network
+
+
+def compiled(model: nn.Module) -> nn.Module:
+    """``model`` wrapped by ``torch.compile`` for fixed shapes; it compiles at its first call."""
+    return torch.compile(model, dynamic=False)
+
+
+@contextmanager
+def compiler_quiet() -> Iterator[None]:
+    """While inductor compiles: silence torch's "No CUDA runtime is found", logged on every CPU machine."""
+    quiet = logging.getLogger("torch.utils.cpp_extension")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        quiet.setLevel(level)
+
+
+def failure_note(error: Exception, instead: str) -> str:
+    """The one line that says the compiler failed here (the error's first line) and what runs ``instead``."""
+    first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return f"torch.compile failed here ({type(error).__name__}: {first_line[:200]}); {instead}"
 
 
 def compile_for_sampling(
@@ -146,17 +169,11 @@ def compile_for_sampling(
 ) -> nn.Module | None:
     """``model`` compiled for batches of ``shape`` on ``device`` (compiled now, by one call on zeros), or None
     with a note when inductor cannot compile here (no C++ compiler, an unsupported op): the caller samples eagerly."""
-    compiled = torch.compile(model, dynamic=False)
-    quiet = logging.getLogger("torch.utils.cpp_extension")  # "No CUDA runtime is found" on every CPU machine
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
+    network = compiled(model)
     try:
-        with torch.inference_mode():  # inputs made in it, as the samplers' are: dynamo guards on the difference
-            compiled(torch.zeros(*shape, device=device), torch.zeros(shape[0], dtype=torch.long, device=device))
+        with compiler_quiet(), torch.inference_mode():  # inputs made in it, as the samplers': dynamo guards on it
+            network(torch.zeros(*shape, device=device), torch.zeros(shape[0], dtype=torch.long, device=device))
     except Exception as error:  # noqa: BLE001 - any failure of the compiler means: sample eagerly
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        note(f"torch.compile failed here ({type(error).__name__}: {first_line[:200]}); sampling without it")
+        note(failure_note(error, "sampling without it"))
         return None
-    finally:
-        quiet.setLevel(level)
-    return compiled
+    return network

@@ -19,15 +19,13 @@ weights bit for bit.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable
 
 import torch
-from torch import nn
 
 from zoo.errors import UserError
-from zoo.runtime.compiled import kind_of
+from zoo.runtime.compiled import compiler_quiet, failure_note, kind_of
 
 # (images, seconds of eager training) after which a cold compile has paid for itself, per (CPU kind, image
 # side, precision), for the recipe's network at that side and batch, one process of 2 threads: compile time
@@ -64,11 +62,6 @@ def config_of(device: torch.device, image_size: int, bf16: bool) -> tuple[str, i
     return kind_of(device), image_size, "bf16" if bf16 else "fp32"
 
 
-def compiled(model: nn.Module) -> nn.Module:
-    """``model`` wrapped by ``torch.compile`` for fixed shapes; it compiles at its first call."""
-    return torch.compile(model, dynamic=False)
-
-
 def say(message: str, writer: bool) -> None:
     """Print ``message`` on stderr from the process that writes the run (rank 0)."""
     if writer:
@@ -82,19 +75,14 @@ def first_call_or_eager(call: Callable[[], float], generators: list[torch.Genera
     run the same step again, so the run is the eager run it would have been. (Under DDP every rank meets the
     same failure, one machine and one compiler, and falls back alike.)"""
     states = [g.get_state() for g in generators]
-    quiet = logging.getLogger("torch.utils.cpp_extension")  # "No CUDA runtime is found" on every CPU machine
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
     try:
-        return call()
+        with compiler_quiet():
+            return call()
     except UserError:
         raise
     except Exception as error:  # noqa: BLE001 - any failure of the compiler means: train eagerly
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        say(f"torch.compile failed here ({type(error).__name__}: {first_line[:200]}); training without it", writer)
+        say(failure_note(error, "training without it"), writer)
         for g, state in zip(generators, states):
             g.set_state(state)
         fall_back()
         return call()
-    finally:
-        quiet.setLevel(level)

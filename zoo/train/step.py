@@ -16,9 +16,10 @@ from torch import nn
 from zoo.contract import TrainingHook as Hook
 from zoo.errors import UserError
 from zoo.runs.checkpoint import find_checkpoint, load_state
+from zoo.runtime.compiled import compiled
 from zoo.runtime.precision import autocast, use_bf16
 from zoo.runtime.streams import CHECKPOINT_CHECK, TIMESTEPS, TRAINING_NOISE, stream
-from zoo.train.compiled import compiled, config_of, decide, first_call_or_eager, say
+from zoo.train.compiled import config_of, decide, first_call_or_eager, say
 from zoo.train.distributed import any_rank
 from zoo.train.lr import lr_factor, progress
 from zoo.train.setup import TrainingRun
