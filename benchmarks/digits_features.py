@@ -22,7 +22,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -82,22 +81,18 @@ def rebuild_scores(work: Path, data: Any, noisy: np.ndarray) -> list[dict[str, A
 def main() -> None:
     import torch
 
-    from zoo.config.spec import DataSpec
-    from zoo.data.prepare import prepare
     from zoo.metrics.features import digits
     from zoo.metrics.noise import metric_noise
     from zoo.metrics.shipped import provenance
     from zoo.runtime.cpu import current
     from zoo.runtime.io import atomic_write_text
-    from zoo.testing.yardstick import AVX2, NATIVE, noisy_images, score_in_fresh_process
+    from zoo.testing.yardstick import AVX2, NATIVE, noisy_images, prepared_in_scratch, score_in_fresh_process
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    work = Path(tempfile.mkdtemp(prefix="zoo-yardstick-"))
-    os.environ["ZOO_CACHE"] = str(work / "cache")  # never the user's cache
-    data = prepare(DataSpec(size=SIZE, prepared=str(work / "prepared")))
+    work, data = prepared_in_scratch("zoo-yardstick-", size=SIZE)
     noisy = noisy_images(data.images("train"), n=500, sigma=48, seed=0)
     np.savez(work / "s.npz", images=noisy)
     _, manifest = digits.manifest()

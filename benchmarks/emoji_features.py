@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,22 +37,18 @@ def main() -> None:
     import torch
     from zoo_emoji.features import emoji_feature
 
-    from zoo.config.spec import DataSpec
-    from zoo.data.prepare import prepare
     from zoo.metrics.evaluate import evaluate
     from zoo.metrics.noise import metric_noise
     from zoo.metrics.shipped import provenance
     from zoo.runtime.cpu import current
     from zoo.runtime.io import atomic_write_text
-    from zoo.testing.yardstick import blurred_images, check_same_on_every_cpu
+    from zoo.testing.yardstick import blurred_images, check_same_on_every_cpu, prepared_in_scratch
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    work = Path(tempfile.mkdtemp(prefix="zoo-emoji-yardstick-"))
-    os.environ["ZOO_CACHE"] = str(work / "cache")  # never the user's cache
-    data = prepare(DataSpec(dataset="emoji", size=SIZE, channels=3, prepared=str(work / "prepared")))
+    work, data = prepared_in_scratch("zoo-emoji-yardstick-", dataset="emoji", size=SIZE, channels=3)
     n = len(data.images("test"))
     blurred = blurred_images(floor_subset(data.images("train"), n), side=BLUR_SIDE)
     _, manifest = emoji_feature.manifest()

@@ -85,6 +85,33 @@ def test_variants_cross_axes_and_seeds_and_duplicates_run_once(tmp_path: Path) -
     assert len({c.hash for c in grid.unique()}) == 8
 
 
+def test_the_vae_crossed_with_unet_and_diffusion_axes_is_one_cell_trained_once(tmp_path: Path) -> None:
+    """The VAE reads neither the U-Net's parts nor the diffusion process nor the sampler: crossed with axes over
+    them, every cell of it is the first one ("same as"), and its spec says what runs."""
+    grid = load_grid(write_grid(tmp_path, """
+        name = "vae_axes"
+        [budget]
+        steps = 3
+        [base.data]
+        size = 8
+        [base.eval]
+        steps = 7
+        [variants]
+        base = {}
+        vae = { "model.name" = "vae", "model.latent_dim" = 4 }
+        [axes]
+        "diffusion.schedule" = ["linear", "cosine"]
+        "model.attention" = ["none", "linear"]
+    """))
+    vae = [c for c in grid.cells if c.variant == "vae"]
+    assert [c.duplicate_of for c in vae] == [None, *["vae schedule=linear attention=none"] * 3]
+    assert {(c.spec.diffusion.schedule, c.spec.model.attention, c.spec.eval.steps, c.spec.model.latent_dim) for c in vae} == {
+        ("cosine", "none", 10, 4)}  # the defaults, whatever the axis said
+    unets = [c for c in grid.cells if c.variant == "base"]
+    assert not any(c.duplicate_of for c in unets) and {c.spec.model.latent_dim for c in unets} == {16}
+    assert {c.spec.eval.steps for c in unets} == {7}
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

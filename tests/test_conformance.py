@@ -15,6 +15,8 @@ import zoo.testing
 from tests.test_data_sources import colour_of, exists_only, make_celeba, make_flowers, solid
 from zoo.data.sources import Digits
 from zoo.errors import UserError
+from zoo.models.unet import build_unet
+from zoo.models.vae import build_vae
 from zoo.plugins import get_registry
 from zoo.testing import ContractError
 
@@ -188,6 +190,13 @@ def test_a_model_ignoring_its_spec_fails() -> None:
         zoo.testing.check_model(TwoChannelNet, name="mine")
     with pytest.raises(ContractError, match=r"model 'conv' breaks DenoisingModel.forward\(x, t\): calling it with .* raised TypeError"):
         zoo.testing.check_model(lambda spec: nn.Conv2d(spec.channels, 1, 1), name="conv")
+
+
+def test_a_denoiser_declared_self_sampling_fails() -> None:
+    """Declared self-sampling, its runs would drop the diffusion settings it trains with: caught before that."""
+    with pytest.raises(ContractError, match=r"model 'unet' breaks ModelFactory self_sampling=True: declared self-sampling.*built a Unet without"):
+        zoo.testing.check_model(build_unet, name="unet", declarations={"self_sampling": True})
+    zoo.testing.check_model(build_vae, name="vae", declarations={"self_sampling": True})
 
 
 # -- a feature extractor with nothing but the required members -------------------------------------

@@ -21,7 +21,10 @@ from typing import TYPE_CHECKING, Any
 from zoo.config.spec import (
     LATE_DEFAULTS,
     SECTIONS,
+    DiffusionSpec,
+    EvalSpec,
     RunSpec,
+    TrainSpec,
     _plain,
     from_dict,
     merge,
@@ -87,10 +90,24 @@ def resolve(spec: RunSpec, registry: Registry | None = None, *, model_only: bool
         flip = bool(registry.get("dataset", data.dataset).declared("flip_invariant"))
         data = dataclasses.replace(data, flip=flip)
     sections = {name: getattr(spec, name) for name in SECTIONS}
+    if component.declared("self_sampling"):
+        sections.update(without_diffusion(spec))
     resolved = ResolvedSpec(**{**sections, "model": model, "data": data}, registry=registry)
     if not model_only:
         check_sampler_options(resolved)
     return resolved
+
+
+def without_diffusion(spec: RunSpec) -> dict[str, Any]:
+    """The sections of ``spec`` with what a self-sampling model (the VAE) never reads put back to the defaults:
+    the diffusion process, the sampler and its steps, and the compile switch (zoo compiles only the network
+    inside its diffusion loss). The spec then says what runs, and a VAE crossed with a schedule or sampler axis
+    is one cell, trained once."""
+    plain = EvalSpec()
+    evaluation = dataclasses.replace(spec.eval, sampler=plain.sampler, sampler_options=dict(plain.sampler_options),
+                                     steps=plain.steps, curve_steps=plain.curve_steps)  # fmt: skip
+    return {"diffusion": DiffusionSpec(), "eval": evaluation,
+            "train": dataclasses.replace(spec.train, compile=TrainSpec().compile)}
 
 
 def _check(spec: RunSpec, registry: Registry) -> None:

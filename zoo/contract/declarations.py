@@ -13,7 +13,7 @@ from typing import Any
 DECLARATIONS: dict[str, dict[str, Any]] = {
     "block": {"default_activation": None},  # registered name of the block's own activation
     "attention": {"validate": None},  # see Attention
-    "model": {"validate": None, "canonical": None},  # see ModelFactory
+    "model": {"validate": None, "canonical": None, "self_sampling": False},  # see ModelFactory
     "dataset": {"flip_invariant": True},  # False: a mirrored image means something else (digits); flips default off
     "command": {"order": 100},  # place in `zoo --help` (zoo's own: 10 to 90)
 }

@@ -45,8 +45,11 @@ class ModelFactory(Protocol):
     """``(spec, registry) -> model``: ``registry`` is the :class:`zoo.registry.Registry` the spec was
     resolved against; build the parts the spec names from it, never from a global one. Declarations
     (:data:`DECLARATIONS`): ``validate(spec, registry)`` raising :class:`zoo.errors.UserError` for an
-    impossible spec before any tensor is made, and ``canonical(spec, registry) -> spec`` mapping
-    equivalent specs to one, so a grid trains them once. A factory of one parameter ``(spec)``, the
+    impossible spec before any tensor is made, ``canonical(spec, registry) -> spec`` mapping
+    equivalent specs to one, so a grid trains them once, and ``self_sampling=True`` when the factory
+    always builds a :class:`SelfSamplingModel`: the diffusion section and the sampler settings then
+    mean nothing to the run, and resolving resets them, so that a VAE crossed with a schedule axis is
+    trained once, not once per schedule. A factory of one parameter ``(spec)``, the
     contract before the registry was handed over, is still called with the spec alone."""
 
     def __call__(self, spec: ModelSpec, registry: Any) -> DenoisingModel | SelfSamplingModel: ...

@@ -95,16 +95,16 @@ def canonical(spec: ModelSpec, registry: Registry) -> ModelSpec:
     "default" (GELU-only on ConvNeXt, whose blocks and time MLP already use GELU); with no
     attention anywhere, the norm placement and head settings mean nothing and are reset. Both are
     read from what the registered factories declare (time embedding or attention returning None),
-    so a plugin's gets the treatment of a built-in. ``spec`` has passed :func:`validate` (zoo.config.resolve
-    validates before it canonicalises).
+    so a plugin's gets the treatment of a built-in. The VAE's own settings (``latent_dim``, ``kl_weight``)
+    are reset too. ``spec`` has passed :func:`validate` (zoo.config.resolve validates before it canonicalises).
     """
-    out = dataclasses.replace(spec)
+    defaults = ModelSpec()
+    out = dataclasses.replace(spec, latent_dim=defaults.latent_dim, kl_weight=defaults.kl_weight)
     uses_time_mlp = _time_embedding(spec, registry) is not None
     own = registry.get("block", spec.block).declared("default_activation")
     if spec.activation == own and (not uses_time_mlp or own == TIME_MLP_ACTIVATION):
         out.activation = "default"
     if not _has_attention(spec, registry):
-        defaults = ModelSpec()
         out.norm, out.heads, out.dim_head = defaults.norm, defaults.heads, defaults.dim_head
     return out
 

@@ -88,13 +88,20 @@ def build_vae(spec: ModelSpec, registry: object = None) -> VAE:
     return VAE(spec)
 
 
+#: The model settings the VAE never reads (the U-Net's parts and its patches), reset by :func:`canonical`.
+UNET_ONLY = ("patch", "block", "attention", "mid_attention", "norm", "activation", "time_embedding", "heads", "dim_head")
+
+
 def canonical(spec: ModelSpec, registry: object = None) -> ModelSpec:
-    """The VAE runs on pixels: a ``model.patch`` inherited from the recipe means nothing here and is reset, so
-    the spec says what runs (and the bf16 rule, which reads the feature maps' side from it, sees the VAE's)."""
-    return dataclasses.replace(spec, patch=1)
+    """The VAE's spec with the U-Net's settings (:data:`UNET_ONLY`) at their defaults: inherited from a grid's
+    base, an axis or the recipe, they change nothing here. So the spec says what runs (the VAE runs on pixels,
+    and the bf16 rule reads the feature maps' side from ``patch``), and a VAE crossed with an attention axis is
+    one cell, trained once."""
+    plain = ModelSpec()
+    return dataclasses.replace(spec, **{name: getattr(plain, name) for name in UNET_ONLY})
 
 
 @hookimpl
 def zoo_register(registry) -> None:  # noqa: ANN001
     registry.add("model", "vae", build_vae, help="convolutional VAE baseline (Kingma & Welling 2014), own loss and sampler",
-                 validate=validate, canonical=canonical)
+                 validate=validate, canonical=canonical, self_sampling=True)

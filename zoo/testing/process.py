@@ -36,7 +36,8 @@ def _generator(seed: int = 0) -> torch.Generator:
 def check_model(factory: Factory, *, name: str | None = None, declarations: Declarations = None,
                 spec: ModelSpec | None = None, registry: Registry | None = None) -> None:
     """(spec, registry) -> a DenoisingModel (forward(x, t) keeps the shape) or a SelfSamplingModel (training_loss,
-    sample); the optional validate accepts a valid spec and canonical is idempotent. ``spec``: a valid
+    sample); the optional validate accepts a valid spec, canonical is idempotent, and a factory declared
+    ``self_sampling`` builds a SelfSamplingModel. ``spec``: a valid
     tiny spec of your model (default: 1x8x8 images, dim 8, dim_mults (1, 2)); ``registry``: what the factory
     builds its parts from (default: the installed plugins')."""
     c = Checker("model", factory, name)
@@ -52,6 +53,10 @@ def check_model(factory: Factory, *, name: str | None = None, declarations: Decl
         c.expect(with_registry(canonical)(once, registry) == once, "ModelFactory.canonical", "must be idempotent: canonical(canonical(s)) == canonical(s)")
     model = c.call("ModelFactory", with_registry(factory), spec, registry)
     x = torch.rand(3, spec.channels, spec.image_size, spec.image_size) * 2 - 1
+    if declared("model", factory, "self_sampling", declarations):
+        c.expect(owns_sampling(model), "ModelFactory self_sampling=True",
+                 f"declared self-sampling, so zoo ignores the diffusion settings of its runs, but it built a "
+                 f"{type(model).__name__} without training_loss and sample")  # fmt: skip
     if owns_sampling(model):
         c.module(model, SelfSamplingModel, "SelfSamplingModel")
         clause = "SelfSamplingModel.training_loss"

@@ -35,6 +35,20 @@ sys.exit(code)
 """
 
 
+def prepared_in_scratch(prefix: str, **data: Any) -> tuple[Path, Any]:
+    """A fresh scratch folder and the data set ``data`` (:class:`zoo.config.spec.DataSpec` fields) prepared in it,
+    with ``ZOO_CACHE`` pointed inside it for the rest of the process: a yardstick script must never read or
+    fill the user's cache, or a network trained or fetched there earlier would stand in for the one measured."""
+    import tempfile
+
+    from zoo.config.spec import DataSpec
+    from zoo.data.prepare import prepare
+
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["ZOO_CACHE"] = str(work / "cache")
+    return work, prepare(DataSpec(**data, prepared=str(work / "prepared")))
+
+
 def noisy_images(images: np.ndarray, *, n: int, sigma: float, seed: int) -> np.ndarray:
     """``n`` of ``images`` (a seeded choice) with seeded Gaussian pixel noise of std ``sigma``: stand-ins for a
     middling generator's samples, the same bytes on every machine."""
