@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pickle
 import shutil
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -239,3 +241,16 @@ def test_references_are_measured_again_when_the_extractor_changed(tmp_path: Path
     assert store.references(key)[0]["values"]["fid"] != 1.0
     assert store.references(noise_key(key))[0]["feature_identity"] == identity
     assert len(build_rows(store, grid.name)[1]) == 2  # floor and ceiling, one extractor throughout
+
+
+def test_yardstick_scripts_prepare_in_a_scratch_folder_with_their_own_cache(monkeypatch: pytest.MonkeyPatch,
+                                                                             tmp_path: Path) -> None:
+    """benchmarks/*_features.py measure the shipped network: never one trained or fetched into the user's cache."""
+    from zoo.testing.yardstick import prepared_in_scratch
+
+    monkeypatch.setenv("ZOO_CACHE", str(tmp_path / "users-cache"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    work, data = prepared_in_scratch("zoo-test-", size=8)
+    assert work.parent == tmp_path and work.name.startswith("zoo-test-")
+    assert Path(os.environ["ZOO_CACHE"]) == work / "cache"
+    assert data.images("train").shape[1:] == (1, 8, 8) and (work / "prepared").is_dir()
