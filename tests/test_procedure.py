@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from zoo.bench.procedure import judge, looks_of, schedule
+from zoo.bench.procedure import Metric, judge, judge_family, looks_of, schedule
 from zoo.bench.stats import ALPHA, common_slope, holm, paired_t, stepdown, tost
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,6 +83,22 @@ def test_judge_with_a_margin_adds_equivalent_and_keeps_real_differences() -> Non
                                                       "vague": "no evidence"}
     assert got["small"].within_margin and not got["large"].within_margin  # real, but smaller than the margin
     assert got["vague"].p_tost_holm >= ALPHA and got["none"].p_tost_holm < ALPHA
+
+
+def test_several_metrics_are_one_family_of_hypotheses() -> None:
+    """Two metrics without margins: Holm over every (metric, contrast); with margins, each (metric, contrast)
+    is its own group of two exclusive hypotheses, so the step-down is stepdown() over those groups."""
+    kid = {"a": [1.0, 1.2, 0.9, 1.1], "b": [0.1, -0.3, 0.2, 0.0]}
+    recall = {"a": [-0.05, -0.07, -0.04, -0.06], "b": [0.01, -0.02, 0.0, 0.02]}
+    got = judge_family({"kid": Metric(kid, "low"), "recall": Metric(recall, "high")})
+    p = [paired_t(d)[1] for d in (*kid.values(), *recall.values())]
+    assert [got[m][n].p_holm for m in ("kid", "recall") for n in ("a", "b")] == pytest.approx(holm(p))
+    assert got["kid"]["a"].verdict == "worse" and got["recall"]["a"].verdict == "worse"  # recall: higher is good
+    with_margins = judge_family({"kid": Metric(kid, "low", 0.5), "recall": Metric(recall, "high", 0.1)})
+    p_tost = [tost(kid["a"], 0.5), tost(kid["b"], 0.5), tost(recall["a"], 0.1), tost(recall["b"], 0.1)]
+    adjusted = stepdown(p + p_tost, [0, 1, 2, 3, 0, 1, 2, 3])
+    assert [with_margins[m][n].p_tost_holm for m in ("kid", "recall") for n in ("a", "b")] == pytest.approx(adjusted[4:])
+    assert judge_family({"kid": Metric(kid, "low")})["kid"] == judge(kid, "low")  # one metric: judge itself
 
 
 def test_sequential_p_values_are_bonferroni_over_the_schedules_looks() -> None:

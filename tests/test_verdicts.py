@@ -41,6 +41,7 @@ GRID = """
     metrics = ["kid", "fid"]
     [compare]
     reference = "base"
+    also = ["fid"]                                # verdicts on FID too, in KID's family
     [variants]
     base = {}
     noisy = { "eval.sampler" = "noisy_oracle" }   # the same samples, spoiled: must be worse
@@ -92,11 +93,19 @@ def test_an_injected_effect_is_worse_and_an_identical_variant_equivalent(
     assert main(["benchmark", "--grid", str(path), "--results", str(results), "--table"]) == 0
     table = capsys.readouterr().out
     assert "vs base" in table and "worse" in table and "equivalent" in table and "metric noise" in table
+    fid = {c["name"]: c for c in comparison["also"][0]["contrasts"]}
+    assert comparison["also"][0]["metric"] == "fid" and fid["noisy"]["verdict"] == "worse"
+    assert fid["same"]["verdict"] == "equivalent" and fid["same"]["difference"] == 0
+    assert "verdicts on every metric" in table and "2 comparisons on 2 metrics" in table.replace("\n", " ")
 
 
 @pytest.mark.parametrize(("body", "message"), [
     ('[compare]\nreference = "bsae"\n[variants]\nbase = {}\n', "compare.reference 'bsae' is neither a variant nor a cell of this grid; did you mean 'base'"),
-    ('[compare]\nprimery = "kid"\n', r"\[compare\] takes reference, primary, margin, not primery"),
+    ('[compare]\nprimery = "kid"\n', r"\[compare\] takes reference, primary, margin, also, not primery"),
+    ('[compare]\nalso = "fid"\n', r"compare.also must be a list of metric names .*got 'fid'$"),
+    ('[compare]\nalso = ["fdi"]\n', r"compare names 'fdi', which is not a ranked metric the cells score; did you mean 'fid'"),
+    ('[compare]\nprimary = "kid"\nalso = ["fid", "kid"]\n', r"compare.primary and compare.also name a metric twice"),
+    ('[compare]\nalso = ["fid"]\n[base.eval]\nmetrics = ["kid"]\n', r"compare names 'fid', which is not a ranked metric .*add it to eval.metrics"),
     ('[compare]\nmargin = -1\n', r"compare.margin must be a number >= 0 in the units of the primary metric .*got -1$"),
     ('[compare]\nmargin = "5"\n', r"compare.margin must be a number >= 0 .*got '5'$"),
     ('[compare]\nmargin = true\n', r"compare.margin must be a number >= 0 .*got True$"),
@@ -188,3 +197,44 @@ def test_the_reading_says_when_no_contrast_could_be_equivalent() -> None:
     assert hint(tight, 0.5) == []  # narrower than ±0.5 but not wholly inside: near reach, no hint
     assert hint(wide, 0) == []  # no margin: already Holm
     assert hint(wide[:1], 2.0) == []  # one contrast: no correction to speak of
+
+
+def _rows_on(name: str, variant: str, **metrics: list[float]):  # noqa: ANN202
+    from zoo.bench.row import Row
+
+    seeds = range(len(next(iter(metrics.values()))))
+    row = Row(name, {}, list(seeds), "done", variant=variant)
+    row.per_seed = {s: {k: v[s] for k, v in metrics.items()} for s in seeds}
+    row.values = dict(metrics)
+    return row
+
+
+def test_further_metrics_are_judged_in_the_primarys_family_and_shown_and_saved() -> None:
+    """compare.also: each contrast on KID, FID and recall, the six hypotheses corrected together, so a p-value
+    that passes alone on one metric (Holm over 2) can fail among six; the JSON reads back to the same lines."""
+    from zoo.bench.verdicts import compare, comparison_from_dict, metric_verdict_lines, reading
+    from zoo.contract import MetricColumn
+
+    columns = (MetricColumn("fid", better="low"), MetricColumn("kid", better="low"), MetricColumn("recall", better="high"))
+    base = _rows_on("base", "base", kid=[10.0, 12.0, 11.0, 13.0], fid=[50.0, 52.0, 51.0, 53.0], recall=[0.5, 0.6, 0.55, 0.5])
+    vae = _rows_on("vae", "vae", kid=[30.0, 35.0, 31.0, 36.0], fid=[90.0, 95.0, 92.0, 99.0], recall=[0.3, 0.35, 0.3, 0.32])
+    close = _rows_on("close", "close", kid=[10.9, 12.6, 11.3, 14.4], fid=[50.2, 51.7, 51.4, 53.1], recall=[0.52, 0.6, 0.56, 0.51])
+    rows = [base, vae, close]
+    result = compare(rows, columns, primary="kid", also=("fid", "recall"), margin=0)
+    assert [m.column.key for m in result.also] == ["fid", "recall"]
+    assert [result.contrasts["vae"].verdict, *(m.contrasts["vae"].verdict for m in result.also)] == ["worse"] * 3
+    alone = compare(rows, columns, primary="kid", margin=0).contrasts["close"]
+    together = result.contrasts["close"]
+    assert together.p == alone.p and together.p_holm > alone.p_holm  # same test, more hypotheses to answer for
+    headers, lines = metric_verdict_lines(result)
+    assert headers == ["cell", "kid (primary)", "fid", "recall"] and [line[0] for line in lines] == ["vae", "close"]
+    assert lines[0][1].endswith("worse") and lines[0][3].endswith("worse")
+    assert "2 comparisons on 3 metrics (fid, recall too" in " ".join(reading(result, 4))
+    again = comparison_from_dict(json.loads(json.dumps(result.to_dict())), columns)
+    assert metric_verdict_lines(again) == (headers, lines)
+    assert result.undecided() == ["close"] and "vae" not in result.undecided()
+    # a contrast resolved on the primary but not on a further metric is still undecided: --until-resolved grows it
+    mixed = _rows_on("mixed", "mixed", kid=[30.0, 35.0, 31.0, 36.0], fid=[50.0, 53.0, 50.0, 54.0], recall=[0.3, 0.35, 0.3, 0.32])
+    both = compare([base, mixed], columns, primary="kid", also=("fid",), margin=0)
+    assert both.contrasts["mixed"].verdict == "worse" and both.also[0].contrasts["mixed"].verdict == "no evidence"
+    assert both.undecided() == ["mixed"]

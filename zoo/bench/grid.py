@@ -20,6 +20,7 @@ A grid (TOML)::
     reference = "base"                # every variant is compared with this one, paired by seed
     primary = "kid"                   # the metric of the verdicts; default KID below 2,000 images, else FID
     margin = 5.0                      # equivalence margin in the primary metric's units (default: from its noise; 0: none)
+    also = ["fid", "recall"]          # optional: verdicts on further metrics too, corrected together with the primary's
 
 A cell is (variant, axis values, seed). Cells whose resolved specs are identical (the study's
 GELU-only ConvNeXt, whose activations already are GELU) share one hash and are run once.
@@ -39,7 +40,7 @@ from zoo.plugins import installed
 from zoo.registry import Registry
 
 GRID_KEYS = ("name", "description", "seeds", "budget", "base", "variants", "axes", "compare", "preset", "jobs")
-COMPARE_KEYS = ("reference", "primary", "margin")
+COMPARE_KEYS = ("reference", "primary", "margin", "also")
 
 
 @dataclass
@@ -148,7 +149,26 @@ def load_grid(path: str | Path, registry: Registry | None = None, seeds: list[in
         names = list(dict.fromkeys([*(c.variant for c in grid.cells), *(c.name for c in grid.cells)]))
         raise UserError(f"{path}: compare.reference '{reference}' is neither a variant nor a cell of this grid"
                         f"{did_you_mean(reference, names)}; variants and cells: {', '.join(names)}")
+    _check_judged_metrics(grid, path)
     return grid
+
+
+def _check_judged_metrics(grid: Grid, path: Path) -> None:
+    """compare.primary and compare.also name metrics the cells score and rank, checked before anything runs
+    (the verdicts come after the whole grid has trained)."""
+    from zoo.metrics.columns import metric_columns
+
+    asked = [k for k in (grid.settings.get("primary"), *grid.settings.get("also", ())) if k is not None]
+    if not asked or grid.registry is None:
+        return
+    ranked = [c.key for c in metric_columns((m for c in grid.cells for m in c.spec.eval.metrics), grid.registry) if c.better]
+    for key in asked:
+        if key not in ranked:
+            raise UserError(f"{path}: compare names '{key}', which is not a ranked metric the cells score"
+                            f"{did_you_mean(key, ranked)}; choose among {', '.join(ranked) or 'none'} "
+                            "(or add it to eval.metrics)")
+    if len(set(asked)) < len(asked):
+        raise UserError(f"{path}: compare.primary and compare.also name a metric twice: list each metric once")
 
 
 def _compare_settings(compare: Any, path: Path) -> dict[str, Any]:
@@ -159,7 +179,10 @@ def _compare_settings(compare: Any, path: Path) -> dict[str, Any]:
     if margin is not None and (isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < float("inf")):
         raise UserError(f"{path}: compare.margin must be a number >= 0 in the units of the primary metric (e.g. margin = 5; "
                         f"0 turns equivalence verdicts off), got {margin!r}")
-    return {k: float(v) if k == "margin" else str(v) for k, v in compare.items()}
+    also = compare.get("also", [])
+    if not isinstance(also, list) or not all(isinstance(k, str) for k in also):
+        raise UserError(f"{path}: compare.also must be a list of metric names (e.g. also = [\"fid\", \"recall\"]), got {also!r}")
+    return {k: float(v) if k == "margin" else list(v) if k == "also" else str(v) for k, v in compare.items()}
 
 
 def default_grid_path() -> Path:

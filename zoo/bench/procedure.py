@@ -84,26 +84,47 @@ def _look(pairs: tuple[float, ...], margin: float | None) -> tuple[float, float,
     return p, interval.mean, tost(pairs, margin) if margin else 1.0
 
 
+@dataclass(frozen=True)
+class Metric:
+    """One metric's contrasts for :func:`judge_family`: ``differences`` maps a contrast to its paired
+    differences in seed order (None where a seed has no pair), ``better`` says which way is good ("low" or
+    "high"), ``margin`` (> 0) adds equivalence in the metric's units."""
+
+    differences: dict[str, Sequence[float | None]]
+    better: str
+    margin: float | None = None
+
+
 def judge(differences: dict[str, Sequence[float | None]], better: str, *, margin: float | None = None,
           looks: Sequence[int] | None = None, alpha: float = ALPHA) -> dict[str, Judgement]:  # fmt: skip
-    """Verdicts of every contrast: ``differences`` maps a contrast to its paired differences in seed
-    order (None where a seed has no pair), ``better`` says which way is good ("low" or "high"),
+    """Verdicts of every contrast on one metric: ``differences`` maps a contrast to its paired differences
+    in seed order (None where a seed has no pair), ``better`` says which way is good ("low" or "high"),
     ``margin`` (> 0) adds equivalence, ``looks`` (pairs at each look) makes the procedure sequential."""
-    names = [n for n, d in differences.items() if any(v is not None for v in d)]
-    tests = {n: _tests(differences[n], looks, margin) for n in names}
-    pvalues, groups = [tests[n][0] for n in names], list(range(len(names)))
-    if margin:
-        pvalues += [tests[n][2] for n in names]
-        groups += list(range(len(names)))
+    return judge_family({"": Metric(differences, better, margin)}, looks=looks, alpha=alpha)[""]
+
+
+def judge_family(metrics: dict[str, Metric], *, looks: Sequence[int] | None = None,
+                 alpha: float = ALPHA) -> dict[str, dict[str, Judgement]]:  # fmt: skip
+    """Verdicts of every contrast on every metric, the hypotheses of all corrected together in one step-down:
+    a grid that reads its verdicts on three metrics makes three times the claims, and its family-wise error
+    stays at ``alpha`` only if all of them are counted. A contrast's two hypotheses on one metric exclude each
+    other (one group); on two metrics they do not, so each (metric, contrast) is its own group."""
+    keys = [(m, n) for m, metric in metrics.items() for n, d in metric.differences.items() if any(v is not None for v in d)]
+    tests = {(m, n): _tests(metrics[m].differences[n], looks, metrics[m].margin) for m, n in keys}
+    pvalues, groups = [tests[k][0] for k in keys], list(range(len(keys)))
+    with_margin = [i for i, (m, _) in enumerate(keys) if metrics[m].margin]
+    pvalues += [tests[keys[i]][2] for i in with_margin]
+    groups += with_margin
     adjusted = stepdown(pvalues, groups)
-    out = {}
-    for i, name in enumerate(names):
-        p, sign, p_tost, look = tests[name]
-        interval = mean_ci([d for d in differences[name] if d is not None])
-        p_holm, p_tost_holm = adjusted[i], adjusted[len(names) + i] if margin else None
+    tost_adjusted = dict(zip(with_margin, adjusted[len(keys):]))
+    out: dict[str, dict[str, Judgement]] = {m: {} for m in metrics}
+    for i, (m, name) in enumerate(keys):
+        p, sign, p_tost, look = tests[(m, name)]
+        interval = mean_ci([d for d in metrics[m].differences[name] if d is not None])
+        p_holm, p_tost_holm = adjusted[i], tost_adjusted.get(i)
         within = p_tost_holm is not None and p_tost_holm < alpha and interval.n >= 2
         verdict = "equivalent" if within else "no evidence"
         if interval.n >= 2 and p_holm < alpha and sign != 0:
-            verdict = "better" if (sign < 0) == (better != "high") else "worse"
-        out[name] = Judgement(interval, p, p_holm, p_tost, p_tost_holm, verdict, within, look)
+            verdict = "better" if (sign < 0) == (metrics[m].better != "high") else "worse"
+        out[m][name] = Judgement(interval, p, p_holm, p_tost, p_tost_holm, verdict, within, look)
     return out

@@ -85,10 +85,18 @@ def _judge(results: Path, grid: Grid) -> Comparison:
 
 
 def _summary(comparison: Comparison) -> str:
-    groups: dict[str, list[str]] = {}
-    for name, c in comparison.contrasts.items():
-        groups.setdefault(c.verdict, []).append(name)
-    return " · ".join(f"{v}: {', '.join(groups[v])}" for v in (*RESOLVED, "no evidence") if v in groups) or "no contrast"
+    """The round's verdicts by kind, per metric when the grid judges several (compare.also)."""
+
+    def grouped(contrasts: dict[str, Any]) -> str:
+        groups: dict[str, list[str]] = {}
+        for name, c in contrasts.items():
+            groups.setdefault(c.verdict, []).append(name)
+        return " · ".join(f"{v}: {', '.join(groups[v])}" for v in (*RESOLVED, "no evidence") if v in groups) or "no contrast"
+
+    if not comparison.also or comparison.primary is None:
+        return grouped(comparison.contrasts)
+    metrics = [(comparison.primary.key, comparison.contrasts), *((m.column.key, m.contrasts) for m in comparison.also)]
+    return " | ".join(f"{key}: {grouped(contrasts)}" for key, contrasts in metrics)
 
 
 def run_until_resolved(grid: Grid, results: str | Path, *, max_seeds: int, per_round: int = 2, console: Any,
@@ -109,7 +117,7 @@ def run_until_resolved(grid: Grid, results: str | Path, *, max_seeds: int, per_r
     comparison: Comparison | None = None
     for number, count in enumerate(counts, 1):
         if comparison is not None:
-            undecided = [n for n, c in comparison.contrasts.items() if c.verdict not in RESOLVED]
+            undecided = comparison.undecided()
             grow = {*undecided, *(comparison.bases[n] for n in undecided)}
             have.update(dict.fromkeys(grow, count))
             console.print(f"round {number}: {count} seeds for {', '.join(undecided)} and their reference "
@@ -118,9 +126,9 @@ def run_until_resolved(grid: Grid, results: str | Path, *, max_seeds: int, per_r
         comparison = _judge(results, grid)
         console.print(f"round {number} ({count} seeds; ran {outcome.ran}, skipped {outcome.skipped}, failed "
                       f"{outcome.failed}): {_summary(comparison)}")
-        if all(c.verdict in RESOLVED for c in comparison.contrasts.values()):
+        if not comparison.undecided():
             console.print(f"every contrast resolved after round {number}")
             return comparison
-    undecided = [n for n, c in comparison.contrasts.items() if c.verdict not in RESOLVED]
+    undecided = comparison.undecided()
     console.print(f"--max-seeds {max_seeds} reached: {', '.join(undecided)} undecided")
     return comparison

@@ -232,6 +232,24 @@ def render_history(comparison: Comparison | None):  # noqa: ANN201
     return table
 
 
+def render_metric_verdicts(comparison: Comparison | None):  # noqa: ANN201
+    """The verdicts on every metric (a grid with compare.also), a rich Table; None without further metrics."""
+    from rich.table import Table
+
+    from zoo.bench.verdicts import metric_verdict_lines
+
+    headers, lines = metric_verdict_lines(comparison) if comparison is not None else ([], [])
+    if not headers:
+        return None
+    table = Table(title=f"verdicts on every metric, vs {comparison.reference}, corrected together", header_style="bold",
+                  title_justify="left")  # fmt: skip
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i == 0 else "right")
+    for name, *cells in lines:
+        table.add_row(name, *map(_verdict_markup, cells))
+    return table
+
+
 def _verdict_markup(text: str) -> str:
     verdict = text.split("] ", 1)[-1]
     colour = ("green" if verdict.startswith("better") else "red" if verdict.startswith("worse")

@@ -2,7 +2,8 @@
 metric, paired by seed, with a verdict ``better`` / ``worse`` / ``equivalent`` / ``no evidence``
 corrected for the number of variants (Holm; :mod:`zoo.bench.procedure`), the metric's own noise
 measured on real images, and, with learning curves, the verdict at every curve point and which cells
-are still learning (:mod:`zoo.bench.history`).
+are still learning (:mod:`zoo.bench.history`). A grid may ask for verdicts on further metrics too
+(``compare.also``): they are judged in the primary's family, every hypothesis corrected together.
 
 The arithmetic is in :mod:`zoo.bench.stats` and :mod:`zoo.bench.procedure`; this module knows rows,
 columns and grid settings.
@@ -11,10 +12,11 @@ columns and grid settings.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from zoo.bench.procedure import judge
+from zoo.bench.procedure import RESOLVED, Judgement, Metric, judge_family
 from zoo.bench.row import Row
 from zoo.bench.stats import Interval, t_quantile
 from zoo.contract import MetricColumn
@@ -64,6 +66,20 @@ class Trend:
 
 
 @dataclass
+class MetricVerdicts:
+    """The contrasts on one further metric of the grid (``compare.also``), judged with the primary's."""
+
+    column: MetricColumn
+    margin: float | None
+    margin_source: str
+    contrasts: dict[str, Contrast] = field(default_factory=dict)  # row name -> contrast
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.column.key, "margin": self.margin, "margin_source": self.margin_source,
+                "contrasts": [c.to_dict() for c in self.contrasts.values()]}
+
+
+@dataclass
 class Comparison:
     reference: str
     primary: MetricColumn | None
@@ -79,10 +95,16 @@ class Comparison:
     history: dict[str, list[tuple[int, Contrast]]] = field(default_factory=dict)  # row -> (curve step, contrast)
     learning: dict[str, Trend] = field(default_factory=dict)  # row -> slope of its last curve points
     curve_note: str = ""  # why there is no history, when the grid has curves but none could be judged
+    also: list[MetricVerdicts] = field(default_factory=list)  # verdicts on the grid's further metrics (compare.also)
 
     def still_learning(self, name: str) -> bool:
         trend = self.learning.get(name)
         return trend is not None and trend.still_learning
+
+    def undecided(self) -> list[str]:
+        """The contrasts without a resolved verdict on the primary or on any further metric."""
+        verdicts = [self.contrasts, *(m.contrasts for m in self.also)]
+        return [name for name in self.contrasts if any(v[name].verdict not in RESOLVED for v in verdicts if name in v)]
 
     def learning_in(self, name: str) -> list[str]:
         """The cells of a contrast (the row, then its reference) that are still learning."""
@@ -102,7 +124,7 @@ class Comparison:
                 "why_primary": self.why_primary, "note": self.note, "noise": self.noise,
                 "margin": self.margin, "margin_source": self.margin_source, "sequential": self.sequential,
                 "learning": {name: t.to_dict() for name, t in self.learning.items()}, "curve_note": self.curve_note,
-                "contrasts": contrasts}
+                "contrasts": contrasts, "also": [m.to_dict() for m in self.also]}
 
 
 def comparison_from_dict(data: dict[str, Any], columns: tuple[MetricColumn, ...]) -> Comparison:
@@ -130,6 +152,10 @@ def comparison_from_dict(data: dict[str, Any], columns: tuple[MetricColumn, ...]
     for name, t in data["learning"].items():
         slope = interval(t["slope"], t["ci_low"], t["ci_high"], t["points"])
         result.learning[name] = Trend(slope, t["from_step"], t["to_step"], t["still_learning"])
+    by_key = {c.key: c for c in columns}
+    for m in data.get("also", []):  # results written before compare.also have none
+        result.also.append(MetricVerdicts(by_key[m["metric"]], m["margin"], m["margin_source"],
+                                          {c["name"]: contrast(c["name"], c) for c in m["contrasts"]}))
     return result
 
 
@@ -157,6 +183,31 @@ def runs_text(points: list[tuple[int, Contrast]]) -> str:
 
 
 HISTORY_HEADERS = ("cell", "verdict by curve step", "since", "still learning")
+
+
+def metric_verdict_lines(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+    """(headers, one line per contrast) of the "verdicts on every metric" table: the contrast's difference
+    [95% CI] and verdict on the primary, then on each further metric (compare.also); no lines without them."""
+    if not comparison.also or comparison.primary is None:
+        return [], []
+    judged = [(comparison.primary, comparison.margin, comparison.contrasts),
+              *((m.column, m.margin, m.contrasts) for m in comparison.also)]  # fmt: skip
+    headers = ["cell", *(f"{c.title or c.key}{' (primary)' if c is comparison.primary else ''}" + (
+        f", margin ±{margin:.3g}" if margin else "") for c, margin, _ in judged)]
+    lines = [[name, *(_difference_text(contrasts.get(name), column.digits) for column, _, contrasts in judged)]
+             for name in comparison.contrasts]
+    return headers, lines
+
+
+def _difference_text(c: Contrast | None, digits: int) -> str:
+    """difference [95% CI] verdict (", within margin" for a real difference smaller than the margin)."""
+    if c is None:
+        return "-"
+    d = c.difference
+    if d.half is None:
+        return f"{d.mean:+.{digits}g} (n=1)"
+    text = f"{d.mean:+.{digits}g} [{d.low:+.{digits}g}, {d.high:+.{digits}g}] {c.verdict}"
+    return text + (", within margin" if c.within_margin and c.verdict in ("better", "worse") else "")
 
 
 def history_lines(comparison: Comparison) -> list[tuple[str, str, str, str]]:
@@ -205,14 +256,48 @@ def compared(values: dict[str, float], column: MetricColumn) -> float | None:
     return value
 
 
+def further_metrics(columns: tuple[MetricColumn, ...], primary: MetricColumn, also: Sequence[str]) -> list[MetricColumn]:
+    """The columns of ``compare.also``: ranked metrics of the grid, other than the primary, each once."""
+    ranked = {c.key: c for c in columns if c.better}
+    out: list[MetricColumn] = []
+    for key in also:
+        if key not in ranked:
+            raise UserError(f"compare.also '{key}' is not a ranked metric of this grid{did_you_mean(key, ranked)}; "
+                            f"choose among: {', '.join(ranked) or 'none'}")
+        if key == primary.key or ranked[key] in out:
+            raise UserError(f"compare.also names '{key}' twice (or it is the primary metric): list each further metric once")
+        out.append(ranked[key])
+    return out
+
+
+def paired_differences(rows: list[Row], bases: dict[str, Row], column: MetricColumn,
+                       sequential: dict[str, Any] | None) -> dict[str, list[float | None]]:  # fmt: skip
+    """Row name -> its differences from its reference row on ``column``, one per seed both have (in the
+    sequential plan's seed order, None where a seed is missing)."""
+    out: dict[str, list[float | None]] = {}
+    for row in rows:
+        base = bases.get(row.name)
+        if base is None or base is row:
+            continue
+        values, base_values = quantity(row, column), quantity(base, column)
+        order = sequential["seeds"] if sequential else sorted(set(values) & set(base_values))
+        out[row.name] = [values[s] - base_values[s] if s in values and s in base_values else None for s in order]
+    return out
+
+
+def _contrast(name: str, j: Judgement) -> Contrast:
+    return Contrast(name, j.difference, j.p, j.p_holm, j.verdict, j.p_tost, j.p_tost_holm, j.within_margin, j.look)
+
+
 def compare(rows: list[Row], columns: tuple[MetricColumn, ...], *, reference: str = "base", primary: str | None = None,
-            noise: dict[str, Any] | None = None, margin: float | None = None,
+            also: Sequence[str] = (), noise: dict[str, Any] | None = None, margin: float | None = None,
             sequential: dict[str, Any] | None = None) -> Comparison:  # fmt: skip
     """Every row but the reference against it, on the primary metric, paired by seed. ``reference`` names
     a row, or a variant: then, in a grid with axes, each row is compared with that variant's row at
-    the same axis values (``resnet schedule=cosine`` with ``base schedule=cosine``). ``margin``: the
-    equivalence margin (None: the default from ``noise``, 0: none); ``sequential``: the seeds and looks
-    of a grid run ``--until-resolved``."""
+    the same axis values (``resnet schedule=cosine`` with ``base schedule=cosine``). ``also``: further
+    metrics judged the same way, all hypotheses corrected together. ``margin``: the primary's equivalence
+    margin (None: the default from ``noise``, 0: none, on every metric); the further metrics' margins come
+    from ``noise``. ``sequential``: the seeds and looks of a grid run ``--until-resolved``."""
     column, why = choose_primary(columns, rows, primary)
     result = Comparison(reference, column, why, noise=noise, sequential=sequential)
     by_name = {r.name: r for r in rows}
@@ -222,23 +307,25 @@ def compare(rows: list[Row], columns: tuple[MetricColumn, ...], *, reference: st
         return result
     result.reference_rows = {base.name for base in bases.values()}
     result.margin, result.margin_source = default_margin(margin, noise, column)
-    differences: dict[str, list[float | None]] = {}
-    for row in rows:
-        base = bases.get(row.name)
-        if base is None or base is row:
-            continue
-        values, base_values = quantity(row, column), quantity(base, column)
-        order = sequential["seeds"] if sequential else sorted(set(values) & set(base_values))
-        differences[row.name] = [values[s] - base_values[s] if s in values and s in base_values else None for s in order]
-        result.bases[row.name] = base.name
-    better = "low" if column.better == "real" else column.better
-    looks = sequential["looks"] if sequential else None
-    for name, j in judge(differences, better, margin=result.margin, looks=looks).items():
-        result.contrasts[name] = Contrast(name, j.difference, j.p, j.p_holm, j.verdict, j.p_tost, j.p_tost_holm,
-                                          j.within_margin, j.look)
+    result.also = [MetricVerdicts(c, *default_margin(0.0 if margin == 0 else None, noise, c))
+                   for c in further_metrics(columns, column, also)]  # fmt: skip
+    family = {m.column.key: Metric(paired_differences(rows, bases, m.column, sequential), direction(m.column), m.margin)
+              for m in result.also}  # fmt: skip
+    family[column.key] = Metric(paired_differences(rows, bases, column, sequential), direction(column), result.margin)
+    result.bases = {name: bases[name].name for name in family[column.key].differences}
+    judged = judge_family(family, looks=sequential["looks"] if sequential else None)
+    result.contrasts = {name: _contrast(name, j) for name, j in judged[column.key].items()}
+    for m in result.also:
+        m.contrasts = {name: _contrast(name, j) for name, j in judged[m.column.key].items()}
     if all(c.difference.n < 2 for c in result.contrasts.values()):
         result.note = "n=1, no CI: set seeds = 3 or more in the grid for verdicts"
     return result
+
+
+def direction(column: MetricColumn) -> str:
+    """Which way the compared quantity is good: "low" or "high" (a "closest to real" metric is compared as
+    its distance to the real value: low)."""
+    return "low" if column.better == "real" else column.better
 
 
 def default_margin(setting: float | None, noise: dict[str, Any] | None,
@@ -273,7 +360,7 @@ def comparison_of(store: Store, grid: str, rows: list[Row], columns: tuple[Metri
     keys = sorted({r.ref_key for r in rows if r.ref_key})
     noise = store.references(noise_key(keys[0])) if len(keys) == 1 else None  # one instrument, one noise
     return compare(rows, columns, reference=settings.get("reference", "base"), primary=settings.get("primary"),
-                   noise=noise[0] if noise else None, margin=settings.get("margin"), sequential=settings.get("sequential"))
+                   also=settings.get("also", ()), noise=noise[0] if noise else None, margin=settings.get("margin"), sequential=settings.get("sequential"))
 
 
 def contrast_text(comparison: Comparison, row: Row) -> str:
@@ -283,13 +370,8 @@ def contrast_text(comparison: Comparison, row: Row) -> str:
     c = comparison.contrasts.get(row.name)
     if c is None:
         return "-"
-    d, digits = c.difference, comparison.primary.digits if comparison.primary else 3
-    if d.half is None:
-        return f"{d.mean:+.{digits}g} (n=1)"
-    text = f"{d.mean:+.{digits}g} [{d.low:+.{digits}g}, {d.high:+.{digits}g}] {c.verdict}"
-    if c.within_margin and c.verdict in ("better", "worse"):
-        text += ", within margin"
-    return text + (" (still learning)" if comparison.learning_in(row.name) else "")
+    text = _difference_text(c, comparison.primary.digits if comparison.primary else 3)
+    return text + (" (still learning)" if c.difference.half is not None and comparison.learning_in(row.name) else "")
 
 
 def since_text(comparison: Comparison, name: str) -> str:
@@ -314,9 +396,13 @@ def reading(comparison: Comparison, seeds: int) -> list[str]:
         margin = comparison.margin
         equivalent = (f"equivalent by two one-sided tests within ±{margin:.3g} ({comparison.margin_source}); "
                       if margin else f"no equivalence verdicts ({comparison.margin_source}); ")
+        family = f"{len(comparison.contrasts)} comparisons"
+        if comparison.also:
+            family = (f"{len(comparison.contrasts)} comparisons on {1 + len(comparison.also)} metrics ("
+                      f"{', '.join(m.column.key for m in comparison.also)} too, compare.also: the table below)")
         out.append(f"vs {comparison.reference}: paired difference of {p.title or p.key} ({comparison.why_primary}) "
                    f"with its 95% CI; better/worse by paired t-test, {equivalent}Holm-corrected together over "
-                   f"{len(comparison.contrasts)} comparisons at 5%")
+                   f"{family} at 5%")
         out += _sequential_reading(comparison) + _equivalence_reach(comparison) + _curve_reading(comparison)
     elif comparison.note:
         out.append(comparison.note)
@@ -335,20 +421,23 @@ def _equivalence_reach(comparison: Comparison) -> list[str]:
     difference larger than the margin), so every contrast keeps its "outside the margin" hypothesis open
     and the step-down corrects each better/worse p-value for every contrast (Bonferroni) instead of
     Holm's shrinking factors. The fix is the next grid's, set before it runs: changing the margin after
-    seeing the data would be choosing the test by its result."""
-    contrasts = comparison.contrasts.values()  # all count in the step-down, a one-pair one too (it cannot be equivalent)
-    if not comparison.margin or len(contrasts) < 2:
+    seeing the data would be choosing the test by its result. With further metrics (compare.also), every
+    metric's contrasts count, each against its own margin."""
+    judged = [(comparison.margin, comparison.contrasts), *((m.margin, m.contrasts) for m in comparison.also)]
+    total = sum(len(contrasts) for _, contrasts in judged)  # all count in the step-down, one-pair ones too
+    if not comparison.margin or total < 2:
         return []
-    margin = comparison.margin
-    for c in contrasts:
-        if c.difference.half is None:
-            continue
-        df = c.difference.n - 1
-        half = c.difference.half * t_quantile(df, 0.90) / t_quantile(df)
-        if c.within_margin or (half < margin and abs(c.difference.mean) - half < margin):
-            return []
-    return [f"equivalence out of reach: each contrast's 90% interval is wider than ±{margin:.3g} or lies outside it, "
-            f"so none can be equivalent and each better/worse p-value is corrected for all {len(contrasts)} contrasts "
+    for margin, contrasts in judged:
+        for c in contrasts.values():
+            if not margin or c.difference.half is None:
+                continue
+            df = c.difference.n - 1
+            half = c.difference.half * t_quantile(df, 0.90) / t_quantile(df)
+            if c.within_margin or (half < margin and abs(c.difference.mean) - half < margin):
+                return []
+    return [f"equivalence out of reach: each contrast's 90% interval is wider than ±{comparison.margin:.3g} or lies outside it"
+            + (" (each metric's own margin)" if comparison.also else "")
+            + f", so none can be equivalent and each better/worse p-value is corrected for all {total} contrasts "
             "(Bonferroni), not by Holm's shrinking factors; a grid that asks only better/worse sets "
             "compare.margin = 0 before it runs"]
 

@@ -47,7 +47,14 @@ def run(args: argparse.Namespace) -> int:
     from zoo.bench.history import attach
     from zoo.bench.runner import DB_NAME
     from zoo.bench.store import Store
-    from zoo.bench.table import build_rows, render, render_history, sort_rows, table_columns
+    from zoo.bench.table import (
+        build_rows,
+        render,
+        render_history,
+        render_metric_verdicts,
+        sort_rows,
+        table_columns,
+    )
     from zoo.bench.verdicts import comparison_of
     from zoo.curves.compare import parse_at
 
@@ -75,8 +82,9 @@ def run(args: argparse.Namespace) -> int:
             out = Console(width=max(out.width, 180))
         out.print(render(rows, refs, f"zoo benchmark: {grid.name}" + (f" ({at.label})" if at else ""), args.registry,
                          comparison))
-        if (history := render_history(comparison)) is not None:
-            out.print(history)
+        for extra in (render_metric_verdicts(comparison), render_history(comparison)):
+            if extra is not None:
+                out.print(extra)
     return 1 if any(r.status == "failed" for r in rows) else 0
 
 

@@ -7,7 +7,13 @@ import re
 from zoo.bench.report.build import Report, bests, caption, data_line, seconds, status, timing_rows
 from zoo.bench.report.charts import ref_name
 from zoo.bench.table import cell_text, overrides_text
-from zoo.bench.verdicts import HISTORY_HEADERS, contrast_text, history_lines, history_title
+from zoo.bench.verdicts import (
+    HISTORY_HEADERS,
+    contrast_text,
+    history_lines,
+    history_title,
+    metric_verdict_lines,
+)
 
 #: What a name, a description or an error could otherwise turn into markup: emphasis, links and images,
 #: code, raw HTML, entities, table cells, strikethrough, headings and (on GitHub) $math$.
@@ -86,7 +92,20 @@ def _table(report: Report) -> list[str]:
         name = f"*{_text(ref_name(row, report.refs))}*" if row.status == "reference" else _text(row.name)
         over = "" if row.status == "reference" else _text(overrides_text(row.overrides))
         out.append("| " + " | ".join([name, over, *map(_md, cells), _text(status(row, report.comparison)[:120])]) + " |")
-    return out + ["", caption(report), ""] + _history(report)
+    return out + ["", caption(report), ""] + _metric_verdicts(report) + _history(report)
+
+
+def _metric_verdicts(report: Report) -> list[str]:
+    """The verdicts on every metric, one line per contrast (nothing without compare.also)."""
+    headers, lines = metric_verdict_lines(report.comparison) if report.comparison else ([], [])
+    if not headers:
+        return []
+    out = ["### Verdicts on every metric", "",
+           f"Each contrast against {report.comparison.reference} on the primary metric and on each of compare.also, "
+           "all corrected together (Holm).", "",
+           "| " + " | ".join(map(_text, headers)) + " |", "|---|" + "---:|" * (len(headers) - 1)]
+    out += ["| " + " | ".join([_text(name), *map(_md, cells)]) + " |" for name, *cells in lines]
+    return out + [""]
 
 
 def _history(report: Report) -> list[str]:
