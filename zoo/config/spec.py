@@ -40,7 +40,7 @@ class ModelSpec:
     image_size: int = 32  # square side (in a run: taken from the data section)
     dim: int = 32  # channels after the init conv; stage i has dim * dim_mults[i] (recipe: by image size)
     dim_mults: tuple[int, ...] = (1, 2, 4)  # one entry per resolution; all but the last downsample (recipe: by size)
-    patch: int = 1  # U-Net only: run on patch x patch blocks folded into channels (space-to-depth); 1: on pixels
+    patch: int = 1  # U-Net only: run on patch x patch blocks folded into channels (space-to-depth); 1: on pixels; keep patch² x channels <= dim
     block: str = "resnet"  # conv block of every stage (the study's: ConvNeXt; ResNet learns faster per second)
     attention: str = "none"  # attention in the down/up stages (residual, norm-wrapped; the study's: linear)
     mid_attention: str = "full"  # attention in the bottleneck
