@@ -84,7 +84,7 @@ def grid_table(record: dict[str, Any], candidate: str | None = None) -> str:
 
 def grid_verdicts(record: dict[str, Any], candidate: str | None = None) -> str:
     """One line per contrast: its difference, 95% CI and verdict (the table's ``vs`` column)."""
-    from zoo.bench.verdicts import contrast_text
+    from zoo.bench.wording import contrast_text
 
     report, comparison = _grid(_pick(record, candidate))
     return "\n".join(f"- `{row.name}`: {contrast_text(comparison, row)}" for row in report.rows

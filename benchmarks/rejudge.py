@@ -38,7 +38,8 @@ def rows_of(table: dict[str, Any]) -> list[Any]:
 
 
 def main() -> None:
-    from zoo.bench.verdicts import compare, metric_verdict_lines, reading
+    from zoo.bench.verdicts import compare
+    from zoo.bench.wording import metric_verdict_lines, reading
     from zoo.contract import MetricColumn
     from zoo.runtime.io import atomic_write_text
 

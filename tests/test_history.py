@@ -79,7 +79,8 @@ def test_cells_still_learning_are_marked_and_their_verdicts_say_so(grid: tuple[P
     from zoo.bench.history import attach
     from zoo.bench.store import Store
     from zoo.bench.table import build_rows, table_columns
-    from zoo.bench.verdicts import comparison_of, contrast_text, since_text
+    from zoo.bench.verdicts import comparison_of
+    from zoo.bench.wording import contrast_text, since_text
 
     store = Store(results / "zoo.db")
     rows, _ = build_rows(store, "fake")

@@ -178,7 +178,7 @@ def render(rows: list[Row], refs: list[Row], title: str, registry: Registry,  # 
     """A rich Table; with a comparison, a ``vs <reference>`` column and its reading under the table."""
     from rich.table import Table
 
-    from zoo.bench.verdicts import contrast_text, reading
+    from zoo.bench.wording import contrast_text, reading
 
     columns = table_columns(rows, registry)
     table = Table(title=title, show_lines=False, header_style="bold")
@@ -220,7 +220,7 @@ def render_history(comparison: Comparison | None):  # noqa: ANN201
     """The verdicts over training, a rich Table to print under the main one; None without curve verdicts."""
     from rich.table import Table
 
-    from zoo.bench.verdicts import HISTORY_HEADERS, history_lines, history_title
+    from zoo.bench.wording import HISTORY_HEADERS, history_lines, history_title
 
     if comparison is None or not comparison.history:
         return None
@@ -236,7 +236,7 @@ def render_metric_verdicts(comparison: Comparison | None):  # noqa: ANN201
     """The verdicts on every metric (a grid with compare.also), a rich Table; None without further metrics."""
     from rich.table import Table
 
-    from zoo.bench.verdicts import metric_verdict_lines
+    from zoo.bench.wording import metric_verdict_lines
 
     headers, lines = metric_verdict_lines(comparison) if comparison is not None else ([], [])
     if not headers:

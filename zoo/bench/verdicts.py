@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from zoo.bench.procedure import RESOLVED, Judgement, Metric, judge_family
 from zoo.bench.row import Row
-from zoo.bench.stats import Interval, t_quantile
+from zoo.bench.stats import Interval
 from zoo.contract import MetricColumn
 from zoo.errors import UserError, did_you_mean
 
 if TYPE_CHECKING:
     from zoo.bench.store import Store
+
 
 FID_MIN_SAMPLES = 2000  # below this many images on either side FID's bias dominates: KID is the default
 
@@ -127,6 +128,18 @@ class Comparison:
                 "contrasts": contrasts, "also": [m.to_dict() for m in self.also]}
 
 
+def held_since(history: list[tuple[int, Contrast]]) -> tuple[int | None, str | None, str | None]:
+    """(first step of the last run of equal verdicts, that verdict, the verdict before it) of a contrast's
+    curve points; (None, None, None) without points."""
+    if not history:
+        return None, None, None
+    last = history[-1][1].verdict
+    i = len(history) - 1
+    while i > 0 and history[i - 1][1].verdict == last:
+        i -= 1
+    return history[i][0], last, history[i - 1][1].verdict if i > 0 else None
+
+
 def comparison_from_dict(data: dict[str, Any], columns: tuple[MetricColumn, ...]) -> Comparison:
     """The :class:`Comparison` a ``--json`` output's ``comparison`` describes (the inverse of
     :meth:`Comparison.to_dict`), so that a results file renders with the table's own words
@@ -157,70 +170,6 @@ def comparison_from_dict(data: dict[str, Any], columns: tuple[MetricColumn, ...]
         result.also.append(MetricVerdicts(by_key[m["metric"]], m["margin"], m["margin_source"],
                                           {c["name"]: contrast(c["name"], c) for c in m["contrasts"]}))
     return result
-
-
-def held_since(history: list[tuple[int, Contrast]]) -> tuple[int | None, str | None, str | None]:
-    """(first step of the last run of equal verdicts, that verdict, the verdict before it) of a contrast's
-    curve points; (None, None, None) without points."""
-    if not history:
-        return None, None, None
-    last = history[-1][1].verdict
-    i = len(history) - 1
-    while i > 0 and history[i - 1][1].verdict == last:
-        i -= 1
-    return history[i][0], last, history[i - 1][1].verdict if i > 0 else None
-
-
-def runs_text(points: list[tuple[int, Contrast]]) -> str:
-    """A contrast's verdicts over training as runs of equal verdicts: "no evidence 100-200 · better 300-400"."""
-    runs: list[list[Any]] = []
-    for step, contrast in points:
-        if runs and runs[-1][0] == contrast.verdict:
-            runs[-1][2] = step
-        else:
-            runs.append([contrast.verdict, step, step])
-    return " · ".join(f"{v} {a}" if a == b else f"{v} {a}-{b}" for v, a, b in runs)
-
-
-HISTORY_HEADERS = ("cell", "verdict by curve step", "since", "still learning")
-
-
-def metric_verdict_lines(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
-    """(headers, one line per contrast) of the "verdicts on every metric" table: the contrast's difference
-    [95% CI] and verdict on the primary, then on each further metric (compare.also); no lines without them."""
-    if not comparison.also or comparison.primary is None:
-        return [], []
-    judged = [(comparison.primary, comparison.margin, comparison.contrasts),
-              *((m.column, m.margin, m.contrasts) for m in comparison.also)]  # fmt: skip
-    headers = ["cell", *(f"{c.title or c.key}{' (primary)' if c is comparison.primary else ''}" + (
-        f", margin ±{margin:.3g}" if margin else "") for c, margin, _ in judged)]
-    lines = [[name, *(_difference_text(contrasts.get(name), column.digits) for column, _, contrasts in judged)]
-             for name in comparison.contrasts]
-    return headers, lines
-
-
-def _difference_text(c: Contrast | None, digits: int) -> str:
-    """difference [95% CI] verdict (", within margin" for a real difference smaller than the margin)."""
-    if c is None:
-        return "-"
-    d = c.difference
-    if d.half is None:
-        return f"{d.mean:+.{digits}g} (n=1)"
-    text = f"{d.mean:+.{digits}g} [{d.low:+.{digits}g}, {d.high:+.{digits}g}] {c.verdict}"
-    return text + (", within margin" if c.within_margin and c.verdict in ("better", "worse") else "")
-
-
-def history_lines(comparison: Comparison) -> list[tuple[str, str, str, str]]:
-    """(contrast, its verdicts over training, since when the last one held, its cells still learning) of
-    every contrast with curve points: the "verdicts over training" table of the terminal and the report."""
-    return [(name, runs_text(points), since_text(comparison, name), ", ".join(comparison.learning_in(name)) or "-")
-            for name, points in comparison.history.items()]
-
-
-def history_title(comparison: Comparison) -> str:
-    p = comparison.primary
-    return (f"verdicts over training: {p.title or p.key if p else '?'} vs {comparison.reference} at each learning-curve "
-            "point, judged as if training had stopped there")
 
 
 def choose_primary(columns: tuple[MetricColumn, ...], rows: list[Row], setting: str | None) -> tuple[MetricColumn | None, str]:
@@ -361,111 +310,3 @@ def comparison_of(store: Store, grid: str, rows: list[Row], columns: tuple[Metri
     noise = store.references(noise_key(keys[0])) if len(keys) == 1 else None  # one instrument, one noise
     return compare(rows, columns, reference=settings.get("reference", "base"), primary=settings.get("primary"),
                    also=settings.get("also", ()), noise=noise[0] if noise else None, margin=settings.get("margin"), sequential=settings.get("sequential"))
-
-
-def contrast_text(comparison: Comparison, row: Row) -> str:
-    """The ``vs base`` cell of a row: difference [95% CI] verdict."""
-    if row.name in comparison.reference_rows:
-        return "reference"
-    c = comparison.contrasts.get(row.name)
-    if c is None:
-        return "-"
-    text = _difference_text(c, comparison.primary.digits if comparison.primary else 3)
-    return text + (" (still learning)" if c.difference.half is not None and comparison.learning_in(row.name) else "")
-
-
-def since_text(comparison: Comparison, name: str) -> str:
-    """Since when a contrast's verdict has held on the learning curves: "better since step 300 (was no
-    evidence)", or what the curves say when the final evaluation (larger n) says otherwise."""
-    c = comparison.contrasts.get(name)
-    since, verdict, before = held_since(comparison.history.get(name, []))
-    if c is None or since is None:
-        return "-"
-    if verdict != c.verdict:
-        return f"{verdict} since step {since} (final: {c.verdict})"
-    return f"{verdict} since step {since}" + (f" (was {before})" if before else "")
-
-
-def reading(comparison: Comparison, seeds: int) -> list[str]:
-    """Lines under the table: what ± and the ``vs`` column mean, the metric's noise."""
-    p = comparison.primary
-    up_to = "up to " if comparison.sequential else ""  # --until-resolved: each row has its own seeds
-    out = [f"± is the 95% confidence interval of the mean over {up_to}{seeds} seeds (Student t)" if seeds > 1
-           else "n=1, no CI: one seed per cell (set seeds = 3 or more for intervals and verdicts)"]
-    if p is not None and not comparison.note:
-        margin = comparison.margin
-        equivalent = (f"equivalent by two one-sided tests within ±{margin:.3g} ({comparison.margin_source}); "
-                      if margin else f"no equivalence verdicts ({comparison.margin_source}); ")
-        family = f"{len(comparison.contrasts)} comparisons"
-        if comparison.also:
-            family = (f"{len(comparison.contrasts)} comparisons on {1 + len(comparison.also)} metrics ("
-                      f"{', '.join(m.column.key for m in comparison.also)} too, compare.also: the table below)")
-        out.append(f"vs {comparison.reference}: paired difference of {p.title or p.key} ({comparison.why_primary}) "
-                   f"with its 95% CI; better/worse by paired t-test, {equivalent}Holm-corrected together over "
-                   f"{family} at 5%")
-        out += _sequential_reading(comparison) + _equivalence_reach(comparison) + _curve_reading(comparison)
-    elif comparison.note:
-        out.append(comparison.note)
-    noise = comparison.noise
-    if noise and p is not None and p.key in noise["sd"]:
-        sd = noise["sd"][p.key]
-        out.append(f"metric noise: {p.title or p.key} of real vs real images at n={noise['n']} varies with sd {sd:.2g} "
-                   f"over {noise['draws']} draws (mean {noise['mean'][p.key]:.3g}); two samples of one distribution "
-                   f"differ by up to ±{2 * 2 ** 0.5 * sd:.2g}")
-    return out
-
-
-def _equivalence_reach(comparison: Comparison) -> list[str]:
-    """What equivalence cost, when no contrast could reach it: each contrast's 90% interval (the one two
-    one-sided tests at 5% need inside ±margin) is wider than the margin, or lies wholly outside it (a
-    difference larger than the margin), so every contrast keeps its "outside the margin" hypothesis open
-    and the step-down corrects each better/worse p-value for every contrast (Bonferroni) instead of
-    Holm's shrinking factors. The fix is the next grid's, set before it runs: changing the margin after
-    seeing the data would be choosing the test by its result. With further metrics (compare.also), every
-    metric's contrasts count, each against its own margin."""
-    judged = [(comparison.margin, comparison.contrasts), *((m.margin, m.contrasts) for m in comparison.also)]
-    total = sum(len(contrasts) for _, contrasts in judged)  # all count in the step-down, one-pair ones too
-    if not comparison.margin or total < 2:
-        return []
-    for margin, contrasts in judged:
-        for c in contrasts.values():
-            if not margin or c.difference.half is None:
-                continue
-            df = c.difference.n - 1
-            half = c.difference.half * t_quantile(df, 0.90) / t_quantile(df)
-            if c.within_margin or (half < margin and abs(c.difference.mean) - half < margin):
-                return []
-    return [f"equivalence out of reach: each contrast's 90% interval is wider than ±{comparison.margin:.3g} or lies outside it"
-            + (" (each metric's own margin)" if comparison.also else "")
-            + f", so none can be equivalent and each better/worse p-value is corrected for all {total} contrasts "
-            "(Bonferroni), not by Holm's shrinking factors; a grid that asks only better/worse sets "
-            "compare.margin = 0 before it runs"]
-
-
-def _sequential_reading(comparison: Comparison) -> list[str]:
-    seq = comparison.sequential
-    if not seq:
-        return []
-    looks, pairs = seq["looks"], sorted({c.difference.n for c in comparison.contrasts.values()})
-    spread = f" (contrasts with {pairs[0]} to {pairs[-1]} pairs)" if len(pairs) > 1 else ""
-    out = [f"seeds added until resolved (--until-resolved){spread}: looks at {', '.join(map(str, looks))} pairs; each "
-           f"p-value is {len(looks)} x its smallest over the looks (Bonferroni), so the grid's error rate stays at 5%"]
-    if seq.get("after_fixed_look"):
-        out.append("the seeds were added after the grid had run to its end on its own seeds and printed verdicts: this "
-                   "5% holds if they would have been added whatever that table said; added because it left contrasts "
-                   "open, that table and this one together hold at 10% (decide on --until-resolved before the first run)")
-    return out
-
-
-def _curve_reading(comparison: Comparison) -> list[str]:
-    out = []
-    if comparison.history:
-        out.append("verdicts over training (the table below): each contrast at every learning-curve point, judged as if "
-                   "training had stopped there, and since which step its last verdict has held (`--json` has every point)")
-    if comparison.learning:
-        learning = [n for n, t in comparison.learning.items() if t.still_learning]
-        out.append(f"still learning: {', '.join(learning) or 'none'} (the slope of the last curve points excludes 0 on "
-                   "the improving side, docs/benchmark.md); a verdict between cells still learning says (still learning)")
-    if comparison.curve_note:
-        out.append(comparison.curve_note)
-    return out

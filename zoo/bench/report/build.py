@@ -25,7 +25,8 @@ from zoo.bench.table import (
     sort_rows,
     table_columns,
 )
-from zoo.bench.verdicts import Comparison, comparison_of, reading
+from zoo.bench.verdicts import Comparison, comparison_of
+from zoo.bench.wording import reading
 from zoo.curves.compare import At, grid_curves
 from zoo.errors import UserError, did_you_mean
 from zoo.runtime.io import read_log

@@ -11,7 +11,7 @@ from typing import Any
 from zoo.bench.report.build import Image, Report, bests, caption, data_line, seconds, timing_rows
 from zoo.bench.report.charts import chart_rows, ref_name
 from zoo.bench.table import Row, cell_text, overrides_text
-from zoo.bench.verdicts import HISTORY_HEADERS, contrast_text, history_lines, history_title
+from zoo.bench.wording import HISTORY_HEADERS, contrast_text, history_lines, history_title
 
 CSS = files("zoo.bench.report").joinpath("report.css").read_text(encoding="utf-8")  # package data
 

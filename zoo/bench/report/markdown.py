@@ -7,7 +7,7 @@ import re
 from zoo.bench.report.build import Report, bests, caption, data_line, seconds, status, timing_rows
 from zoo.bench.report.charts import ref_name
 from zoo.bench.table import cell_text, overrides_text
-from zoo.bench.verdicts import (
+from zoo.bench.wording import (
     HISTORY_HEADERS,
     contrast_text,
     history_lines,
