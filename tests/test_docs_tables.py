@@ -169,3 +169,18 @@ def test_noise_split_refuses_runs_drawn_once() -> None:
     split = _load("quality/noise_split").split
     with pytest.raises(SystemExit, match="at least 2 draws"):
         split([{"run": "a", "kid": 1.0}, {"run": "b", "kid": 2.0}], "kid")
+
+
+@pytest.mark.parametrize("grid", ["emoji_patch", "emoji_minutes"])
+def test_a_rejudged_results_file_is_what_rejudge_gives_from_its_source(grid: str, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """benchmarks/rejudge.py on the committed source gives the verdicts the committed record holds (docs quote it)."""
+    record = json.loads((ROOT / "benchmarks" / "results" / f"{grid}_rejudged.json").read_text())
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # rejudge imports provenance as a script does
+    rejudge = _load("rejudge")
+    out = tmp_path / "again.json"
+    monkeypatch.setattr(sys, "argv", ["rejudge.py", str(ROOT / record["source"]), "--also", ",".join(record["also"]),
+                                      "--why", record["chosen_after_the_run"], "--out", str(out)])  # fmt: skip
+    rejudge.main()
+    again = json.loads(out.read_text())
+    assert (again["headers"], again["lines"], again["reading"]) == (record["headers"], record["lines"], record["reading"])
