@@ -244,6 +244,7 @@ def test_the_verdicts_on_every_metric_show_in_the_terminal_and_the_report() -> N
 
     from rich.console import Console
 
+    from zoo.bench.report.html import _html_metric_verdicts
     from zoo.bench.report.markdown import _metric_verdicts
     from zoo.bench.table import render_metric_verdicts
     from zoo.bench.verdicts import compare
@@ -259,4 +260,6 @@ def test_the_verdicts_on_every_metric_show_in_the_terminal_and_the_report() -> N
     assert "verdicts on every metric, vs base" in text and "kid (primary)" in text and "recall" in text
     markdown = "\n".join(_metric_verdicts(SimpleNamespace(comparison=result)))
     assert "### Verdicts on every metric" in markdown and "| vae | +" in markdown
+    html = _html_metric_verdicts(SimpleNamespace(comparison=result))
+    assert "<h3>Verdicts on every metric</h3>" in html and "kid (primary)</th>" in html and "worse</td>" in html
     assert render_metric_verdicts(compare([base, vae], columns, primary="kid")) is None  # no compare.also: no table

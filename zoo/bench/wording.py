@@ -1,6 +1,6 @@
 """How a grid's verdicts read: the ``vs`` column of the table, the lines under it, the table of verdicts
 on every metric (``compare.also``) and the verdicts over training, in the terminal, the report and the
-docs alike. The verdicts themselves are :mod:`zoo.bench.verdicts`'."""
+docs alike. The verdicts themselves: :mod:`zoo.bench.verdicts`."""
 
 from __future__ import annotations
 
@@ -37,6 +37,12 @@ def metric_verdict_lines(comparison: Comparison) -> tuple[list[str], list[list[s
     lines = [[name, *(_difference_text(contrasts.get(name), column.digits) for column, _, contrasts in judged)]
              for name in comparison.contrasts]
     return headers, lines
+
+
+def metric_verdicts_caption(comparison: Comparison) -> str:
+    """What the table of verdicts on every metric is, under its title in the report."""
+    return (f"Each contrast against {comparison.reference} on the primary metric and on each of compare.also, "
+            "all corrected together (Holm).")
 
 
 def _difference_text(c: Contrast | None, digits: int) -> str:

@@ -11,7 +11,14 @@ from typing import Any
 from zoo.bench.report.build import Image, Report, bests, caption, data_line, seconds, timing_rows
 from zoo.bench.report.charts import chart_rows, ref_name
 from zoo.bench.table import Row, cell_text, overrides_text
-from zoo.bench.wording import HISTORY_HEADERS, contrast_text, history_lines, history_title
+from zoo.bench.wording import (
+    HISTORY_HEADERS,
+    contrast_text,
+    history_lines,
+    history_title,
+    metric_verdict_lines,
+    metric_verdicts_caption,
+)
 
 CSS = files("zoo.bench.report").joinpath("report.css").read_text(encoding="utf-8")  # package data
 
@@ -57,7 +64,21 @@ def _html_table(report: Report) -> str:
         cls = ("ref first" if i == len(report.rows) else "ref") if ref else "dup" if row.status.startswith("same") else ""
         body.append(f'<tr class="{cls}">' + "".join(cells) + "</tr>")
     return (f'<div class="scroll"><table><thead><tr>{head}<th class="l">status</th></tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div><p class="caption">{_e(caption(report))}</p>' + _html_history(report))
+            f'<tbody>{"".join(body)}</tbody></table></div><p class="caption">{_e(caption(report))}</p>' + _html_metric_verdicts(report)
+            + _html_history(report))
+
+
+def _html_metric_verdicts(report: Report) -> str:
+    """The verdicts on every metric, one row per contrast (nothing without compare.also)."""
+    headers, lines = metric_verdict_lines(report.comparison) if report.comparison else ([], [])
+    if not headers:
+        return ""
+    trs = "".join("<tr>" + "".join(f'<td class="{"l" if i == 0 else ""}">{_e(x)}</td>' for i, x in enumerate(line)) + "</tr>"
+                  for line in lines)  # fmt: skip
+    head = "".join(f'<th class="{"l" if i == 0 else ""}">{_e(x)}</th>' for i, x in enumerate(headers))
+    return (f'<h3>Verdicts on every metric</h3><p class="caption">{_e(metric_verdicts_caption(report.comparison))}</p>'
+            f'<div class="scroll" style="display:inline-block"><table class="small"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{trs}</tbody></table></div>")
 
 
 def _html_history(report: Report) -> str:

@@ -13,6 +13,7 @@ from zoo.bench.wording import (
     history_lines,
     history_title,
     metric_verdict_lines,
+    metric_verdicts_caption,
 )
 
 #: What a name, a description or an error could otherwise turn into markup: emphasis, links and images,
@@ -100,9 +101,7 @@ def _metric_verdicts(report: Report) -> list[str]:
     headers, lines = metric_verdict_lines(report.comparison) if report.comparison else ([], [])
     if not headers:
         return []
-    out = ["### Verdicts on every metric", "",
-           f"Each contrast against {report.comparison.reference} on the primary metric and on each of compare.also, "
-           "all corrected together (Holm).", "",
+    out = ["### Verdicts on every metric", "", metric_verdicts_caption(report.comparison), "",
            "| " + " | ".join(map(_text, headers)) + " |", "|---|" + "---:|" * (len(headers) - 1)]
     out += ["| " + " | ".join([_text(name), *map(_md, cells)]) + " |" for name, *cells in lines]
     return out + [""]
