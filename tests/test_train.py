@@ -112,6 +112,17 @@ def test_resume_may_extend_the_budget_but_not_change_the_model(tmp_path: Path, p
         train(spec, tmp_path / "empty", resume=True, progress=False)
 
 
+def test_a_vae_run_saved_with_settings_it_never_reads_resumes(tmp_path: Path, prepared_root: str) -> None:
+    """A VAE's spec.json written before its unused U-Net and diffusion settings were reset (71f1aeb) holds
+    them; resuming compares both specs in today's canonical form, so it is still the same run."""
+    spec = load_spec(None, tiny(prepared_root, "model.name=vae", "model.latent_dim=4", "train.steps=2"))
+    train(spec, tmp_path / "v", progress=False)
+    saved = json.loads((tmp_path / "v/spec.json").read_text())
+    saved["model"]["block"], saved["diffusion"]["schedule"], saved["eval"]["steps"] = "convnext", "linear", 40
+    (tmp_path / "v/spec.json").write_text(json.dumps(saved))
+    assert train(load_spec(None, ["train.steps=4"], base=saved), tmp_path / "v", resume=True, progress=False).step == 4
+
+
 def test_an_interrupted_checkpoint_write_leaves_the_previous_one_loadable(
     tmp_path: Path, prepared_root: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

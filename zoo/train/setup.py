@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from zoo.config.resolve import ResolvedSpec
+from zoo.config.resolve import ResolvedSpec, resolve
 from zoo.config.spec import RunSpec, from_dict, read_spec_json
 from zoo.data.loader import batches_per_epoch
 from zoo.data.prepare import PreparedData, prepare
@@ -104,7 +104,9 @@ def resolve_resume(spec: ResolvedSpec, run_dir: Path, resume: bool,
     if not has_run:
         raise UserError(f"nothing to resume in '{run_dir}' (no spec.json and checkpoint); drop --resume to start a run")
     mine = spec.to_dict()
-    theirs = from_dict(saved if saved is not None else read_spec_json(saved_path)).to_dict()
+    # the saved spec in today's canonical form: a run saved before a setting became canonical (the VAE's
+    # unused U-Net and diffusion settings, reset since 71f1aeb) is the same run
+    theirs = resolve(from_dict(saved if saved is not None else read_spec_json(saved_path)), spec.registry).to_dict()
     for name in BUDGET_FIELDS:  # a resumed run may be given a new budget; nothing else may change
         mine["train"][name] = theirs["train"][name] = None
     if mine != theirs:
