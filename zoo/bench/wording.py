@@ -102,9 +102,10 @@ def reading(comparison: Comparison, seeds: int) -> list[str]:
         margin = comparison.margin
         equivalent = (f"equivalent by two one-sided tests within ±{margin:.3g} ({comparison.margin_source}); "
                       if margin else f"no equivalence verdicts ({comparison.margin_source}); ")
-        family = f"{len(comparison.contrasts)} comparisons"
+        count = len(comparison.contrasts)
+        family = f"{count} comparison{'' if count == 1 else 's'}"
         if comparison.also:
-            family = (f"{len(comparison.contrasts)} comparisons on {1 + len(comparison.also)} metrics ("
+            family = (f"{family} on {1 + len(comparison.also)} metrics ("
                       f"{', '.join(m.column.key for m in comparison.also)} too, compare.also: the table below)")
         out.append(f"vs {comparison.reference}: paired difference of {p.title or p.key} ({comparison.why_primary}) "
                    f"with its 95% CI; better/worse by paired t-test, {equivalent}Holm-corrected together over "
