@@ -155,20 +155,20 @@ def load_grid(path: str | Path, registry: Registry | None = None, seeds: list[in
 
 def _check_judged_metrics(grid: Grid, path: Path) -> None:
     """compare.primary and compare.also name metrics the cells score and rank, checked before anything runs
-    (the verdicts come after the whole grid has trained)."""
+    (the verdicts come after the whole grid has trained) by the comparison's own checks."""
+    from zoo.bench.verdicts import choose_primary, further_metrics
     from zoo.metrics.columns import metric_columns
 
-    asked = [k for k in (grid.settings.get("primary"), *grid.settings.get("also", ())) if k is not None]
-    if not asked or grid.registry is None:
+    primary, also = grid.settings.get("primary"), grid.settings.get("also", ())
+    if (primary is None and not also) or grid.registry is None:
         return
-    ranked = [c.key for c in metric_columns((m for c in grid.cells for m in c.spec.eval.metrics), grid.registry) if c.better]
-    for key in asked:
-        if key not in ranked:
-            raise UserError(f"{path}: compare names '{key}', which is not a ranked metric the cells score"
-                            f"{did_you_mean(key, ranked)}; choose among {', '.join(ranked) or 'none'} "
-                            "(or add it to eval.metrics)")
-    if len(set(asked)) < len(asked):
-        raise UserError(f"{path}: compare.primary and compare.also name a metric twice: list each metric once")
+    columns = metric_columns((m for c in grid.cells for m in c.spec.eval.metrics), grid.registry)
+    try:
+        if primary is not None:
+            choose_primary(columns, [], primary)
+        further_metrics(columns, primary, also)
+    except UserError as err:
+        raise UserError(f"{path}: {err}") from None
 
 
 def _compare_settings(compare: Any, path: Path) -> dict[str, Any]:

@@ -205,16 +205,18 @@ def compared(values: dict[str, float], column: MetricColumn) -> float | None:
     return value
 
 
-def further_metrics(columns: tuple[MetricColumn, ...], primary: MetricColumn, also: Sequence[str]) -> list[MetricColumn]:
-    """The columns of ``compare.also``: ranked metrics of the grid, other than the primary, each once."""
+def further_metrics(columns: tuple[MetricColumn, ...], primary: str | None, also: Sequence[str]) -> list[MetricColumn]:
+    """The columns of ``compare.also``: ranked metrics the cells score, other than the ``primary`` (its key, None
+    while the default is not chosen yet), each once. The grid runs this check when it loads
+    (:mod:`zoo.bench.grid`), the comparison again on the settings a database stored."""
     ranked = {c.key: c for c in columns if c.better}
     out: list[MetricColumn] = []
     for key in also:
         if key not in ranked:
-            raise UserError(f"compare.also '{key}' is not a ranked metric of this grid{did_you_mean(key, ranked)}; "
-                            f"choose among: {', '.join(ranked) or 'none'}")
-        if key == primary.key or ranked[key] in out:
-            raise UserError(f"compare.also names '{key}' twice (or it is the primary metric): list each further metric once")
+            raise UserError(f"compare names '{key}', which is not a ranked metric the cells score{did_you_mean(key, ranked)}; "
+                            f"choose among {', '.join(ranked) or 'none'} (or add it to eval.metrics)")
+        if key == primary or ranked[key] in out:
+            raise UserError("compare.primary and compare.also name a metric twice: list each metric once")
         out.append(ranked[key])
     return out
 
@@ -257,7 +259,7 @@ def compare(rows: list[Row], columns: tuple[MetricColumn, ...], *, reference: st
     result.reference_rows = {base.name for base in bases.values()}
     result.margin, result.margin_source = default_margin(margin, noise, column)
     result.also = [MetricVerdicts(c, *default_margin(0.0 if margin == 0 else None, noise, c))
-                   for c in further_metrics(columns, column, also)]  # fmt: skip
+                   for c in further_metrics(columns, column.key, also)]  # fmt: skip
     family = {m.column.key: Metric(paired_differences(rows, bases, m.column, sequential), direction(m.column), m.margin)
               for m in result.also}  # fmt: skip
     family[column.key] = Metric(paired_differences(rows, bases, column, sequential), direction(column), result.margin)
