@@ -73,22 +73,23 @@ def _html_metric_verdicts(report: Report) -> str:
     headers, lines = metric_verdict_lines(report.comparison) if report.comparison else ([], [])
     if not headers:
         return ""
-    trs = "".join("<tr>" + "".join(f'<td class="{"l" if i == 0 else ""}">{_e(x)}</td>' for i, x in enumerate(line)) + "</tr>"
-                  for line in lines)  # fmt: skip
-    head = "".join(f'<th class="{"l" if i == 0 else ""}">{_e(x)}</th>' for i, x in enumerate(headers))
-    return (f'<h3>Verdicts on every metric</h3><p class="caption">{_e(metric_verdicts_caption(report.comparison))}</p>'
-            f'<div class="scroll" style="display:inline-block"><table class="small"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{trs}</tbody></table></div>")
+    return _html_small_table("Verdicts on every metric", metric_verdicts_caption(report.comparison), headers, lines, left=1)
 
 
 def _html_history(report: Report) -> str:
     """The verdicts over training, one row per contrast (nothing without learning curves)."""
     if report.comparison is None or not report.comparison.history:
         return ""
-    trs = "".join("<tr>" + "".join(f'<td class="l">{_e(x)}</td>' for x in line) + "</tr>"
-                  for line in history_lines(report.comparison))
-    head = "".join(f'<th class="l">{_e(x)}</th>' for x in HISTORY_HEADERS)
-    return (f"<h3>Verdicts over training</h3><p class=\"caption\">{_e(history_title(report.comparison))}.</p>"
+    return _html_small_table("Verdicts over training", history_title(report.comparison) + ".", list(HISTORY_HEADERS),
+                             history_lines(report.comparison), left=len(HISTORY_HEADERS))
+
+
+def _html_small_table(title: str, caption: str, headers: list[str], lines: list[Any], *, left: int) -> str:
+    """A titled small table under the comparison; its first ``left`` columns aligned left, the rest right."""
+    align = ["l" if i < left else "" for i in range(len(headers))]
+    trs = "".join("<tr>" + "".join(f'<td class="{a}">{_e(x)}</td>' for a, x in zip(align, line)) + "</tr>" for line in lines)
+    head = "".join(f'<th class="{a}">{_e(x)}</th>' for a, x in zip(align, headers))
+    return (f'<h3>{_e(title)}</h3><p class="caption">{_e(caption)}</p>'
             f'<div class="scroll" style="display:inline-block"><table class="small"><thead><tr>{head}</tr></thead>'
             f"<tbody>{trs}</tbody></table></div>")
 

@@ -101,18 +101,20 @@ def _metric_verdicts(report: Report) -> list[str]:
     headers, lines = metric_verdict_lines(report.comparison) if report.comparison else ([], [])
     if not headers:
         return []
-    out = ["### Verdicts on every metric", "", metric_verdicts_caption(report.comparison), "",
-           "| " + " | ".join(map(_text, headers)) + " |", "|---|" + "---:|" * (len(headers) - 1)]
-    out += ["| " + " | ".join([_text(name), *map(_md, cells)]) + " |" for name, *cells in lines]
-    return out + [""]
+    return _small_table("Verdicts on every metric", metric_verdicts_caption(report.comparison), [*map(_text, headers)],
+                        [[_text(name), *map(_md, cells)] for name, *cells in lines], ["---", *["---:"] * (len(headers) - 1)])
 
 
 def _history(report: Report) -> list[str]:
     """The verdicts over training, one line per contrast (nothing without learning curves)."""
     if report.comparison is None or not report.comparison.history:
         return []
-    out = ["### Verdicts over training", "", history_title(report.comparison) + ".", "",
-           "| " + " | ".join(HISTORY_HEADERS) + " |", "|---|---|---|---|"]
-    out += [f"| {_text(name)} | {runs} | {since} | {_text(learning)} |"
-            for name, runs, since, learning in history_lines(report.comparison)]
-    return out + [""]
+    return _small_table("Verdicts over training", history_title(report.comparison) + ".", list(HISTORY_HEADERS),
+                        [[_text(name), runs, since, _text(learning)]
+                         for name, runs, since, learning in history_lines(report.comparison)], ["---"] * 4)  # fmt: skip
+
+
+def _small_table(title: str, caption: str, headers: list[str], lines: list[list[str]], align: list[str]) -> list[str]:
+    """A titled Markdown table under the comparison (cells already escaped), ``align`` one ``---`` per column."""
+    return [f"### {title}", "", caption, "", "| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|",
+            *("| " + " | ".join(line) + " |" for line in lines), ""]
