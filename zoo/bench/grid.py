@@ -156,7 +156,7 @@ def load_grid(path: str | Path, registry: Registry | None = None, seeds: list[in
 def _check_judged_metrics(grid: Grid, path: Path) -> None:
     """compare.primary and compare.also name metrics the cells score and rank, checked before anything runs
     (the verdicts come after the whole grid has trained) by the comparison's own checks."""
-    from zoo.bench.verdicts import choose_primary, further_metrics
+    from zoo.bench.judged import choose_primary, further_metrics
     from zoo.metrics.columns import metric_columns
 
     primary, also = grid.settings.get("primary"), grid.settings.get("also", ())

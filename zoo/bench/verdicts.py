@@ -16,17 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from zoo.bench.judged import choose_primary, further_metrics
 from zoo.bench.procedure import RESOLVED, Judgement, Metric, judge_family
 from zoo.bench.row import Row
 from zoo.bench.stats import Interval
 from zoo.contract import MetricColumn
-from zoo.errors import UserError, did_you_mean
 
 if TYPE_CHECKING:
     from zoo.bench.store import Store
-
-
-FID_MIN_SAMPLES = 2000  # below this many images on either side FID's bias dominates: KID is the default
 
 
 @dataclass(frozen=True)
@@ -172,25 +169,6 @@ def comparison_from_dict(data: dict[str, Any], columns: tuple[MetricColumn, ...]
     return result
 
 
-def choose_primary(columns: tuple[MetricColumn, ...], rows: list[Row], setting: str | None) -> tuple[MetricColumn | None, str]:
-    """The grid's primary metric column and why: the grid's ``compare.primary``, else KID when either
-    image set is smaller than FID_MIN_SAMPLES, else FID (docs/metrics.md), else the first ranked column."""
-    ranked = {c.key: c for c in columns if c.better}
-    if setting is not None:
-        if setting not in ranked:
-            raise UserError(f"compare.primary '{setting}' is not a ranked metric of this grid{did_you_mean(setting, ranked)}; "
-                            f"choose one of: {', '.join(ranked) or 'none'}")
-        return ranked[setting], "the grid's compare.primary"
-    sizes = [n for r in rows for n in (r.n, r.n_real) if n]
-    small = bool(sizes) and min(sizes) < FID_MIN_SAMPLES
-    if "kid" in ranked and (small or "fid" not in ranked):
-        return ranked["kid"], f"KID: fewer than {FID_MIN_SAMPLES} images per set ({min(sizes) if sizes else '?'}), where FID is biased"
-    if "fid" in ranked:
-        return ranked["fid"], f"FID: at least {FID_MIN_SAMPLES} images per set"
-    first = next(iter(ranked.values()), None)
-    return first, "the first ranked metric" if first else "no ranked metric"
-
-
 def quantity(row: Row, column: MetricColumn) -> dict[int, float]:
     """Seed -> the value compared: the metric, or its distance to the real value for "closest to real"."""
     return {seed: value for seed, values in row.per_seed.items() if (value := compared(values, column)) is not None}
@@ -203,22 +181,6 @@ def compared(values: dict[str, float], column: MetricColumn) -> float | None:
     if value is not None and column.better == "real" and column.real and values.get(column.real) is not None:
         value = abs(value - values[column.real])
     return value
-
-
-def further_metrics(columns: tuple[MetricColumn, ...], primary: str | None, also: Sequence[str]) -> list[MetricColumn]:
-    """The columns of ``compare.also``: ranked metrics the cells score, other than the ``primary`` (its key, None
-    while the default is not chosen yet), each once. The grid runs this check when it loads
-    (:mod:`zoo.bench.grid`), the comparison again on the settings a database stored."""
-    ranked = {c.key: c for c in columns if c.better}
-    out: list[MetricColumn] = []
-    for key in also:
-        if key not in ranked:
-            raise UserError(f"compare names '{key}', which is not a ranked metric the cells score{did_you_mean(key, ranked)}; "
-                            f"choose among {', '.join(ranked) or 'none'} (or add it to eval.metrics)")
-        if key == primary or ranked[key] in out:
-            raise UserError("compare.primary and compare.also name a metric twice: list each metric once")
-        out.append(ranked[key])
-    return out
 
 
 def paired_differences(rows: list[Row], bases: dict[str, Row], column: MetricColumn,
