@@ -13,7 +13,8 @@ from zoo.bench.runner import DB_NAME
 from zoo.bench.store import Store
 
 
-def grid_file(tmp_path: Path, variants: list[str], *, seeds: int, metrics: list[str], extra: str = "") -> Path:
+def grid_file(tmp_path: Path, variants: list[str], *, seeds: int, metrics: list[str], extra: str = "",
+              budget: str = "steps = 2") -> Path:
     """A grid of ``variants`` (each a different learning rate, so a distinct spec) scored with ``metrics``."""
     lines = [f'{v} = {{ "train.lr" = {i}e-4 }}' if i else f"{v} = {{}}" for i, v in enumerate(variants)]  # never the default
     path = tmp_path / "grid.toml"
@@ -22,7 +23,7 @@ def grid_file(tmp_path: Path, variants: list[str], *, seeds: int, metrics: list[
         seeds = {seeds}
         {extra}
         [budget]
-        steps = 2
+        {budget}
         [base.data]
         size = 8
         [base.eval]
@@ -66,8 +67,9 @@ def fill(results: Path, grid: Grid, scores: Callable[[str, int], dict[str, float
 
 
 def fake_grid(tmp_path: Path, variants: list[str], scores: Callable[[str, int], dict[str, float]], *, seeds: int = 3,
-              metrics: list[str] | None = None, extra: str = "", curve: Curve | None = None) -> tuple[Path, Path, Store]:
-    """(grid file, results folder, store) of a filled fake grid."""
-    path = grid_file(tmp_path, variants, seeds=seeds, metrics=metrics or ["fid", "kid"], extra=extra)
+              metrics: list[str] | None = None, extra: str = "", curve: Curve | None = None,
+              budget: str = "steps = 2") -> tuple[Path, Path, Store]:
+    """(grid file, results folder, store) of a filled fake grid (``budget``: the lines of its [budget] table)."""
+    path = grid_file(tmp_path, variants, seeds=seeds, metrics=metrics or ["fid", "kid"], extra=extra, budget=budget)
     results = tmp_path / "results"
     return path, results, fill(results, load_grid(path), scores, curve)

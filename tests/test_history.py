@@ -129,3 +129,70 @@ def test_trend_follows_the_metric_direction_and_needs_two_points() -> None:
     assert trend(rising, MetricColumn("acc", better="high")).still_learning
     assert not trend(rising, MetricColumn("acc", better="low")).still_learning  # rising is worse there
     assert trend([curve_points({100: 1.0})], MetricColumn("kid", better="low")) is None
+
+
+CLOCK = {  # variant -> (train seconds, KID) of its curve points: "quick" takes a fifth of base's time per step
+    "base": [(100, 55.0, 60.0), (200, 110.0, 40.0), (300, 181.0, 30.0)],  # (step, seconds, KID); the last past 3 minutes
+    "quick": [(500, 30.0, 48.0), (1000, 60.0, 45.0), (1500, 90.0, 45.0), (2000, 120.0, 45.0), (2500, 150.0, 45.0),
+              (3000, 180.4, 45.0)],
+}
+
+
+@pytest.fixture
+def clock_grid(tmp_path: Path) -> tuple[Path, Path]:
+    """A grid on a 3-minute budget whose two variants take different steps: quick is ahead at minute 1, behind
+    from minute 2; by step they never meet (base's points are at steps 100-300, quick's from 500)."""
+    from zoo.bench.grid import load_grid
+
+    def scores(variant: str, seed: int) -> dict[str, float]:
+        return {"kid": LEVEL[seed] + CLOCK[variant][-1][2] + [0.3, -0.2, 0.1, -0.3][seed] * (variant != "base"), "fid": 1.0}
+
+    path, results, store = fake_grid(tmp_path, list(CLOCK), scores, seeds=4, budget="minutes = 3",
+                                     extra='[compare]\nreference = "base"\nprimary = "kid"\nmargin = 3.0')
+    for cell in load_grid(path).unique():
+        wiggle = [0.2, -0.3, 0.1, -0.1][cell.seed] * (cell.variant != "base")  # paired noise, well inside the gaps
+        store.save_curve(cell.hash, [{"step": step, "train_seconds": seconds, "score_seconds": 0.1, "n": 20,
+                                      "values": {"kid": LEVEL[cell.seed] + kid + wiggle}}
+                                     for step, seconds, kid in CLOCK[cell.variant]])  # fmt: skip
+    return path, results
+
+
+def test_a_minutes_budget_is_judged_on_the_clock_not_by_step(clock_grid: tuple[Path, Path],
+                                                             capsys: pytest.CaptureFixture) -> None:
+    data = _json(*clock_grid, capsys)
+    quick = next(c for c in data["comparison"]["contrasts"] if c["name"] == "quick")
+    assert data["comparison"]["history_axis"] == "minutes"
+    # minute 1: base's point at 55 s (60) against quick's at 60 s (45); minute 2: 40 against 45; the end (3): 30 against 45
+    assert [h["minutes"] for h in quick["history"]] == [1, 2, 3]
+    assert [h["verdict"] for h in quick["history"]] == ["better", "worse", "worse"]
+    assert quick["history"][0]["difference"] == pytest.approx(-15.0, abs=0.5)
+    assert (quick["held_since"], quick["before"]) == (2, "better")
+    path, results = clock_grid
+    assert main(["benchmark", "--grid", str(path), "--results", str(results), "--table"]) == 0
+    table = capsys.readouterr().out
+    assert "verdict by minute of training" in table and "better 1 · worse 2-3" in table
+    assert "worse since minute 2 (was better)" in table and "every whole minute of training" in table
+
+
+def test_a_minutes_budget_read_at_a_time_ends_there(clock_grid: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
+    data = _json(*clock_grid, capsys, "--at", "minutes=1.5")
+    quick = next(c for c in data["comparison"]["contrasts"] if c["name"] == "quick")
+    assert [(h["minutes"], h["verdict"]) for h in quick["history"]] == [(1, "better"), (1.5, "better")]
+
+
+def test_the_clock_history_survives_the_json_and_the_report(clock_grid: tuple[Path, Path], tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    from zoo.bench.table import table_columns
+    from zoo.bench.verdicts import comparison_from_dict
+    from zoo.bench.wording import history_headers, history_lines
+
+    data = _json(*clock_grid, capsys)
+    columns = table_columns([], get_registry()) + (MetricColumn("kid", better="low"),)
+    again = comparison_from_dict(data["comparison"], columns)
+    assert again.history_axis == "minutes" and again.history["quick"][1][0] == 2
+    assert history_lines(again)[0][1:3] == ("better 1 · worse 2-3", "worse since minute 2 (was better)")
+    assert history_headers(again)[1] == "verdict by minute of training"
+    assert main(["report", "--results", str(clock_grid[1]), "--out", str(tmp_path / "report")]) == 0
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "| quick | better 1 · worse 2-3 | worse since minute 2 (was better) | base |" in markdown
+    assert "| cell | verdict by minute of training | since | still learning |" in markdown

@@ -8,6 +8,12 @@ training stopped is marked ``still learning``.
   correction and, for a grid run ``--until-resolved``, the same looks. A contrast's "since" is the first
   step of the last run of equal verdicts. Each point is a separate question (what would the grid have
   said at that budget?), not a sequential test: a verdict that flips between points is fragile.
+- **On the clock, when the budget is the clock.** A grid whose every cell trains on a minutes budget
+  equalises time, not steps: its cells' steps differ (the VAE's step is far cheaper than the U-Net's), so
+  pairing them by step would compare a model 1.5 minutes in with one 9 minutes in. Such a grid is judged
+  at every whole minute of training (scoring excluded) before its budget ends, each cell with its last
+  point by then, and at the end with every point (a run stops on the first step past its deadline, so
+  its last point lies a step beyond the budget).
 - **Still learning.** Per cell, the primary metric's points in the last third of each seed's run (at
   least the last ``MIN_POINTS``), one straight line per seed with a slope shared by the seeds (a
   fixed-effects regression: each seed its own level) and the slope's 95% Student-t interval from the
@@ -41,13 +47,36 @@ MIN_POINTS = 3  # the fewest points a slope is fitted on: a line through 2 has n
 
 @dataclass(frozen=True)
 class _Until:
-    """Curve points up to ``step`` (and within ``at``, when ranking at a time): duck-types :class:`At`."""
+    """Curve points up to ``step`` and ``minutes`` of training (and within ``at``, when ranking at a time):
+    duck-types :class:`At`."""
 
-    step: int
+    step: float = math.inf
+    minutes: float = math.inf
     at: At | None = None
 
     def reached(self, point: dict[str, Any]) -> bool:
-        return point["step"] <= self.step and (self.at is None or self.at.reached(point))
+        return (point["step"] <= self.step and point["train_seconds"] / 60.0 <= self.minutes
+                and (self.at is None or self.at.reached(point)))
+
+
+def clock_budget(cells: list[dict[str, Any]]) -> float | None:
+    """The grid's minutes budget (the largest of its cells'), when every cell that ran had one; else None."""
+    specs = [c["spec"] for c in cells if c["spec"]]
+    minutes = [s["train"].get("minutes") for s in specs]
+    return max(minutes) if minutes and None not in minutes else None
+
+
+def marks(cells: list[dict[str, Any]], curves: dict[str, list[dict[str, Any]]],
+          at: At | None) -> list[tuple[float, _Until]]:  # fmt: skip
+    """(position, which points count there) of every verdict over training: each curve step, or, in a grid on
+    a minutes budget, each whole minute before the budget's end (or ``at``'s) and the end itself."""
+    budget = clock_budget(cells)
+    if budget is None:
+        steps = sorted({p["step"] for points in curves.values() for p in points})
+        return [(step, _Until(step=step, at=at)) for step in steps]
+    end = min(budget, at.value) if at is not None and at.unit == "minutes" else budget
+    whole = [(m, _Until(minutes=m, at=at)) for m in range(1, math.ceil(end))]
+    return [*whole, (int(end) if float(end).is_integer() else end, _Until(at=at))]
 
 
 def attach(comparison: Comparison, store: Store, grid: str, columns: tuple[MetricColumn, ...],
@@ -69,26 +98,26 @@ def attach(comparison: Comparison, store: Store, grid: str, columns: tuple[Metri
             runs.setdefault(c["name"], []).append(curves[c["hash"]])
     comparison.learning = {name: t for name, points in runs.items() if (t := trend(points, column)) is not None}
     if comparison.contrasts:
-        steps = sorted({p["step"] for points in curves.values() for p in points})
-        comparison.history = history(store, grid, comparison, columns, steps, at)
+        comparison.history_axis = "step" if clock_budget(cells) is None else "minutes"
+        comparison.history = history(store, grid, comparison, columns, marks(cells, curves, at))
     return comparison
 
 
-def history(store: Store, grid: str, comparison: Comparison, columns: tuple[MetricColumn, ...], steps: list[int],
-            at: At | None = None) -> dict[str, list[tuple[int, Any]]]:  # fmt: skip
-    """Contrast name -> (step, contrast) at every curve step where its cells have points. ``columns``: the
-    table's (the rows at a step come from the same cells, so they ask for the same metrics)."""
+def history(store: Store, grid: str, comparison: Comparison, columns: tuple[MetricColumn, ...],
+            positions: list[tuple[float, _Until]]) -> dict[str, list[tuple[float, Any]]]:  # fmt: skip
+    """Contrast name -> (position, contrast) at every position (:func:`marks`) where its cells have points.
+    ``columns``: the table's (the rows there come from the same cells, so they ask for the same metrics)."""
     column = comparison.primary
-    out: dict[str, list[tuple[int, Any]]] = {name: [] for name in comparison.contrasts}
-    for step in steps:
-        rows, _ = build_rows(store, grid, _Until(step, at))  # type: ignore[arg-type]
-        if column.key not in {c.key for c in columns if c.better}:
-            continue
-        at_step = compare(rows, columns, reference=comparison.reference, primary=column.key,
-                          margin=comparison.margin or 0.0, sequential=comparison.sequential)
-        for name, contrast in at_step.contrasts.items():
+    out: dict[str, list[tuple[float, Any]]] = {name: [] for name in comparison.contrasts}
+    if column.key not in {c.key for c in columns if c.better}:
+        return {}
+    for position, until in positions:
+        rows, _ = build_rows(store, grid, until)  # type: ignore[arg-type]
+        at_position = compare(rows, columns, reference=comparison.reference, primary=column.key,
+                              margin=comparison.margin or 0.0, sequential=comparison.sequential)
+        for name, contrast in at_position.contrasts.items():
             if name in out:
-                out[name].append((step, contrast))
+                out[name].append((position, contrast))
     return {name: points for name, points in out.items() if points}
 
 

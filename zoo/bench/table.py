@@ -220,12 +220,12 @@ def render_history(comparison: Comparison | None):  # noqa: ANN201
     """The verdicts over training, a rich Table to print under the main one; None without curve verdicts."""
     from rich.table import Table
 
-    from zoo.bench.wording import HISTORY_HEADERS, history_lines, history_title
+    from zoo.bench.wording import history_headers, history_lines, history_title
 
     if comparison is None or not comparison.history:
         return None
     table = Table(title=history_title(comparison), header_style="bold", title_justify="left")
-    for header in HISTORY_HEADERS:
+    for header in history_headers(comparison):
         table.add_column(header)
     for line in history_lines(comparison):
         table.add_row(*line)

@@ -90,7 +90,8 @@ class Comparison:
     margin: float | None = None  # equivalence margin in the primary metric's units; None: no equivalence
     margin_source: str = ""
     sequential: dict[str, Any] | None = None  # --until-resolved: {"seeds": [...], "looks": [pairs per look]}
-    history: dict[str, list[tuple[int, Contrast]]] = field(default_factory=dict)  # row -> (curve step, contrast)
+    history: dict[str, list[tuple[float, Contrast]]] = field(default_factory=dict)  # row -> (position, contrast)
+    history_axis: str = "step"  # what the history's positions count: "step", or "minutes" of training (a minutes budget)
     learning: dict[str, Trend] = field(default_factory=dict)  # row -> slope of its last curve points
     curve_note: str = ""  # why there is no history, when the grid has curves but none could be judged
     also: list[MetricVerdicts] = field(default_factory=list)  # verdicts on the grid's further metrics (compare.also)
@@ -114,20 +115,21 @@ class Comparison:
             since, verdict, before = held_since(self.history.get(c.name, []))
             contrasts.append({**c.to_dict(), "reference_row": self.bases.get(c.name),
                               "still_learning": self.learning_in(c.name),
-                              "history": [{"step": step, **{k: v for k, v in h.to_dict().items() if k != "name"}}
-                                          for step, h in self.history.get(c.name, [])],
+                              "history": [{self.history_axis: at, **{k: v for k, v in h.to_dict().items() if k != "name"}}
+                                          for at, h in self.history.get(c.name, [])],
                               "held_since": since, "curve_verdict": verdict, "before": before})
         return {"reference": self.reference, "reference_rows": sorted(self.reference_rows),
                 "primary": self.primary.key if self.primary else None,
                 "why_primary": self.why_primary, "note": self.note, "noise": self.noise,
                 "margin": self.margin, "margin_source": self.margin_source, "sequential": self.sequential,
                 "learning": {name: t.to_dict() for name, t in self.learning.items()}, "curve_note": self.curve_note,
+                "history_axis": self.history_axis,
                 "contrasts": contrasts, "also": [m.to_dict() for m in self.also]}
 
 
-def held_since(history: list[tuple[int, Contrast]]) -> tuple[int | None, str | None, str | None]:
-    """(first step of the last run of equal verdicts, that verdict, the verdict before it) of a contrast's
-    curve points; (None, None, None) without points."""
+def held_since(history: list[tuple[float, Contrast]]) -> tuple[float | None, str | None, str | None]:
+    """(first position (step or minute) of the last run of equal verdicts, that verdict, the verdict before
+    it) of a contrast's curve points; (None, None, None) without points."""
     if not history:
         return None, None, None
     last = history[-1][1].verdict
@@ -152,13 +154,14 @@ def comparison_from_dict(data: dict[str, Any], columns: tuple[MetricColumn, ...]
     primary = next((c for c in columns if c.key == data["primary"]), None)
     result = Comparison(data["reference"], primary, data["why_primary"], noise=data["noise"], note=data["note"],
                         reference_rows=set(data["reference_rows"]), margin=data["margin"],
-                        margin_source=data["margin_source"], sequential=data["sequential"], curve_note=data["curve_note"])
+                        margin_source=data["margin_source"], sequential=data["sequential"], curve_note=data["curve_note"],
+                        history_axis=data.get("history_axis", "step"))  # results of zoo before minutes: steps
     for c in data["contrasts"]:
         result.contrasts[c["name"]] = contrast(c["name"], c)
         if c["reference_row"] is not None:
             result.bases[c["name"]] = c["reference_row"]
         if c["history"]:
-            result.history[c["name"]] = [(h["step"], contrast(c["name"], h)) for h in c["history"]]
+            result.history[c["name"]] = [(h[result.history_axis], contrast(c["name"], h)) for h in c["history"]]
     for name, t in data["learning"].items():
         slope = interval(t["slope"], t["ci_low"], t["ci_high"], t["points"])
         result.learning[name] = Trend(slope, t["from_step"], t["to_step"], t["still_learning"])

@@ -11,18 +11,31 @@ from zoo.bench.stats import t_quantile
 from zoo.bench.verdicts import Comparison, Contrast, held_since
 
 
-def runs_text(points: list[tuple[int, Contrast]]) -> str:
-    """A contrast's verdicts over training as runs of equal verdicts: "no evidence 100-200 · better 300-400"."""
+def runs_text(points: list[tuple[float, Contrast]]) -> str:
+    """A contrast's verdicts over training as runs of equal verdicts: "no evidence 100-200 · better 300-400"
+    (steps, or minutes of training)."""
     runs: list[list[Any]] = []
-    for step, contrast in points:
+    for at, contrast in points:
         if runs and runs[-1][0] == contrast.verdict:
-            runs[-1][2] = step
+            runs[-1][2] = at
         else:
-            runs.append([contrast.verdict, step, step])
-    return " · ".join(f"{v} {a}" if a == b else f"{v} {a}-{b}" for v, a, b in runs)
+            runs.append([contrast.verdict, at, at])
+    return " · ".join(f"{v} {_number(a)}" if a == b else f"{v} {_number(a)}-{_number(b)}" for v, a, b in runs)
 
 
-HISTORY_HEADERS = ("cell", "verdict by curve step", "since", "still learning")
+def _number(at: float) -> str:
+    return str(at) if isinstance(at, int) else f"{at:g}"
+
+
+def _position(comparison: Comparison, at: float) -> str:
+    """"step 300", or "minute 3" in a grid judged on the clock."""
+    return f"{'minute' if comparison.history_axis == 'minutes' else 'step'} {_number(at)}"
+
+
+def history_headers(comparison: Comparison) -> tuple[str, str, str, str]:
+    """The columns of the "verdicts over training" table."""
+    by = "minute of training" if comparison.history_axis == "minutes" else "curve step"
+    return ("cell", f"verdict by {by}", "since", "still learning")
 
 
 def metric_verdict_lines(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
@@ -65,8 +78,9 @@ def history_lines(comparison: Comparison) -> list[tuple[str, str, str, str]]:
 
 def history_title(comparison: Comparison) -> str:
     p = comparison.primary
-    return (f"verdicts over training: {p.title or p.key if p else '?'} vs {comparison.reference} at each learning-curve "
-            "point, judged as if training had stopped there")
+    where = ("at each whole minute of training (each cell's last curve point by then) and at the end of the budget"
+             if comparison.history_axis == "minutes" else "at each learning-curve point")
+    return f"verdicts over training: {p.title or p.key if p else '?'} vs {comparison.reference} {where}, judged as if training had stopped there"
 
 
 def contrast_text(comparison: Comparison, row: Row) -> str:
@@ -88,8 +102,8 @@ def since_text(comparison: Comparison, name: str) -> str:
     if c is None or since is None:
         return "-"
     if verdict != c.verdict:
-        return f"{verdict} since step {since} (final: {c.verdict})"
-    return f"{verdict} since step {since}" + (f" (was {before})" if before else "")
+        return f"{verdict} since {_position(comparison, since)} (final: {c.verdict})"
+    return f"{verdict} since {_position(comparison, since)}" + (f" (was {before})" if before else "")
 
 
 def reading(comparison: Comparison, seeds: int) -> list[str]:
@@ -167,8 +181,13 @@ def _sequential_reading(comparison: Comparison) -> list[str]:
 def _curve_reading(comparison: Comparison) -> list[str]:
     out = []
     if comparison.history:
-        out.append("verdicts over training (the table below): each contrast at every learning-curve point, judged as if "
-                   "training had stopped there, and since which step its last verdict has held (`--json` has every point)")
+        if comparison.history_axis == "minutes":
+            out.append("verdicts over training (the table below): each contrast at every whole minute of training, as the "
+                       "grid's budget is minutes (the cells' steps differ), judged as if training had stopped there, and "
+                       "since which minute its last verdict has held (`--json` has every point)")
+        else:
+            out.append("verdicts over training (the table below): each contrast at every learning-curve point, judged as "
+                       "if training had stopped there, and since which step its last verdict has held (`--json` has every point)")
     if comparison.learning:
         learning = [n for n, t in comparison.learning.items() if t.still_learning]
         out.append(f"still learning: {', '.join(learning) or 'none'} (the slope of the last curve points excludes 0 on "

@@ -12,8 +12,8 @@ from zoo.bench.report.build import Image, Report, bests, caption, data_line, sec
 from zoo.bench.report.charts import chart_rows, ref_name
 from zoo.bench.table import Row, cell_text, overrides_text
 from zoo.bench.wording import (
-    HISTORY_HEADERS,
     contrast_text,
+    history_headers,
     history_lines,
     history_title,
     metric_verdict_lines,
@@ -80,8 +80,9 @@ def _html_history(report: Report) -> str:
     """The verdicts over training, one row per contrast (nothing without learning curves)."""
     if report.comparison is None or not report.comparison.history:
         return ""
-    return _html_small_table("Verdicts over training", history_title(report.comparison) + ".", list(HISTORY_HEADERS),
-                             history_lines(report.comparison), left=len(HISTORY_HEADERS))
+    headers = list(history_headers(report.comparison))
+    return _html_small_table("Verdicts over training", history_title(report.comparison) + ".", headers,
+                             history_lines(report.comparison), left=len(headers))
 
 
 def _html_small_table(title: str, caption: str, headers: list[str], lines: list[Any], *, left: int) -> str:

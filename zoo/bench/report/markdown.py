@@ -8,8 +8,8 @@ from zoo.bench.report.build import Report, bests, caption, data_line, seconds, s
 from zoo.bench.report.charts import ref_name
 from zoo.bench.table import cell_text, overrides_text
 from zoo.bench.wording import (
-    HISTORY_HEADERS,
     contrast_text,
+    history_headers,
     history_lines,
     history_title,
     metric_verdict_lines,
@@ -109,7 +109,8 @@ def _history(report: Report) -> list[str]:
     """The verdicts over training, one line per contrast (nothing without learning curves)."""
     if report.comparison is None or not report.comparison.history:
         return []
-    return _small_table("Verdicts over training", history_title(report.comparison) + ".", list(HISTORY_HEADERS),
+    headers = list(history_headers(report.comparison))
+    return _small_table("Verdicts over training", history_title(report.comparison) + ".", headers,
                         [[_text(name), runs, since, _text(learning)]
                          for name, runs, since, learning in history_lines(report.comparison)], ["---"] * 4)  # fmt: skip
 
