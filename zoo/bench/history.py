@@ -69,12 +69,16 @@ def clock_budget(cells: list[dict[str, Any]]) -> float | None:
 def marks(cells: list[dict[str, Any]], curves: dict[str, list[dict[str, Any]]],
           at: At | None) -> list[tuple[float, _Until]]:  # fmt: skip
     """(position, which points count there) of every verdict over training: each curve step, or, in a grid on
-    a minutes budget, each whole minute before the budget's end (or ``at``'s) and the end itself."""
+    a minutes budget, each whole minute before the budget's end and the end itself. ``curves``: the points
+    within ``at``, which ends the marks where it ends the points (``steps=N``: at the last point's minute)."""
     budget = clock_budget(cells)
     if budget is None:
         steps = sorted({p["step"] for points in curves.values() for p in points})
         return [(step, _Until(step=step, at=at)) for step in steps]
-    end = min(budget, at.value) if at is not None and at.unit == "minutes" else budget
+    end = budget
+    if at is not None:
+        last = max(p["train_seconds"] for points in curves.values() for p in points) / 60.0
+        end = min(budget, at.value if at.unit == "minutes" else round(last, 1))
     whole = [(m, _Until(minutes=m, at=at)) for m in range(1, math.ceil(end))]
     return [*whole, (int(end) if float(end).is_integer() else end, _Until(at=at))]
 
