@@ -4,7 +4,9 @@ same instrument on every CPU?
 1. Reference rows at 32x32 RGB, n = the test split (449): the floor (n real training emoji against the test
    split), the same training emoji blurred (shrunk to 16x16 and enlarged back: ``zoo.testing.yardstick.
    blurred_images``) and the ceiling (uniform noise), FID and KID with the ``emoji`` extractor, plus how much
-   the floor's FID moves between draws of n training emoji (``zoo.metrics.noise``).
+   the floor's FID moves between draws of n training emoji (``zoo.metrics.noise``). Then the floor's glyphs
+   with Gaussian pixel noise of sd 8, 16, 32 and 64 (of 255: ``zoo.testing.yardstick.noisy_images``): what a
+   sampler that leaves residual noise costs on this yardstick.
 2. Cross-ISA: the blurred emoji scored by ``zoo evaluate --dataset emoji`` in fresh processes with empty caches,
    with this CPU's own kernels and capped to AVX2 (``zoo.testing.yardstick.check_same_on_every_cpu``).
 
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 
 SIZE, BLUR_SIDE = 32, 16
+NOISE_SDS = (8, 16, 32, 64)  # pixel noise of the noisy rows, of 255
 OUT = Path(__file__).parent / "results" / "emoji_features.json"
 ROWS = {"samples": "blurred", "floor: real train vs real test": "floor", "ceiling: uniform noise": "ceiling"}
 
@@ -42,7 +45,12 @@ def main() -> None:
     from zoo.metrics.shipped import provenance
     from zoo.runtime.cpu import current
     from zoo.runtime.io import atomic_write_text
-    from zoo.testing.yardstick import blurred_images, check_same_on_every_cpu, prepared_in_scratch
+    from zoo.testing.yardstick import (
+        blurred_images,
+        check_same_on_every_cpu,
+        noisy_images,
+        prepared_in_scratch,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
@@ -67,6 +75,14 @@ def main() -> None:
     record["floor_over_draws"] = {"draws": noise["draws"], **{f"{stat}_{k}": round(v, 4) for stat in ("mean", "sd")
                                                               for k, v in noise[stat].items()}}  # fmt: skip
     print("rows", json.dumps(record["rows"]), "floor over draws", record["floor_over_draws"], flush=True)
+    floor = floor_subset(data.images("train"), n)
+    record["noisy"] = {"images": f"the floor's {n} training emoji with seeded Gaussian pixel noise (seed 0), by its sd "
+                                 "of 255 (zoo.testing.yardstick.noisy_images)", "rows": {}}
+    for sd in NOISE_SDS:
+        noisy = noisy_images(floor, n=n, sigma=sd, seed=0)
+        row = evaluate(noisy, data, feature="emoji", metrics=("fid", "kid"), references=False).rows[0]
+        record["noisy"]["rows"][str(sd)] = {k: round(v, 4) for k, v in row.values.items()}
+    print("noisy", json.dumps(record["noisy"]["rows"]), flush=True)
 
     np.savez(work / "blurred.npz", images=blurred)
     native, capped = check_same_on_every_cpu(work / "blurred.npz", work, dataset="emoji", feature="emoji")
