@@ -4,6 +4,7 @@ docs alike. The verdicts themselves: :mod:`zoo.bench.verdicts`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from zoo.bench.row import Row
@@ -27,15 +28,33 @@ def _number(at: float) -> str:
     return str(at) if isinstance(at, int) else f"{at:g}"
 
 
+@dataclass(frozen=True)
+class _AxisWords:
+    """How the verdicts over training name their positions, per ``Comparison.history_axis``."""
+
+    unit: str  # one position: "step 300"
+    column: str  # the table's column: "verdict by curve step"
+    every: str  # where each contrast is judged, in the line under the table
+    title: str  # the same, in the table's title
+    why: str = ""  # why the grid is judged there, when it is not the usual
+
+
+_AXES = {
+    "step": _AxisWords("step", "curve step", "at every learning-curve point", "at each learning-curve point"),
+    "minutes": _AxisWords("minute", "minute of training", "at every whole minute of training",
+                          "at each whole minute of training (each cell's last curve point by then) and at the end of the budget",
+                          ", as the grid's budget is minutes (the cells' steps differ)"),
+}  # fmt: skip
+
+
 def _position(comparison: Comparison, at: float) -> str:
     """"step 300", or "minute 3" in a grid judged on the clock."""
-    return f"{'minute' if comparison.history_axis == 'minutes' else 'step'} {_number(at)}"
+    return f"{_AXES[comparison.history_axis].unit} {_number(at)}"
 
 
 def history_headers(comparison: Comparison) -> tuple[str, str, str, str]:
     """The columns of the "verdicts over training" table."""
-    by = "minute of training" if comparison.history_axis == "minutes" else "curve step"
-    return ("cell", f"verdict by {by}", "since", "still learning")
+    return ("cell", f"verdict by {_AXES[comparison.history_axis].column}", "since", "still learning")
 
 
 def metric_verdict_lines(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
@@ -78,9 +97,8 @@ def history_lines(comparison: Comparison) -> list[tuple[str, str, str, str]]:
 
 def history_title(comparison: Comparison) -> str:
     p = comparison.primary
-    where = ("at each whole minute of training (each cell's last curve point by then) and at the end of the budget"
-             if comparison.history_axis == "minutes" else "at each learning-curve point")
-    return f"verdicts over training: {p.title or p.key if p else '?'} vs {comparison.reference} {where}, judged as if training had stopped there"
+    return (f"verdicts over training: {p.title or p.key if p else '?'} vs {comparison.reference} "
+            f"{_AXES[comparison.history_axis].title}, judged as if training had stopped there")
 
 
 def contrast_text(comparison: Comparison, row: Row) -> str:
@@ -181,13 +199,9 @@ def _sequential_reading(comparison: Comparison) -> list[str]:
 def _curve_reading(comparison: Comparison) -> list[str]:
     out = []
     if comparison.history:
-        if comparison.history_axis == "minutes":
-            out.append("verdicts over training (the table below): each contrast at every whole minute of training, as the "
-                       "grid's budget is minutes (the cells' steps differ), judged as if training had stopped there, and "
-                       "since which minute its last verdict has held (`--json` has every point)")
-        else:
-            out.append("verdicts over training (the table below): each contrast at every learning-curve point, judged as "
-                       "if training had stopped there, and since which step its last verdict has held (`--json` has every point)")
+        axis = _AXES[comparison.history_axis]
+        out.append(f"verdicts over training (the table below): each contrast {axis.every}{axis.why}, judged as if "
+                   f"training had stopped there, and since which {axis.unit} its last verdict has held (`--json` has every point)")
     if comparison.learning:
         learning = [n for n, t in comparison.learning.items() if t.still_learning]
         out.append(f"still learning: {', '.join(learning) or 'none'} (the slope of the last curve points excludes 0 on "
