@@ -200,7 +200,7 @@ def test_the_clock_history_survives_the_json_and_the_report(clock_grid: tuple[Pa
 
 def test_a_minutes_budget_read_at_a_step_ends_at_that_steps_minute(clock_grid: tuple[Path, Path],
                                                                    capsys: pytest.CaptureFixture) -> None:
-    from zoo.bench.history import marks
+    from zoo.bench.history import clock_budget, marks
     from zoo.curves.compare import At
 
     data = _json(*clock_grid, capsys, "--at", "steps=1000")  # quick's points by step 1000 end at 60 s, base's at 181 s
@@ -208,6 +208,7 @@ def test_a_minutes_budget_read_at_a_step_ends_at_that_steps_minute(clock_grid: t
     assert [(h["minutes"], h["verdict"]) for h in quick["history"]] == [(1, "better"), (2, "worse"), (3, "worse")]
     cells = [{"spec": {"train": {"minutes": 3.0}}}]
     curves = {"a": [{"step": 100, "train_seconds": 55.0}, {"step": 200, "train_seconds": 110.0}]}  # within steps=200
-    assert [m for m, _ in marks(cells, curves, At("steps", 200))] == [1, 1.8]
-    assert [m for m, _ in marks(cells, curves, None)] == [1, 2, 3]
-    assert [m for m, _ in marks([*cells, {"spec": {"train": {"minutes": None}}}], curves, None)] == [100, 200]
+    assert [m for m, _ in marks(clock_budget(cells), curves, At("steps", 200))] == [1, 1.8]
+    assert [m for m, _ in marks(clock_budget(cells), curves, None)] == [1, 2, 3]
+    mixed = clock_budget([*cells, {"spec": {"train": {"minutes": None}}}])
+    assert [m for m, _ in marks(mixed, curves, None)] == [100, 200]

@@ -66,12 +66,12 @@ def clock_budget(cells: list[dict[str, Any]]) -> float | None:
     return max(minutes) if minutes and None not in minutes else None
 
 
-def marks(cells: list[dict[str, Any]], curves: dict[str, list[dict[str, Any]]],
+def marks(budget: float | None, curves: dict[str, list[dict[str, Any]]],
           at: At | None) -> list[tuple[float, _Until]]:  # fmt: skip
     """(position, which points count there) of every verdict over training: each curve step, or, in a grid on
-    a minutes budget, each whole minute before the budget's end and the end itself. ``curves``: the points
-    within ``at``, which ends the marks where it ends the points (``steps=N``: at the last point's minute)."""
-    budget = clock_budget(cells)
+    a minutes ``budget`` (:func:`clock_budget`), each whole minute before the budget's end and the end itself.
+    ``curves``: the points within ``at``, which ends the marks where it ends the points (``steps=N``: at the
+    last point's minute)."""
     if budget is None:
         steps = sorted({p["step"] for points in curves.values() for p in points})
         return [(step, _Until(step=step, at=at)) for step in steps]
@@ -102,8 +102,9 @@ def attach(comparison: Comparison, store: Store, grid: str, columns: tuple[Metri
             runs.setdefault(c["name"], []).append(curves[c["hash"]])
     comparison.learning = {name: t for name, points in runs.items() if (t := trend(points, column)) is not None}
     if comparison.contrasts:
-        comparison.history_axis = "step" if clock_budget(cells) is None else "minutes"
-        comparison.history = history(store, grid, comparison, columns, marks(cells, curves, at))
+        budget = clock_budget(cells)
+        comparison.history_axis = "step" if budget is None else "minutes"
+        comparison.history = history(store, grid, comparison, columns, marks(budget, curves, at))
     return comparison
 
 
