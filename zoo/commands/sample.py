@@ -26,6 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="draw with the network compiled by torch.compile: auto (default) compiles when the job's "
                    "network evaluations repay the compile time (thousands of images), on always, off never")
     p.add_argument("--weights", choices=("ema", "raw"), default="ema", help="EMA weights (default) or raw weights")
+    p.add_argument("--guidance", type=float, default=None, metavar="W",
+                   help="autoguidance weight: 1 unguided, more steers away from the run's guide (default: the spec's eval.guidance)")
     p.add_argument("--out", default=None, help="output .npz (default RUN_DIR/samples.npz; the PNG grid goes beside it)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(run=run)
@@ -49,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     sampler = args.sampler or e.sampler
     steps = args.steps or e.steps
     args.registry.get("sampler", sampler)
-    for flag, given in (("--option", bool(args.option)), ("--compile on", args.compile == "on")):
+    for flag, given in (("--option", bool(args.option)), ("--compile on", args.compile == "on"),
+                        ("--guidance", args.guidance is not None)):
         if given and loaded.diffusion is None:
             raise UserError(f"{flag}: the model of {args.run_dir} samples itself ({loaded.spec.model.name}), through "
                             f"no sampler and no denoising network, so it takes no {flag}; leave it out")
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     images, calls = generate(loaded, args.n, sampler=sampler, steps=steps, seed=args.seed, batch_size=args.batch_size,
                              progress=args.progress, options=options, compile=args.compile,
-                             note=lambda text: console.print(text, markup=False), return_calls=True)
+                             note=lambda text: console.print(text, markup=False), return_calls=True, guidance=args.guidance)
     seconds = time.perf_counter() - start
     save_npz(images, out)
     save_grid(images, out.with_suffix(".png"))
@@ -70,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
         how = ", ".join(["the model's own sampler", *bf16])
     else:
         made = f"{steps} steps" if calls == steps else f"{calls} network calls per image (the sampler's own count; steps={steps})"
-        how = ", ".join([sampler, made, *(f"{key}={value}" for key, value in options.items()), *bf16])
+        guidance = e.guidance if args.guidance is None else args.guidance
+        guided = [f"autoguidance {guidance:g} (guide: the weights at step {loaded.guide_step:,})"] if guidance != 1 else []
+        how = ", ".join([sampler, made, *(f"{key}={value}" for key, value in options.items()), *guided, *bf16])
     console.print(f"{args.n} samples ({how}, {loaded.weights} weights, {seconds / args.n * 1e3:.1f} ms/image) "
                   f"-> {out} and {out.with_suffix('.png')}")
     return 0

@@ -94,20 +94,22 @@ def resolve(spec: RunSpec, registry: Registry | None = None, *, model_only: bool
         sections.update(without_diffusion(spec))
     resolved = ResolvedSpec(**{**sections, "model": model, "data": data}, registry=registry)
     if not model_only:
+        _check_guidance(resolved)
         check_sampler_options(resolved)
     return resolved
 
 
 def without_diffusion(spec: RunSpec) -> dict[str, Any]:
     """The sections of ``spec`` with what a self-sampling model (the VAE) never reads put back to the defaults:
-    the diffusion process, the sampler and its steps, and the compile switch (zoo compiles only the network
-    inside its diffusion loss). The spec then says what runs, and a VAE crossed with a schedule or sampler axis
+    the diffusion process, the sampler, its steps and its guidance, the guide and the compile switch (zoo
+    compiles only the network inside its diffusion loss). The spec then says what runs, and a VAE crossed with a schedule or sampler axis
     is one cell, trained once."""
     plain = EvalSpec()
     evaluation = dataclasses.replace(spec.eval, sampler=plain.sampler, sampler_options=dict(plain.sampler_options),
-                                     steps=plain.steps, curve_steps=plain.curve_steps)  # fmt: skip
+                                     steps=plain.steps, curve_steps=plain.curve_steps, guidance=plain.guidance)  # fmt: skip
+    plain_train = TrainSpec()
     return {"diffusion": DiffusionSpec(), "eval": evaluation,
-            "train": dataclasses.replace(spec.train, compile=TrainSpec().compile)}
+            "train": dataclasses.replace(spec.train, compile=plain_train.compile, guide_at=plain_train.guide_at)}
 
 
 def _check(spec: RunSpec, registry: Registry) -> None:
@@ -147,6 +149,13 @@ def load_spec(
     data.pop("preset", None)
     data = merge(base or {}, merge(data, parse_overrides(overrides)))
     return resolve(from_dict(with_recipe(data, preset) if base is None else data), registry, model_only=model_only)
+
+
+def _check_guidance(spec: ResolvedSpec) -> None:
+    """Guidance needs a guide to steer away from: refuse a run that would train without one, before it trains."""
+    if spec.eval.guidance != 1 and spec.train.guide_at is None:
+        raise UserError(f"eval.guidance={spec.eval.guidance:g} needs a guide: set train.guide_at (the fraction of the budget "
+                        "at which the run keeps its EMA weights as the guide, e.g. 0.05), or eval.guidance=1 for none")
 
 
 def check_sampler_options(spec: ResolvedSpec) -> None:

@@ -128,6 +128,7 @@ class TrainSpec:
     seed: int = 0  # weights init, noise and data order
     threads: int | None = None  # torch threads; None: torch's default
     hooks: tuple[str, ...] = ()  # registered training hooks to run (zoo list training_hook), after zoo's own
+    guide_at: float | None = None  # keep the EMA weights at this fraction of the budget as the autoguidance guide (zoo.train.guide); None: none
 
     def check(self) -> None:
         """Impossible numbers, named."""
@@ -145,6 +146,9 @@ class TrainSpec:
             raise UserError(f"train.lr_warmup must be 0 or more steps, got {self.lr_warmup}")
         if self.compile not in ("auto", "on", "off"):
             raise UserError(f"train.compile must be one of auto, on, off, got '{self.compile}'")
+        if self.guide_at is not None and not 0 < self.guide_at < 1:
+            raise UserError(f"train.guide_at must be a fraction of the budget between 0 and 1 (e.g. 0.05), got {self.guide_at}; "
+                            "'none' for no guide")
         if self.ema_std is not None and not 0 < self.ema_std < 0.288:
             raise UserError(f"train.ema_std must be in (0, 0.288) (EDM2 uses 0.05-0.15), got {self.ema_std}; 'none' for the warm-up rule")
 
@@ -162,6 +166,7 @@ class EvalSpec:
     metrics: tuple[str, ...] = ("fid", "kid", "is", "diversity", "precision", "recall")
     seed: int = 0  # sampling noise
     weights: str = "ema"  # "ema" or "raw"
+    guidance: float = 1.0  # autoguidance weight w (zoo.diffusion.guidance): 1 is off; above 1 needs the run's guide (train.guide_at)
     curve_every: int | None = None  # steps between learning-curve points (EMA weights scored in training); None: off
     curve_n: int = 200  # samples per curve point: a cheap budget, the curve's shape matters, not its last digit
     curve_steps: int = 10  # sampler steps per curve point
@@ -175,6 +180,8 @@ class EvalSpec:
         """Impossible numbers, named."""
         if self.weights not in ("ema", "raw"):
             raise UserError(f"eval.weights must be 'ema' or 'raw', got '{self.weights}'")
+        if not self.guidance >= 1:
+            raise UserError(f"eval.guidance must be 1 (off) or more, got {self.guidance}")
         if self.n < 2 or self.steps < 1 or self.batch_size < 1:
             raise UserError("eval.n must be at least 2, eval.steps and eval.batch_size at least 1")
         if (self.curve_every is not None and self.curve_every < 1) or self.curve_n < 2 or self.curve_steps < 1:
@@ -238,6 +245,7 @@ LATE_DEFAULTS: dict[tuple[str, str], Any] = {
     # stored cell's identity; no grid stored before it has a cell that auto compiles (long enough, in a
     # configuration measured): emoji_minutes.toml's 16-minute cells train pixels in bf16, the rest are shorter
     ("train", "compile"): "auto",
+    ("train", "guide_at"): None, ("eval", "guidance"): 1.0,
 }
 
 

@@ -18,7 +18,7 @@ class CommandFactory(Protocol):
 class TrainingHook:
     """Code that runs inside the training loop, at the points below, in this order; subclass it and
     override what you need (every point is a no-op here). Hooks run on every rank, after zoo's own
-    (lr schedule, logger, finite-weights check, learning curve); only ``run.writer`` (rank 0) may
+    (lr schedule, logger, finite-weights check, autoguidance guide, learning curve); only ``run.writer`` (rank 0) may
     write files. A registered hook runs in the runs whose ``train.hooks`` name it; its factory is
     ``(spec: RunSpec) -> TrainingHook``. ``run`` is a ``zoo.train.setup.TrainingRun``
     (spec, run_dir, rank, device, ...), ``state`` a ``zoo.train.state.TrainState`` (step, epoch,

@@ -35,7 +35,7 @@ class CurveHook(Hook):
             return
         start = time.perf_counter()
         if self.scorer is not None and not self.scorer.has(state.step):
-            self.scorer.score(state.step, state.elapsed)
+            self.scorer.score(state.step, state.elapsed, state.guide)
         barrier(run.world_size)
         state.paused += time.perf_counter() - start  # the logger's images/s leaves it out
 

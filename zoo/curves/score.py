@@ -77,6 +77,7 @@ class CurveScorer:
 
         self.spec, self.path, self.ema, self.source = spec, Path(run_dir) / CURVE_FILE, ema, model
         self.copy = copy.deepcopy(model).eval()  # the scored weights live here, never in the trained model
+        self.guide_copy: nn.Module | None = None  # the guide's, once the run keeps one
         self.diffusion = diffusion
         self.metrics = build_metrics(spec.eval.curve_metrics, spec.registry)
         self.extractor = build_extractor(spec.eval.feature or prepared.default_feature, spec.registry)
@@ -87,8 +88,10 @@ class CurveScorer:
         """Whether ``curve.jsonl`` already holds the point of ``step`` (a step is never scored twice)."""
         return step in self.scored
 
-    def score(self, step: int, train_seconds: float) -> dict[str, Any]:
-        """Score the current weights, append the point to ``curve.jsonl`` and return it."""
+    def score(self, step: int, train_seconds: float, guide: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+        """Score the current weights, append the point to ``curve.jsonl`` and return it. ``guide``: the run's
+        autoguidance guide once kept (``state.guide``); the points before it are sampled unguided, and a
+        guided point says so with its ``guidance``."""
         from zoo.metrics.evaluate import extract_features, score
         from zoo.runs.load import LoadedRun
         from zoo.runs.sample import generate
@@ -97,14 +100,20 @@ class CurveScorer:
         e, t = self.spec.eval, self.spec.train
         weights = self.ema.state_dict() if self.ema is not None else self.source.state_dict()
         self.copy.load_state_dict(weights)
-        run = LoadedRun(self.spec, self.copy, self.diffusion, step, "ema" if self.ema is not None else "raw")
+        guidance = e.guidance if guide is not None else 1.0
+        if guidance != 1:
+            if self.guide_copy is None:
+                self.guide_copy = copy.deepcopy(self.copy)
+            self.guide_copy.load_state_dict(guide)
+        run = LoadedRun(self.spec, self.copy, self.diffusion, step, "ema" if self.ema is not None else "raw",
+                        self.guide_copy if guidance != 1 else None)
         with torch.random.fork_rng(devices=[]):  # nothing here may move the global RNG training could read
-            images = generate(run, e.curve_n, sampler=e.sampler, steps=e.curve_steps,
+            images = generate(run, e.curve_n, sampler=e.sampler, steps=e.curve_steps, guidance=guidance,
                               seed=noise_seed(t.seed, e.seed, step), batch_size=e.batch_size, options=e.sampler_options)
             fake = extract_features(self.extractor, images)
             row = score("samples", self.metrics, self.real, fake, self.extractor.num_classes, {})
         point = {"step": step, "train_seconds": train_seconds, "score_seconds": time.perf_counter() - start,
-                 "n": e.curve_n, "values": row.to_dict()["values"]}
+                 "n": e.curve_n, **({"guidance": guidance} if guidance != 1 else {}), "values": row.to_dict()["values"]}
         append_log(self.path, point)
         self.scored.add(step)
         return point

@@ -3,7 +3,7 @@
 Layout of a run folder::
 
     spec.json       the resolved RunSpec that produced everything below
-    checkpoint/     model/ema/optimizer .safetensors + state.json (see zoo.runs.checkpoint)
+    checkpoint/     model/ema/guide/optimizer .safetensors + state.json (see zoo.runs.checkpoint)
     log.jsonl       one line per logging interval: step, loss, lr, images_per_s, elapsed
     curve.jsonl     learning-curve points when eval.curve_every is set (zoo.curves.score)
     train.json      summary of the training (steps, images/s, parameters, FLOPs)
@@ -35,6 +35,26 @@ class LoadedRun:
     diffusion: nn.Module | None  # None for models that own their sampling (the VAE)
     step: int
     weights: str  # "ema" or "raw": what was loaded
+    guide: nn.Module | None = None  # the autoguidance guide (zoo.train.guide), when the run has kept one
+    guide_step: int | None = None  # the training step whose EMA weights the guide is
+
+    def network(self, guidance: float | None = None) -> nn.Module:
+        """What the sampler calls: the model, or the model guided by the run's guide with weight ``guidance``
+        (None: the spec's ``eval.guidance``; 1: unguided) as :mod:`zoo.diffusion.guidance` describes."""
+        weight = self.spec.eval.guidance if guidance is None else guidance
+        if weight == 1:
+            return self.model
+        if not weight > 1:
+            raise UserError(f"guidance must be 1 (off) or more, got {weight}")
+        if self.guide is None:
+            at = self.spec.train.guide_at
+            kept = (f"it keeps one at train.guide_at={at:g} of its budget and stopped before" if at is not None
+                    else "it was trained without train.guide_at")
+            raise UserError(f"this run has no autoguidance guide ({kept}); sample it with guidance 1 (--guidance 1), "
+                            "or train a run with train.guide_at set")
+        from zoo.diffusion.guidance import Guided
+
+        return Guided(self.model, self.guide, weight)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -71,6 +91,12 @@ def load_run(run_dir: str | Path, registry: Registry | None = None, *, weights: 
     device = device or pick_device()
     memory_format = torch.channels_last if spec.train.channels_last else torch.contiguous_format
     to_layout(model, device, memory_format).eval()  # sample in the layout the run trained in
+    guide, state = None, load_state(checkpoint)
     if diffusion is not None:
         diffusion.to(device)
-    return LoadedRun(spec, model, diffusion, load_state(checkpoint)["step"], "ema" if which == "ema" else "raw")
+        if (checkpoint / "guide.safetensors").is_file():
+            guide, _ = build(spec)
+            guide.load_state_dict(load_weights(checkpoint, "guide"))
+            to_layout(guide, device, memory_format).eval()
+    return LoadedRun(spec, model, diffusion, state["step"], "ema" if which == "ema" else "raw", guide,
+                     state.get("guide_step") if guide is not None else None)

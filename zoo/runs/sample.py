@@ -47,6 +47,7 @@ def generate(
     compile: str = "off",
     note: Callable[[str], None] = print,
     return_calls: bool = False,
+    guidance: float | None = None,
 ) -> np.ndarray | tuple[np.ndarray, int | None]:
     """``n`` images as uint8 (N, C, H, W), deterministic given ``seed`` (and ``compile``). ``sampler``, ``steps``
     and ``options`` default to the run's ``[eval]`` (its sampler, steps and, for that sampler, its
@@ -75,7 +76,7 @@ def generate(
     bf16, _ = use_bf16(run.spec, device)
     with autocast(bf16, device):  # around the compile too: dynamo guards on autocast
         if sample is not None:
-            networks = SamplingNetworks(run.model, compile, n=n, shape=shape, device=device,
+            networks = SamplingNetworks(run.network(guidance), compile, n=n, shape=shape, device=device,
                                         precision="bf16" if bf16 else "fp32", note=note)
         for start in range(0, n, batch_size):
             b = min(batch_size, n - start)

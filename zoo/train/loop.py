@@ -23,6 +23,7 @@ from zoo.runs.checkpoint import find_checkpoint, remove_stale_temporaries
 from zoo.runtime.io import atomic_write_text, exclusive
 from zoo.runtime.precision import describe_device, use_bf16
 from zoo.train.distributed import any_rank
+from zoo.train.guide import KeepGuide
 from zoo.train.interrupt import StopFlag
 from zoo.train.log import Logger
 from zoo.train.setup import TrainingRun, setup_run
@@ -54,7 +55,8 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
 
     ``progress``: True for a progress bar of its own, or a live ``rich.progress.Progress`` to add the
     training task to (the benchmark's overall display). ``hooks`` (:class:`zoo.contract.TrainingHook`) run after
-    zoo's own (lr schedule, logger, finite weights, the learning curve of :mod:`zoo.curves.hook`) and the
+    zoo's own (lr schedule, logger, finite weights, the autoguidance guide of :mod:`zoo.train.guide`, the
+    learning curve of :mod:`zoo.curves.hook`) and the
     registered hooks ``train.hooks`` names, in that order. ``saved``: when resuming, the run's spec.json as the
     caller read it already.
     """
@@ -65,7 +67,7 @@ def train(spec: RunSpec, run_dir: str | Path, *, resume: bool = False, progress:
     step = Step(run, state)
     logger = Logger(run, progress)
     registered = [run.spec.registry.create("training_hook", name, run.spec) for name in run.spec.train.hooks]
-    hooks = [LrSchedule(), logger, FiniteWeights(step), *curve_hooks(run.spec), *registered, *hooks]
+    hooks = [LrSchedule(), logger, FiniteWeights(step), KeepGuide(), *curve_hooks(run.spec), *registered, *hooks]
     stop = StopFlag()
     state.model.train()
     with _owned(run), stop.installed(), logger.shown():

@@ -1,6 +1,6 @@
 """Everything a run needs to continue exactly where it stopped, with save and restore.
 
-A checkpoint holds the raw and EMA weights, the optimizer moments, the step/epoch/batch counters,
+A checkpoint holds the raw and EMA weights (and the autoguidance guide's, once kept), the optimizer moments, the step/epoch/batch counters,
 the training time so far and every rank's timestep and noise generators (zoo.runtime.streams): together with
 the data order being a pure function of (seed, epoch), that makes a resumed run bit-identical to a
 straight one.
@@ -44,6 +44,8 @@ class TrainState:
     elapsed: float = 0.0  # seconds spent in training steps (this process and the runs it resumed)
     last_loss: float = math.nan  # not checkpointed: the loss of this process's last step
     paused: float = 0.0  # not checkpointed: seconds this process spent between steps on measuring (curves)
+    guide: dict[str, torch.Tensor] | None = None  # the autoguidance guide's weights, once kept (zoo.train.guide)
+    guide_step: int | None = None  # the step they were kept at
 
     def save(self, run: TrainingRun) -> None:
         """Checkpoint (a collective under DDP: every rank's generators are gathered; rank 0 writes)."""
@@ -54,11 +56,12 @@ class TrainState:
                 run.run_dir,
                 model=self.model.state_dict(),
                 ema=self.ema.state_dict() if self.ema is not None else None,
+                guide=self.guide,
                 optimizer=self.optimizer.state_dict(),
                 state={"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                        "elapsed": self.elapsed, "samples_seen": self.step * run.images_per_step,
                        "world_size": run.world_size, "ema_updates": self.ema.num_updates if self.ema is not None else 0,
-                       "generator": generators},
+                       "guide_step": self.guide_step, "generator": generators},
             )
         barrier(run.world_size)
 
@@ -68,6 +71,8 @@ class TrainState:
         self.model.load_state_dict(load_weights(checkpoint, "model"))
         if self.ema is not None:
             self.ema.load_state_dict(load_weights(checkpoint, "ema"), state["ema_updates"])
+        if (checkpoint / "guide.safetensors").is_file():
+            self.guide, self.guide_step = load_weights(checkpoint, "guide"), state.get("guide_step")
         self.optimizer.load_state_dict(optimizer_from_tensors(load_weights(checkpoint, "optimizer"), state["optimizer"]))
         _match_parameter_layouts(self.optimizer)
         if str(run.rank) not in state["generator"] or state.get("world_size", 1) != run.world_size:

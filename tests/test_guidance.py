@@ -1,0 +1,141 @@
+"""Autoguidance: the guided network's arithmetic, the guide a run keeps (and keeps across a crash), sampling
+with it, and the settings that cannot work refused before anything trains."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from zoo.cli import main
+from zoo.config.resolve import load_spec
+from zoo.contract import TrainingHook
+from zoo.curves.score import read_curve
+from zoo.diffusion.guidance import Guided
+from zoo.errors import UserError
+from zoo.runs.checkpoint import find_checkpoint, load_weights
+from zoo.runs.load import load_run
+from zoo.runs.sample import generate
+from zoo.train import train
+
+
+@pytest.fixture(scope="module")
+def prepared_root(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("prepared"))
+
+
+def tiny(prepared_root: str, *extra: str) -> list[str]:
+    return [
+        "data.size=8", f"data.prepared={prepared_root}", "model.dim=8", "model.dim_mults=[1,2]", "model.heads=2",
+        "model.dim_head=8", "model.groups=4", "diffusion.timesteps=50", "train.batch_size=8", "train.log_every=2",
+        "eval.steps=5", *extra,
+    ]
+
+
+def weights(run_dir: Path, which: str) -> dict[str, torch.Tensor]:
+    return load_weights(find_checkpoint(run_dir), which)
+
+
+class EmaAt(TrainingHook):
+    """Records the EMA weights after one step (user hooks run after zoo's own)."""
+
+    def __init__(self, step: int) -> None:
+        self.step, self.ema = step, None
+
+    def after_step(self, run, state, loss: float) -> None:  # noqa: ANN001
+        if state.step == self.step:
+            self.ema = {k: v.detach().clone() for k, v in state.ema.state_dict().items()}
+
+
+class Constant(nn.Module):
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(x, self.value)
+
+
+def test_the_guided_network_steps_from_the_guide_past_the_model() -> None:
+    x, t = torch.zeros(2, 1, 4, 4), torch.zeros(2, dtype=torch.long)
+    assert torch.equal(Guided(Constant(3.0), Constant(1.0), 2.0)(x, t), torch.full_like(x, 5.0))  # 1 + 2 (3 - 1)
+    assert torch.equal(Guided(Constant(3.0), Constant(1.0), 1.0)(x, t), torch.full_like(x, 3.0))  # w = 1: the model
+
+
+def test_a_run_keeps_its_ema_weights_at_guide_at_and_samples_guided_by_them(
+        tmp_path: Path, prepared_root: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run, at_2 = tmp_path / "run", EmaAt(2)
+    spec = load_spec(None, tiny(prepared_root, "train.steps=8", "train.guide_at=0.25", "eval.guidance=2"))
+    train(spec, run, progress=False, hooks=[at_2])
+    guide, final = weights(run, "guide"), weights(run, "ema")
+    assert all(torch.equal(guide[k], at_2.ema[k]) for k in guide)  # step 2 = 0.25 of the 8-step budget
+    assert not all(torch.equal(guide[k], final[k]) for k in guide)
+    assert json.loads((run / "checkpoint/state.json").read_text())["guide_step"] == 2
+
+    loaded = load_run(run)
+    assert loaded.guide is not None and loaded.guide_step == 2
+    plain, guided = (generate(loaded, 6, seed=1, guidance=w) for w in (1.0, 2.0))
+    assert not np.array_equal(plain, guided)
+    assert np.array_equal(generate(loaded, 6, seed=1), guided)  # the spec's eval.guidance is the default
+    assert main(["sample", str(run), "--n", "2", "--no-progress"]) == 0
+    assert "autoguidance 2 (guide: the weights at step 2)" in " ".join(capsys.readouterr().err.split())
+    assert main(["sample", str(run), "--n", "2", "--guidance", "1", "--out", str(tmp_path / "p.npz"), "--no-progress"]) == 0
+    assert "autoguidance" not in capsys.readouterr().err
+
+
+def test_a_resumed_run_keeps_the_same_guide(tmp_path: Path, prepared_root: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = load_spec(None, tiny(prepared_root, "train.steps=8", "train.checkpoint_every=4", "train.guide_at=0.25",
+                                "eval.guidance=2"))
+    train(spec, tmp_path / "straight", progress=False)
+    calls, original = {"n": 0}, torch.optim.Adam.step
+
+    def crash_at_6(self, *args, **kwargs):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise RuntimeError("killed")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", crash_at_6)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(spec, tmp_path / "crashed", progress=False)
+    monkeypatch.setattr(torch.optim.Adam, "step", original)
+    assert (tmp_path / "crashed/checkpoint/guide.safetensors").is_file()  # the step-4 checkpoint carries it
+    train(spec, tmp_path / "crashed", resume=True, progress=False)
+    for which in ("guide", "ema"):
+        a, b = weights(tmp_path / "straight", which), weights(tmp_path / "crashed", which)
+        assert all(torch.equal(a[k], b[k]) for k in a), which
+
+
+def test_learning_curve_points_say_when_they_were_guided(tmp_path: Path, prepared_root: str) -> None:
+    spec = load_spec(None, tiny(prepared_root, "train.steps=6", "train.guide_at=0.5", "eval.guidance=2",
+                                "eval.curve_every=2", "eval.curve_n=4", "eval.curve_steps=2"))
+    train(spec, tmp_path / "run", progress=False)
+    assert [(p["step"], p.get("guidance")) for p in read_curve(tmp_path / "run")] == [(2, None), (4, 2.0), (6, 2.0)]
+
+
+def test_settings_that_cannot_guide_are_refused_before_training(tmp_path: Path, prepared_root: str) -> None:
+    with pytest.raises(UserError, match="eval.guidance=2 needs a guide: set train.guide_at"):
+        load_spec(None, tiny(prepared_root, "eval.guidance=2"))
+    with pytest.raises(UserError, match="train.guide_at must be a fraction of the budget between 0 and 1"):
+        load_spec(None, tiny(prepared_root, "train.guide_at=1.5"))
+    with pytest.raises(UserError, match="eval.guidance must be 1 .off. or more"):
+        load_spec(None, tiny(prepared_root, "eval.guidance=0.5"))
+    # the VAE samples itself: guidance and guide are put back to none, so it is one cell whatever they say
+    vae = load_spec(None, tiny(prepared_root, "model.name=vae", "train.guide_at=0.1", "eval.guidance=2"))
+    assert (vae.train.guide_at, vae.eval.guidance) == (None, 1.0)
+    assert vae.hash() == load_spec(None, tiny(prepared_root, "model.name=vae")).hash()
+
+
+def test_a_run_without_a_guide_says_how_to_sample_it(tmp_path: Path, prepared_root: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    train(load_spec(None, tiny(prepared_root, "train.steps=2")), run, progress=False)
+    assert not (run / "checkpoint/guide.safetensors").exists()
+    with pytest.raises(UserError, match="this run has no autoguidance guide .it was trained without train.guide_at."):
+        load_run(run).network(2.0)
+    assert main(["sample", str(run), "--n", "2", "--guidance", "2", "--no-progress"]) == 2
+    assert "sample it with guidance 1 (--guidance 1)" in " ".join(capsys.readouterr().err.split())
