@@ -39,6 +39,7 @@ def test_curve_settings_left_at_their_defaults_keep_the_hash_of_older_cells() ->
     del before_curves["train"]["hooks"]  # train.hooks came later still
     del before_curves["model"]["patch"]  # and model.patch after it
     del before_curves["train"]["compile"]  # and train.compile after that
+    del before_curves["train"]["guide_at"], before_curves["eval"]["guidance"]  # and autoguidance last
     assert spec.hash() == hashlib.sha256(json.dumps(before_curves, sort_keys=True).encode()).hexdigest()[:16]
     with_curve = resolve(from_dict({"data": {"size": 8}, "eval": {"curve_every": 5}}))
     assert with_curve.hash() != spec.hash()
@@ -186,8 +187,8 @@ def test_an_interrupted_grid_resumes_with_identical_points_and_no_duplicates(
 ) -> None:
     original = CurveScorer.score
 
-    def killed_after_step_6(self: CurveScorer, step: int, seconds: float) -> dict:
-        point = original(self, step, seconds)
+    def killed_after_step_6(self: CurveScorer, step: int, seconds: float, guide: dict | None = None) -> dict:
+        point = original(self, step, seconds, guide)
         if step == 6:  # the point is written, the last checkpoint is at step 4: a kill here
             raise KeyboardInterrupt
         return point
