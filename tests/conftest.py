@@ -35,3 +35,9 @@ def registry():
     from zoo.plugins import get_registry
 
     return get_registry()
+
+
+@pytest.fixture(scope="session")
+def prepared_root(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One folder of prepared data for the session's tiny training runs (digits are prepared into it once)."""
+    return str(tmp_path_factory.mktemp("prepared"))

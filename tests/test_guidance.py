@@ -11,33 +11,16 @@ import pytest
 import torch
 from torch import nn
 
+from tests.test_train import tiny, weights
 from zoo.cli import main
 from zoo.config.resolve import load_spec
 from zoo.contract import TrainingHook
 from zoo.curves.score import read_curve
 from zoo.diffusion.guidance import Guided
 from zoo.errors import UserError
-from zoo.runs.checkpoint import find_checkpoint, load_weights
 from zoo.runs.load import load_run
 from zoo.runs.sample import generate
 from zoo.train import train
-
-
-@pytest.fixture(scope="module")
-def prepared_root(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(tmp_path_factory.mktemp("prepared"))
-
-
-def tiny(prepared_root: str, *extra: str) -> list[str]:
-    return [
-        "data.size=8", f"data.prepared={prepared_root}", "model.dim=8", "model.dim_mults=[1,2]", "model.heads=2",
-        "model.dim_head=8", "model.groups=4", "diffusion.timesteps=50", "train.batch_size=8", "train.log_every=2",
-        "eval.steps=5", *extra,
-    ]
-
-
-def weights(run_dir: Path, which: str) -> dict[str, torch.Tensor]:
-    return load_weights(find_checkpoint(run_dir), which)
 
 
 class EmaAt(TrainingHook):

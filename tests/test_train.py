@@ -24,11 +24,6 @@ from zoo.runtime.io import read_log
 from zoo.train import TrainingDiverged, train
 
 
-@pytest.fixture(scope="session")
-def prepared_root(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(tmp_path_factory.mktemp("prepared"))
-
-
 def tiny(prepared_root: str, *extra: str) -> list[str]:
     return [
         "data.size=8", f"data.prepared={prepared_root}", "model.dim=8", "model.dim_mults=[1,2]", "model.heads=2",
