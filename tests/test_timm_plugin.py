@@ -27,7 +27,7 @@ except metadata.PackageNotFoundError:
 import zoo  # noqa: E402
 import zoo.testing  # noqa: E402
 from tests.test_cli_foundation import zoo_cli  # noqa: E402
-from tests.test_train import prepared_root, tiny  # noqa: E402, F401 (prepared_root: a fixture)
+from tests.test_train import tiny  # noqa: E402 (prepared_root, a fixture, comes from conftest)
 from zoo.cli import main  # noqa: E402
 from zoo.config.resolve import load_spec  # noqa: E402
 from zoo.diffusion.gaussian import GaussianDiffusion  # noqa: E402
