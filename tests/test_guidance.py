@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from tests.test_train import tiny, weights
+from tests.test_train import crash_at_optimizer_step, tiny, weights
 from zoo.cli import main
 from zoo.config.resolve import load_spec
 from zoo.contract import TrainingHook
@@ -74,18 +74,7 @@ def test_a_resumed_run_keeps_the_same_guide(tmp_path: Path, prepared_root: str, 
     spec = load_spec(None, tiny(prepared_root, "train.steps=8", "train.checkpoint_every=4", "train.guide_at=0.25",
                                 "eval.guidance=2"))
     train(spec, tmp_path / "straight", progress=False)
-    calls, original = {"n": 0}, torch.optim.Adam.step
-
-    def crash_at_6(self, *args, **kwargs):  # noqa: ANN001, ANN202
-        calls["n"] += 1
-        if calls["n"] == 6:
-            raise RuntimeError("killed")
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.Adam, "step", crash_at_6)
-    with pytest.raises(RuntimeError, match="killed"):
-        train(spec, tmp_path / "crashed", progress=False)
-    monkeypatch.setattr(torch.optim.Adam, "step", original)
+    crash_at_optimizer_step(spec, tmp_path / "crashed", 6, monkeypatch)
     assert (tmp_path / "crashed/checkpoint/guide.safetensors").is_file()  # the step-4 checkpoint carries it
     train(spec, tmp_path / "crashed", resume=True, progress=False)
     for which in ("guide", "ema"):

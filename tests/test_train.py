@@ -67,6 +67,22 @@ def test_a_short_run_writes_every_file_and_samples(tmp_path: Path, prepared_root
                  "--out", str(run), "--no-progress"]) == 2
 
 
+def crash_at_optimizer_step(spec, run_dir: Path, n: int, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """Train ``spec`` into ``run_dir`` and kill it inside its ``n``-th optimizer step (counted from 1)."""
+    calls, original = {"n": 0}, torch.optim.Adam.step
+
+    def crashing(self, *args, **kwargs):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise RuntimeError("killed")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", crashing)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(spec, run_dir, progress=False)
+    monkeypatch.setattr(torch.optim.Adam, "step", original)
+
+
 def test_resume_after_a_crash_gives_bit_identical_weights(tmp_path: Path, prepared_root: str,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     # 203 training images / batch 8 = 25 steps per epoch: 30 steps cross an epoch boundary
@@ -74,19 +90,7 @@ def test_resume_after_a_crash_gives_bit_identical_weights(tmp_path: Path, prepar
     straight = train(spec, tmp_path / "straight", progress=False)
     assert straight.step == 30
 
-    calls = {"n": 0}
-    original = torch.optim.Adam.step
-
-    def crash_after_17(self, *args, **kwargs):  # noqa: ANN001, ANN202
-        calls["n"] += 1
-        if calls["n"] == 17:
-            raise RuntimeError("killed")
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.Adam, "step", crash_after_17)
-    with pytest.raises(RuntimeError, match="killed"):
-        train(spec, tmp_path / "crashed", progress=False)
-    monkeypatch.setattr(torch.optim.Adam, "step", original)
+    crash_at_optimizer_step(spec, tmp_path / "crashed", 17, monkeypatch)
     assert json.loads((tmp_path / "crashed/checkpoint/state.json").read_text())["step"] == 12
     resumed = train(spec, tmp_path / "crashed", resume=True, progress=False)
     assert resumed.step == 30

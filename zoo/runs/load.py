@@ -95,7 +95,7 @@ def load_run(run_dir: str | Path, registry: Registry | None = None, *, weights: 
     if diffusion is not None:
         diffusion.to(device)
         if (checkpoint / "guide.safetensors").is_file():
-            guide, _ = build(spec)
+            guide = spec.build_model()  # the network only: the diffusion process is the model's
             guide.load_state_dict(load_weights(checkpoint, "guide"))
             to_layout(guide, device, memory_format).eval()
     return LoadedRun(spec, model, diffusion, state["step"], "ema" if which == "ema" else "raw", guide,
