@@ -3,6 +3,7 @@ with it, and the settings that cannot work refused before anything trains."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,9 +15,10 @@ from torch import nn
 from tests.test_train import crash_at_optimizer_step, tiny, weights
 from zoo.cli import main
 from zoo.config.resolve import load_spec
+from zoo.config.spec import RunSpec
 from zoo.contract import TrainingHook
 from zoo.curves.score import read_curve
-from zoo.diffusion.guidance import Guided
+from zoo.diffusion.guidance import Guided, guided_timesteps, noise_levels
 from zoo.errors import UserError
 from zoo.runs.load import load_run
 from zoo.runs.sample import generate
@@ -49,6 +51,58 @@ def test_the_guided_network_steps_from_the_guide_past_the_model() -> None:
     assert torch.equal(Guided(Constant(3.0), Constant(1.0), 1.0)(x, t), torch.full_like(x, 3.0))  # w = 1: the model
 
 
+class Counting(nn.Module):
+    """A network that counts the images it is called on."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network, self.images = network, 0
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        self.images += len(x)
+        return self.network(x, t)
+
+
+def test_guidance_in_an_interval_leaves_other_noise_levels_to_the_model_and_never_calls_the_guide_there() -> None:
+    alphas_cumprod = torch.linspace(0.99, 0.01, 10, dtype=torch.float64)
+    sigma = noise_levels(alphas_cumprod)
+    guided = guided_timesteps(alphas_cumprod, (float(sigma[2]), float(sigma[6])))  # (low, high]: timesteps 3 to 6
+    assert guided.tolist() == [False] * 3 + [True] * 4 + [False] * 3
+    assert guided_timesteps(alphas_cumprod, None) is None
+    guide = Counting(Constant(1.0))
+    network, x = Guided(Constant(3.0), guide, 2.0, guided), torch.zeros(2, 1, 4, 4)
+    assert torch.equal(network(x, torch.full((2,), 4)), torch.full_like(x, 5.0))
+    assert torch.equal(network(x, torch.full((2,), 8)), torch.full_like(x, 3.0)) and guide.images == 2
+    mixed = network(x, torch.tensor([4, 8]))  # a caller of its own may mix timesteps in a batch
+    assert mixed[0].eq(5).all() and mixed[1].eq(3).all()
+
+
+def test_a_run_samples_guided_only_in_its_guidance_interval(tmp_path: Path, prepared_root: str) -> None:
+    run = tmp_path / "run"
+    train(load_spec(None, tiny(prepared_root, "train.steps=4", "train.guide_at=0.5", "eval.guidance=2")), run, progress=False)
+
+    def draw(interval: tuple[float, float]) -> tuple[np.ndarray, int]:
+        loaded = load_run(run)
+        spec = dataclasses.replace(loaded.spec, eval=dataclasses.replace(loaded.spec.eval, guidance_interval=interval))
+        guide = Counting(loaded.guide)
+        return generate(dataclasses.replace(loaded, spec=spec, guide=guide), 4, seed=1, steps=10), guide.images
+
+    everywhere, calls = draw((0, float("inf")))
+    assert np.array_equal(everywhere, generate(load_run(run), 4, seed=1, steps=10)) and calls == 4 * 10
+    nowhere, calls = draw((1e8, 1e9))  # above every noise level of the schedule
+    assert np.array_equal(nowhere, generate(load_run(run), 4, seed=1, steps=10, guidance=1)) and calls == 0
+    middle, calls = draw((0.5, 5))
+    assert 0 < calls < 4 * 10 and not np.array_equal(middle, everywhere) and not np.array_equal(middle, nowhere)
+
+
+def test_an_interval_open_at_the_top_is_saved_as_strict_json(tmp_path: Path, prepared_root: str) -> None:
+    spec = load_spec(None, tiny(prepared_root, "train.guide_at=0.5", "eval.guidance=2", "eval.guidance_interval=[1, inf]"))
+    spec.save(tmp_path / "spec.json")
+    saved = json.loads((tmp_path / "spec.json").read_text(), parse_constant=pytest.fail)  # no Infinity token
+    assert saved["eval"]["guidance_interval"] == [1.0, "inf"]
+    assert RunSpec.load(tmp_path / "spec.json").eval.guidance_interval == (1.0, float("inf"))
+
+
 def test_a_run_keeps_its_ema_weights_at_guide_at_and_samples_guided_by_them(
         tmp_path: Path, prepared_root: str, capsys: pytest.CaptureFixture[str]) -> None:
     run, at_2 = tmp_path / "run", EmaAt(2)
@@ -68,6 +122,10 @@ def test_a_run_keeps_its_ema_weights_at_guide_at_and_samples_guided_by_them(
     assert "autoguidance 2 (guide: the weights at step 2)" in " ".join(capsys.readouterr().err.split())
     assert main(["sample", str(run), "--n", "2", "--guidance", "1", "--out", str(tmp_path / "p.npz"), "--no-progress"]) == 0
     assert "autoguidance" not in capsys.readouterr().err
+    assert main(["sample", str(run), "--n", "2", "--guidance-interval", "0.5,80", "--no-progress"]) == 0
+    assert "(guide: the weights at step 2, sigma in (0.5, 80])" in " ".join(capsys.readouterr().err.split())
+    assert main(["sample", str(run), "--n", "2", "--guidance-interval", "80,0.5", "--no-progress"]) == 2
+    assert "eval.guidance_interval must be two noise levels" in " ".join(capsys.readouterr().err.split())
 
 
 def test_a_resumed_run_keeps_the_same_guide(tmp_path: Path, prepared_root: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -96,9 +154,13 @@ def test_settings_that_cannot_guide_are_refused_before_training(tmp_path: Path, 
         load_spec(None, tiny(prepared_root, "train.guide_at=1.5"))
     with pytest.raises(UserError, match="eval.guidance must be 1 .off. or more"):
         load_spec(None, tiny(prepared_root, "eval.guidance=0.5"))
+    for interval in ("[5, 0.3]", "[0.3]", "[inf, inf]", "[-1, 2]", "[nan, 2]"):
+        with pytest.raises(UserError, match="eval.guidance_interval must be two noise levels sigma .low, high."):
+            load_spec(None, tiny(prepared_root, f"eval.guidance_interval={interval}"))
     # the VAE samples itself: guidance and guide are put back to none, so it is one cell whatever they say
-    vae = load_spec(None, tiny(prepared_root, "model.name=vae", "train.guide_at=0.1", "eval.guidance=2"))
-    assert (vae.train.guide_at, vae.eval.guidance) == (None, 1.0)
+    vae = load_spec(None, tiny(prepared_root, "model.name=vae", "train.guide_at=0.1", "eval.guidance=2",
+                               "eval.guidance_interval=[0.3, 5]"))
+    assert (vae.train.guide_at, vae.eval.guidance, vae.eval.guidance_interval) == (None, 1.0, None)
     assert vae.hash() == load_spec(None, tiny(prepared_root, "model.name=vae")).hash()
 
 

@@ -43,9 +43,10 @@ def test_recipe_depends_on_the_data_not_its_name(tmp_path):
     assert digits.diffusion == folder.diffusion and digits.train == folder.train
     sixteen, thirty_two = load_spec(None, ["data.size=16"]), load_spec(None, ["data.size=32", "data.channels=3"])
     assert (sixteen.model.patch, sixteen.train.batch_size, sixteen.eval.steps) == (1, 32, 10)
-    assert (thirty_two.model.patch, thirty_two.train.batch_size, thirty_two.eval.steps) == (2, 16, 25)
-    assert (thirty_two.train.guide_at, thirty_two.eval.guidance) == (0.05, 2.0)  # autoguidance from 32x32 on
-    assert (sixteen.train.guide_at, sixteen.eval.guidance) == (None, 1.0)
+    assert (thirty_two.model.patch, thirty_two.train.batch_size, thirty_two.eval.steps) == (2, 16, 30)
+    # autoguidance from 32x32 on, where x_t holds more noise than signal
+    assert (thirty_two.train.guide_at, thirty_two.eval.guidance, thirty_two.eval.guidance_interval) == (0.05, 2.0, (1.0, float("inf")))
+    assert (sixteen.train.guide_at, sixteen.eval.guidance, sixteen.eval.guidance_interval) == (None, 1.0, None)
     sixty_four = load_spec(None, ["data.size=64"]).model
     assert (sixty_four.patch, sixty_four.dim_mults) == (2, (1, 2, 4))  # 32x32 feature maps down to an 8x8 bottleneck
 

@@ -1,11 +1,12 @@
 """Autoguidance on a trained run: the same weights and start noise sampled unguided and guided by each of
-``--guides`` at each of ``--weights``, scored with the run's metric against its test split (paired rows:
-only the guide and the weight differ). A guide is a run folder (its EMA weights), a ``.safetensors`` file of
-weights for the run's network (``NAME_STEP.safetensors``: STEP is recorded), or ``own``: the guide the run
-kept itself (``train.guide_at``, zoo.train.guide).
+``--guides`` at each of ``--weights`` over each of ``--intervals`` of noise levels, scored with the run's
+metric against its test split (paired rows: only the guide, the weight and the interval differ). A guide is
+a run folder (its EMA weights), a ``.safetensors`` file of weights for the run's network
+(``NAME_STEP.safetensors``: STEP is recorded), or ``own``: the guide the run kept itself (``train.guide_at``,
+zoo.train.guide).
 
-    python benchmarks/quality/autoguidance.py RUN --guides own,OTHER_RUN --weights 1,1.5,2 --steps 40 --seeds 0 \\
-        --out benchmarks/results/autoguidance.json --what "why these rows"
+    python benchmarks/quality/autoguidance.py RUN --guides own,OTHER_RUN --weights 1,1.5,2 --intervals all,0.3:5 \\
+        --steps 40 --seeds 0 --out benchmarks/results/autoguidance.json --what "why these rows"
 
 Appends one entry (provenance, the command, the rows) to ``--out``, a JSON list.
 """
@@ -15,8 +16,10 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import re
 import sys
+from itertools import product
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -44,11 +47,20 @@ def guide_of(run, source: str):  # noqa: ANN001, ANN201
     return other.model, other.step, f"EMA weights of run {source}"
 
 
+def interval_of(text: str, spec: tuple[float, ...] | None) -> tuple[float, ...] | None:
+    """One ``--intervals`` entry as ``eval.guidance_interval`` takes it."""
+    if text in ("spec", "all"):
+        return spec if text == "spec" else None
+    return tuple(float(v) for v in text.split(":"))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run")
     p.add_argument("--guides", default="own", help="comma-separated: own, run folders or .safetensors files")
     p.add_argument("--weights", default="1,2", help="guidance weights (1: unguided, scored once)")
+    p.add_argument("--intervals", default="spec", help="comma-separated noise intervals to guide in: LOW:HIGH (sigma), "
+                   "all (every noise level) or spec (the run's eval.guidance_interval)")
     p.add_argument("--sampler", default=None, help="default: the run's eval.sampler")
     p.add_argument("--steps", default=None, help="comma-separated sampler steps (default: the run's eval.steps)")
     p.add_argument("--seeds", default="0", help="offsets added to the run's eval.seed")
@@ -78,16 +90,18 @@ def main() -> None:
     steps_list = [int(s) for s in args.steps.split(",")] if args.steps else [spec.eval.steps]
     weights = [float(w) for w in args.weights.split(",")]
     guides = [guide_of(run, g) for g in args.guides.split(",")]
+    intervals = [interval_of(i, run.spec.eval.guidance_interval) for i in args.intervals.split(",")]
     for offset in map(int, args.seeds.split(",")):
         for steps in steps_list:
             for weight in weights:
-                for guide, guide_step, how in guides[:1] if weight == 1 else guides:
+                for (guide, guide_step, how), interval in product(*(([guides[0]], [None]) if weight == 1 else (guides, intervals))):
                     guided = run if weight == 1 else dataclasses.replace(run, guide=guide, guide_step=guide_step)
                     guided = dataclasses.replace(guided, spec=dataclasses.replace(run.spec, eval=dataclasses.replace(
-                        run.spec.eval, guidance=weight)))
+                        run.spec.eval, guidance=weight, guidance_interval=interval)))
                     values, seconds = sample_and_score(guided, spec, prepared, sampler, steps, args.n, offset)
                     row = {"run_step": run.step, "weight": weight, "sampler": sampler, "steps": steps, "seed_offset": offset,
-                           **({} if weight == 1 else {"guide": how, "guide_step": guide_step}),
+                           **({} if weight == 1 else {"guide": how, "guide_step": guide_step,
+                                                      **({} if interval is None else {"interval": [v if math.isfinite(v) else "inf" for v in interval]})}),
                            "s_per_1000": round(seconds * 1000 / args.n, 2), **{k: round(v, 3) for k, v in values.items()}}
                     print(json.dumps(row), flush=True)
                     record["rows"].append(row)

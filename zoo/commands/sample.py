@@ -1,12 +1,17 @@
 """``zoo sample RUN_DIR [--n N] [--sampler ddim] [--steps 50] [--option KEY=VALUE] [--seed S] [--compile auto]
-[--out FILE]``:
+[--guidance W] [--guidance-interval LOW,HIGH] [--out FILE]``:
 draw images from a trained run into ``samples.npz`` and ``samples.png``."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import typing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from zoo.config.spec import EvalSpec
 
 ORDER = 60
 
@@ -28,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", choices=("ema", "raw"), default="ema", help="EMA weights (default) or raw weights")
     p.add_argument("--guidance", type=float, default=None, metavar="W",
                    help="autoguidance weight: 1 unguided, more steers away from the run's guide (default: the spec's eval.guidance)")
+    p.add_argument("--guidance-interval", default=None, metavar="LOW,HIGH",
+                   help="guide only where the noise level sigma is in (LOW, HIGH]; 'none' everywhere (default: the spec's "
+                        "eval.guidance_interval)")
     p.add_argument("--out", default=None, help="output .npz (default RUN_DIR/samples.npz; the PNG grid goes beside it)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(run=run)
@@ -52,10 +60,13 @@ def run(args: argparse.Namespace) -> int:
     steps = args.steps or e.steps
     args.registry.get("sampler", sampler)
     for flag, given in (("--option", bool(args.option)), ("--compile on", args.compile == "on"),
-                        ("--guidance", args.guidance is not None)):
+                        ("--guidance", args.guidance is not None), ("--guidance-interval", args.guidance_interval is not None)):
         if given and loaded.diffusion is None:
             raise UserError(f"{flag}: the model of {args.run_dir} samples itself ({loaded.spec.model.name}), through "
                             f"no sampler and no denoising network, so it takes no {flag}; leave it out")
+    if args.guidance_interval is not None:
+        e = interval_set(e, args.guidance_interval)
+        loaded = dataclasses.replace(loaded, spec=dataclasses.replace(loaded.spec, eval=e))
     options = {**e.options_for(sampler), **parse_options(args.option)}
     out = Path(args.out) if args.out else Path(args.run_dir) / "samples.npz"
     if out.suffix != ".npz":  # before sampling, not after
@@ -74,11 +85,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         made = f"{steps} steps" if calls == steps else f"{calls} network calls per image (the sampler's own count; steps={steps})"
         guidance = e.guidance if args.guidance is None else args.guidance
-        guided = [f"autoguidance {guidance:g} (guide: the weights at step {loaded.guide_step:,})"] if guidance != 1 else []
+        within = "" if e.guidance_interval is None else ", sigma in ({:g}, {:g}]".format(*e.guidance_interval)
+        guided = [f"autoguidance {guidance:g} (guide: the weights at step {loaded.guide_step:,}{within})"] if guidance != 1 else []
         how = ", ".join([sampler, made, *(f"{key}={value}" for key, value in options.items()), *guided, *bf16])
     console.print(f"{args.n} samples ({how}, {loaded.weights} weights, {seconds / args.n * 1e3:.1f} ms/image) "
                   f"-> {out} and {out.with_suffix('.png')}")
     return 0
+
+
+def interval_set(evaluation: EvalSpec, text: str) -> EvalSpec:
+    """``evaluation`` with ``--guidance-interval``'s value, checked as the spec's own would be."""
+    from zoo.config.coerce import coerce
+    from zoo.config.spec import EvalSpec
+
+    interval = coerce(text, typing.get_type_hints(EvalSpec)["guidance_interval"], "--guidance-interval")
+    out = dataclasses.replace(evaluation, guidance_interval=interval)
+    out.check()
+    return out
 
 
 def parse_options(pairs: list[str]) -> dict[str, Any]:

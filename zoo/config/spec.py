@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -167,6 +168,7 @@ class EvalSpec:
     seed: int = 0  # sampling noise
     weights: str = "ema"  # "ema" or "raw"
     guidance: float = 1.0  # autoguidance weight w (zoo.diffusion.guidance): 1 is off; above 1 needs the run's guide (train.guide_at)
+    guidance_interval: tuple[float, ...] | None = None  # [low, high]: guide only where sigma (noise/signal) is in (low, high]; None: everywhere
     curve_every: int | None = None  # steps between learning-curve points (EMA weights scored in training); None: off
     curve_n: int = 200  # samples per curve point: a cheap budget, the curve's shape matters, not its last digit
     curve_steps: int = 10  # sampler steps per curve point
@@ -182,6 +184,11 @@ class EvalSpec:
             raise UserError(f"eval.weights must be 'ema' or 'raw', got '{self.weights}'")
         if not self.guidance >= 1:
             raise UserError(f"eval.guidance must be 1 (off) or more, got {self.guidance}")
+        interval = self.guidance_interval
+        if interval is not None and (len(interval) != 2 or not math.isfinite(interval[0]) or not 0 <= interval[0] < interval[1]):
+            raise UserError(f"eval.guidance_interval must be two noise levels sigma [low, high] with 0 <= low < high "
+                            f"(e.g. [1, inf]: where x_t holds more noise than signal), got {list(interval)}; 'none' to "
+                            "guide at every noise level")
         if self.n < 2 or self.steps < 1 or self.batch_size < 1:
             raise UserError("eval.n must be at least 2, eval.steps and eval.batch_size at least 1")
         if (self.curve_every is not None and self.curve_every < 1) or self.curve_n < 2 or self.curve_steps < 1:
@@ -245,12 +252,15 @@ LATE_DEFAULTS: dict[tuple[str, str], Any] = {
     # stored cell's identity; no grid stored before it has a cell that auto compiles (long enough, in a
     # configuration measured): emoji_minutes.toml's 16-minute cells train pixels in bf16, the rest are shorter
     ("train", "compile"): "auto",
-    ("train", "guide_at"): None, ("eval", "guidance"): 1.0,
+    ("train", "guide_at"): None, ("eval", "guidance"): 1.0, ("eval", "guidance_interval"): None,
 }
 
 
 def _plain(value: Any) -> Any:
-    """Tuples become lists so a spec survives a JSON round trip unchanged."""
+    """Tuples become lists and infinities the strings TOML and float() read back ("inf"), so a spec survives a
+    strict JSON round trip unchanged."""
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

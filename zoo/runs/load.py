@@ -40,7 +40,8 @@ class LoadedRun:
 
     def network(self, guidance: float | None = None) -> nn.Module:
         """What the sampler calls: the model, or the model guided by the run's guide with weight ``guidance``
-        (None: the spec's ``eval.guidance``; 1: unguided) as :mod:`zoo.diffusion.guidance` describes."""
+        (None: the spec's ``eval.guidance``; 1: unguided) over the spec's ``eval.guidance_interval``, as
+        :mod:`zoo.diffusion.guidance` describes."""
         weight = self.spec.eval.guidance if guidance is None else guidance
         if weight == 1:
             return self.model
@@ -52,9 +53,10 @@ class LoadedRun:
                     else "it was trained without train.guide_at")
             raise UserError(f"this run has no autoguidance guide ({kept}); sample it with guidance 1 (--guidance 1), "
                             "or train a run with train.guide_at set")
-        from zoo.diffusion.guidance import Guided
+        from zoo.diffusion.guidance import Guided, guided_timesteps
 
-        return Guided(self.model, self.guide, weight)
+        return Guided(self.model, self.guide, weight,
+                      guided_timesteps(self.diffusion.alphas_cumprod, self.spec.eval.guidance_interval))
 
 
 def pick_device(name: str = "auto") -> torch.device:
