@@ -360,6 +360,34 @@ def compile_training_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def guidance_draws_table(records: list[dict[str, Any]]) -> str:
+    """Every record of ``quality/autoguidance.py`` in a file: one line per way of sampling (weight, interval,
+    steps), its FID on each noise draw and the means over them. The draws of a line are the same start
+    noises as another line's with the same offsets, so two lines compare paired."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for record in records:
+        for r in record["rows"]:
+            interval = tuple(r["interval"]) if "interval" in r else None
+            key = (r["run_step"], r["weight"], interval, r["steps"], r["sampler"], r.get("guide_step"))
+            if all(row["seed_offset"] != r["seed_offset"] for row in groups.setdefault(key, [])):
+                groups[key].append(r)  # a draw scored twice (the same numbers: sampling is seeded) counts once
+    out = ["| the run's step | guidance | guided where sigma is in | sampler, steps | draws | FID per draw | mean FID | "
+           "mean KID | mean recall | s / 1,000 |", "|---:|---:|---|---|---|---|---:|---:|---:|---:|"]
+    for (run_step, weight, interval, steps, sampler, guide_step), rows in groups.items():
+        rows = sorted(rows, key=lambda r: r["seed_offset"])
+        mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("fid", "kid", "recall")}
+        seconds = sorted(r["s_per_1000"] for r in rows)
+        where = "-" if weight == 1 else "every noise level" if interval is None else "({:g}, {:g}]".format(*map(float, interval))
+        guide = "1 (unguided)" if weight == 1 else f"{weight:g} (guide: step {guide_step:,})"
+        offsets, fids = [r["seed_offset"] for r in rows], ", ".join(f"{r['fid']:.1f}" for r in rows)
+        draws = (f"{offsets[0]}-{offsets[-1]}" if offsets == list(range(offsets[0], offsets[-1] + 1)) and len(offsets) > 2
+                 else ", ".join(map(str, offsets)))
+        out.append(f"| {run_step:,} | {guide} | {where} | {sampler}, {steps} | {draws} | "
+                   f"{fids} | {mean['fid']:.1f} | {mean['kid']:.1f} | "
+                   f"{mean['recall']:.3f} | {'-'.join(dict.fromkeys(f'{v:.0f}' for v in (seconds[0], seconds[-1])))} |")
+    return "\n".join(out)
+
+
 def _spacing(final: dict[str, Any]) -> str:
     spacing = final.get("spacing", "trailing")
     return "" if spacing == "trailing" else f" ({spacing})"
@@ -369,8 +397,8 @@ RENDERERS: dict[str, Callable[..., str]] = {f.__name__: f for f in (grid_table, 
                                                                     machine, machine_short, grid_verdict_counts, curve_share, candidates_table, probes_table,
                                                                     repro_table, repro_summary, same_numbers, old_new,
                                                                     spec_walk, quality_table, grid_steps, recipe_probe_table, noise_split,
-                                                                    compile_training_table)}
-WHOLE_FILE = {"compile_training_table"}  # renderers of every record of a file that keeps a list
+                                                                    compile_training_table, guidance_draws_table)}
+WHOLE_FILE = {"compile_training_table", "guidance_draws_table"}  # renderers of every record of a file that keeps a list
 
 
 # -- the blocks ---------------------------------------------------------------------------------------

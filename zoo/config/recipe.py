@@ -79,11 +79,11 @@ def recipe_for(size: int, channels: int) -> dict[str, dict[str, Any]]:
       well, and weights 2.5 and 3 less well than 2 (``benchmarks/results/autoguidance.json``);
     - guidance only where sigma > 1, at the noisy start of sampling, where the layout of an image is decided: on
       another 32-minute run (``benchmarks/results/autoguidance_interval.json``, three noise draws, 25 steps) it
-      scored a mean FID of 22.8 against 27.6 guided at every step, where guiding only from sigma 0.28 to 5.42
+      scored a mean FID of 22.9 against 27.6 guided at every step, where guiding only from sigma 0.28 to 5.42
       (Kynkaanniemi et al.'s interval for classifier-free guidance) scored 47.6 and 57.4 on two draws: the guide
       is trained so little that its fine detail is no direction to steer by, but its coarse shapes are;
     - 30 sampler steps: the interval guides about half of them, so 30 cost about 45 network calls and 1,000
-      images stay within issue 24's 60 s on 2 cores; there 30 steps scored a mean FID of 22.0 against 22.8 for
+      images stay within issue 24's 60 s on 2 cores; there 30 steps scored a mean FID of 22.0 against 22.9 for
       25 (the number of steps before the interval; 40 scored 16.7 against 17.5 on one draw, in 58 s).
     """
     recipe: dict[str, dict[str, Any]] = {"model": model_for(size, channels)}
