@@ -77,13 +77,14 @@ def recipe_for(size: int, channels: int) -> dict[str, dict[str, Any]]:
       budget: on 32x32 emoji after 32 minutes it lowered FID from 66.7 to 26.5 and KID from 149 to 8 (40 sampler
       steps, the same weights and noise), where guides kept at 4-15% of the run scored alike, one at 31% less
       well, and weights 2.5 and 3 less well than 2 (``benchmarks/results/autoguidance.json``);
-    - guidance only where sigma > 1, at the noisy start of sampling, where the layout of an image is decided: on
-      another 32-minute run (``benchmarks/results/autoguidance_interval.json``, three noise draws, 25 steps) it
-      scored a mean FID of 22.9 against 27.6 guided at every step, where guiding only from sigma 0.28 to 5.42
-      (Kynkaanniemi et al.'s interval for classifier-free guidance) scored 47.6 and 57.4 on two draws: the guide
-      is trained so little that its fine detail is no direction to steer by, but its coarse shapes are;
-    - 30 sampler steps: the interval guides about half of them, so 30 cost about 45 network calls and 1,000
-      images stay within issue 24's 60 s on 2 cores; there 30 steps scored a mean FID of 22.0 against 22.9 for
+    - guidance only where sigma > 1, at the noisy start of sampling, where the layout of an image is decided: on a
+      32-minute run (``benchmarks/results/autoguidance_interval.json``, three noise draws, 25 steps) it scored a
+      mean FID of 22.9 against 27.6 guided at every step, where guiding only from sigma 0.28 to 5.42
+      (Kynkaanniemi et al.'s interval for classifier-free guidance) scored 53.5: the guide is trained so
+      little that its fine detail is no direction to steer by, but its coarse shapes are; on a second run, 32.1
+      (30 steps) against 39.5 (25 steps at every noise level) over five draws (``autoguidance_interval_32.json``);
+    - 30 sampler steps: the interval guides 16 of them, so 30 cost 46 network calls and 1,000
+      images stay within issue 24's 60 s on 2 cores (42-44 s); on the first run 30 steps scored a mean FID of 22.0 against 22.9 for
       25 (the number of steps before the interval; 40 scored 16.7 against 17.5 on one draw, in 58 s).
     """
     recipe: dict[str, dict[str, Any]] = {"model": model_for(size, channels)}
