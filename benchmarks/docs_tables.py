@@ -362,18 +362,19 @@ def compile_training_table(records: list[dict[str, Any]]) -> str:
 
 def guidance_draws_table(records: list[dict[str, Any]]) -> str:
     """Every record of ``quality/autoguidance.py`` in a file: one line per way of sampling (weight, interval,
-    steps), its FID on each noise draw and the means over them. The draws of a line are the same start
+    steps, sampler options), its FID on each noise draw and the means over them. The draws of a line are the same start
     noises as another line's with the same offsets, so two lines compare paired."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for record in records:
         for r in record["rows"]:
             interval = tuple(r["interval"]) if "interval" in r else None
-            key = (r["run_step"], r["weight"], interval, r["steps"], r["sampler"], r.get("guide_step"))
+            options = tuple(sorted(r.get("options", {}).items()))
+            key = (r["run_step"], r["weight"], interval, r["steps"], r["sampler"], r.get("guide_step"), options)
             if all(row["seed_offset"] != r["seed_offset"] for row in groups.setdefault(key, [])):
                 groups[key].append(r)  # a draw scored twice (the same numbers: sampling is seeded) counts once
     out = ["| the run's step | guidance | guided where sigma is in | sampler, steps | draws | FID per draw | mean FID | "
            "mean KID | mean recall | s / 1,000 |", "|---:|---:|---|---|---|---|---:|---:|---:|---:|"]
-    for (run_step, weight, interval, steps, sampler, guide_step), rows in groups.items():
+    for (run_step, weight, interval, steps, sampler, guide_step, options), rows in groups.items():
         rows = sorted(rows, key=lambda r: r["seed_offset"])
         mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("fid", "kid", "recall")}
         seconds = sorted(r["s_per_1000"] for r in rows)
@@ -382,7 +383,8 @@ def guidance_draws_table(records: list[dict[str, Any]]) -> str:
         offsets, fids = [r["seed_offset"] for r in rows], ", ".join(f"{r['fid']:.1f}" for r in rows)
         draws = (f"{offsets[0]}-{offsets[-1]}" if offsets == list(range(offsets[0], offsets[-1] + 1)) and len(offsets) > 2
                  else ", ".join(map(str, offsets)))
-        out.append(f"| {run_step:,} | {guide} | {where} | {sampler}, {steps} | {draws} | "
+        how = ", ".join([sampler, str(steps), *(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in options)])
+        out.append(f"| {run_step:,} | {guide} | {where} | {how} | {draws} | "
                    f"{fids} | {mean['fid']:.1f} | {mean['kid']:.1f} | "
                    f"{mean['recall']:.3f} | {'-'.join(dict.fromkeys(f'{v:.0f}' for v in (seconds[0], seconds[-1])))} |")
     return "\n".join(out)

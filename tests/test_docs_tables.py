@@ -171,6 +171,20 @@ def test_noise_split_refuses_runs_drawn_once() -> None:
         split([{"run": "a", "kid": 1.0}, {"run": "b", "kid": 2.0}], "kid")
 
 
+def test_guided_draws_with_other_sampler_options_are_lines_of_their_own() -> None:
+    """autoguidance.py --options: draws that differ only in a sampler option are separate lines, each
+    named by its option, and a draw scored twice counts once."""
+    def row(seed: int, fid: float, **options: float) -> dict:
+        return {"run_step": 100, "weight": 2.0, "interval": [1.0, "inf"], "steps": 30, "sampler": "dpmpp_2m",
+                "guide_step": 5, "seed_offset": seed, "fid": fid, "kid": 1.0, "recall": 0.5, "s_per_1000": 50.0,
+                **({"options": options} if options else {})}
+    records = [{"rows": [row(0, 30.0), row(0, 28.0, eps_scale=0.99), row(1, 32.0), row(1, 29.0, eps_scale=0.99)]},
+               {"rows": [row(0, 30.0)]}]
+    lines = docs_tables.guidance_draws_table(records).splitlines()[2:]
+    assert lines == ["| 100 | 2 (guide: step 5) | (1, inf] | dpmpp_2m, 30 | 0, 1 | 30.0, 32.0 | 31.0 | 1.0 | 0.500 | 50 |",
+                     "| 100 | 2 (guide: step 5) | (1, inf] | dpmpp_2m, 30, eps_scale 0.99 | 0, 1 | 28.0, 29.0 | 28.5 | 1.0 | 0.500 | 50 |"]
+
+
 @pytest.mark.parametrize("grid", ["emoji_patch", "emoji_minutes"])
 def test_a_rejudged_results_file_is_what_rejudge_gives_from_its_source(grid: str, tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
