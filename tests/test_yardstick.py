@@ -172,7 +172,7 @@ def test_the_same_samples_score_the_same_fid_and_kid_on_any_cpu(tmp_path: Path) 
     np.savez(tmp_path / "s.npz", images=noisy_images(train, n=500, sigma=48, seed=0))
     native, avx2 = check_same_on_every_cpu(tmp_path / "s.npz", tmp_path)  # FID and KID to 0.5 %, one identity
     assert native["feature_identity"] == digits().identity()
-    assert "AVX2" in avx2["cpu"] and native["cpu"] != avx2["cpu"]  # the caps took effect in the child
+    assert "AVX2" in avx2["cpu"]  # the caps took effect in the child (on an AVX2-only machine both runs are AVX2)
 
 
 # -- the table refuses mixed yardsticks ---------------------------------------------------------------
