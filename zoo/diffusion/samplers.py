@@ -184,8 +184,10 @@ def sample_loop(
 
     The diffusion's buffers are moved to the model's device. The model is called as
     ``model(x, t)`` with ``t`` a long tensor of shape (B,); put it in eval mode first.
-    ``eps_scale``: epsilon scaling (:func:`checked_eps_scale`), on every call but the first.
+    ``eps_scale``: epsilon scaling (:func:`checked_eps_scale`, which refuses an impossible one here, for every
+    sampler built on this loop), on every call but the first.
     """
+    eps_scale = checked_eps_scale(eps_scale)
     device = model_device(model, diffusion)
     diffusion.to(device)
     noise = Noise(generator, device)
@@ -301,7 +303,7 @@ def ddpm(
     timesteps = sampling_timesteps(diffusion, diffusion.num_timesteps)
     return sample_loop(
         model, diffusion, shape, timesteps, DDPMUpdate(diffusion), generator=generator, progress=progress, description="ddpm",
-        eps_scale=checked_eps_scale(eps_scale),
+        eps_scale=eps_scale,
     )
 
 
@@ -323,7 +325,7 @@ def ddim(
     timesteps = sampling_timesteps(diffusion, steps, spacing)
     return sample_loop(
         model, diffusion, shape, timesteps, DDIMUpdate(eta), generator=generator, progress=progress, description="ddim",
-        eps_scale=checked_eps_scale(eps_scale),
+        eps_scale=eps_scale,
     )
 
 
@@ -344,7 +346,7 @@ def dpmpp_2m(
     timesteps = sampling_timesteps(diffusion, steps, spacing)
     return sample_loop(
         model, diffusion, shape, timesteps, DPMSolverPP2MUpdate(), generator=generator, progress=progress,
-        description="dpm-solver++(2m)", eps_scale=checked_eps_scale(eps_scale),
+        description="dpm-solver++(2m)", eps_scale=eps_scale,
     )
 
 
