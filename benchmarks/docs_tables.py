@@ -362,13 +362,15 @@ def compile_training_table(records: list[dict[str, Any]]) -> str:
 
 def guidance_draws_table(records: list[dict[str, Any]]) -> str:
     """Every record of ``quality/autoguidance.py`` in a file: one line per way of sampling (weight, interval,
-    steps, sampler options), its FID on each noise draw and the means over them. The draws of a line are the same start
+    steps, epsilon scaling, sampler options), its FID on each noise draw and the means over them. The draws of a line are the same start
     noises as another line's with the same offsets, so two lines compare paired."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for record in records:
         for r in record["rows"]:
             interval = tuple(r["interval"]) if "interval" in r else None
-            options = tuple(sorted(r.get("options", {}).items()))
+            options = {**r.get("options", {})}
+            scale = r.get("eps_scale", options.pop("eps_scale", 1.0))  # older rows drew it as a sampler option
+            options = tuple(sorted({**options, **({"eps_scale": scale} if scale != 1 else {})}.items()))
             key = (r["run_step"], r["weight"], interval, r["steps"], r["sampler"], r.get("guide_step"), options)
             if all(row["seed_offset"] != r["seed_offset"] for row in groups.setdefault(key, [])):
                 groups[key].append(r)  # a draw scored twice (the same numbers: sampling is seeded) counts once

@@ -172,17 +172,20 @@ def test_noise_split_refuses_runs_drawn_once() -> None:
 
 
 def test_guided_draws_with_other_sampler_options_are_lines_of_their_own() -> None:
-    """autoguidance.py --options: draws that differ only in a sampler option are separate lines, each
-    named by its option, and a draw scored twice counts once."""
-    def row(seed: int, fid: float, **options: float) -> dict:
+    """autoguidance.py --options and --eps-scales: draws that differ only in a sampler option or the epsilon
+    scaling are separate lines, each named by what differs; a draw scored twice counts once, and a row that drew
+    the scale as a sampler option (before it was eval.eps_scale) is on the line of the setting's rows."""
+    def row(seed: int, fid: float, eps_scale: float = 1.0, **options: str) -> dict:
         return {"run_step": 100, "weight": 2.0, "interval": [1.0, "inf"], "steps": 30, "sampler": "dpmpp_2m",
                 "guide_step": 5, "seed_offset": seed, "fid": fid, "kid": 1.0, "recall": 0.5, "s_per_1000": 50.0,
-                **({"options": options} if options else {})}
-    records = [{"rows": [row(0, 30.0), row(0, 28.0, eps_scale=0.99), row(1, 32.0), row(1, 29.0, eps_scale=0.99)]},
+                **({"options": options} if options else {}), **({"eps_scale": eps_scale} if eps_scale != 1 else {})}
+    old = {**row(0, 28.0), "options": {"eps_scale": 0.99}}
+    records = [{"rows": [row(0, 30.0), old, row(1, 32.0), row(1, 29.0, eps_scale=0.99), row(0, 31.0, spacing="logsnr")]},
                {"rows": [row(0, 30.0)]}]
     lines = docs_tables.guidance_draws_table(records).splitlines()[2:]
     assert lines == ["| 100 | 2 (guide: step 5) | (1, inf] | dpmpp_2m, 30 | 0, 1 | 30.0, 32.0 | 31.0 | 1.0 | 0.500 | 50 |",
-                     "| 100 | 2 (guide: step 5) | (1, inf] | dpmpp_2m, 30, eps_scale 0.99 | 0, 1 | 28.0, 29.0 | 28.5 | 1.0 | 0.500 | 50 |"]
+                     "| 100 | 2 (guide: step 5) | (1, inf] | dpmpp_2m, 30, eps_scale 0.99 | 0, 1 | 28.0, 29.0 | 28.5 | 1.0 | 0.500 | 50 |",
+                     "| 100 | 2 (guide: step 5) | (1, inf] | dpmpp_2m, 30, spacing logsnr | 0 | 31.0 | 31.0 | 1.0 | 0.500 | 50 |"]
 
 
 @pytest.mark.parametrize("grid", ["emoji_patch", "emoji_minutes"])

@@ -69,7 +69,8 @@ def test_none_switches_an_optional_setting_off():
     assert load_spec(None, ["diffusion.min_snr_gamma=none", "train.ema_std=none"]).diffusion.min_snr_gamma is None
 
 
-@pytest.mark.parametrize("bad", ["train.lr_decay=cosin", "train.lr_warmup=-1", "train.ema_std=0.5"])
+@pytest.mark.parametrize("bad", ["train.lr_decay=cosin", "train.lr_warmup=-1", "train.ema_std=0.5", "train.adam_betas=[0.9]",
+                                 "train.adam_betas=[0.9, 1.0]"])
 def test_bad_schedule_settings_are_one_line_errors(bad):
     with pytest.raises(UserError, match=bad.split("=")[0]):
         load_spec(None, [bad])

@@ -111,6 +111,15 @@ def test_resume_may_extend_the_budget_but_not_change_the_model(tmp_path: Path, p
         train(spec, tmp_path / "empty", resume=True, progress=False)
 
 
+def test_adams_betas_are_the_specs(tmp_path: Path, prepared_root: str) -> None:
+    for betas, run in (("[0.9, 0.999]", tmp_path / "torch"), ("[0.9, 0.99]", tmp_path / "edm2")):
+        train(load_spec(None, tiny(prepared_root, "train.steps=3", f"train.adam_betas={betas}")), run, progress=False)
+        state = json.loads((run / "checkpoint/state.json").read_text())
+        assert state["optimizer"]["param_groups"][0]["betas"] == json.loads(betas)
+    a, b = weights(tmp_path / "torch"), weights(tmp_path / "edm2")
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
 def test_a_vae_run_saved_with_settings_it_never_reads_resumes(tmp_path: Path, prepared_root: str) -> None:
     """A VAE's spec.json written before its unused U-Net and diffusion settings were reset (71f1aeb) holds
     them; resuming compares both specs in today's canonical form, so it is still the same run."""

@@ -1,6 +1,6 @@
 """Autoguidance on a trained run: the same weights and start noise sampled unguided and guided by each of
 ``--guides`` at each of ``--weights`` over each of ``--intervals`` of noise levels, scored with the run's
-metric against its test split (paired rows: only the guide, the weight, the interval and the sampler options differ). A guide is
+metric against its test split (paired rows: only the guide, the weight, the interval, the epsilon scaling and the sampler options differ). A guide is
 a run folder (its EMA weights), a ``.safetensors`` file of weights for the run's network
 (``NAME_STEP.safetensors``: STEP is recorded), or ``own``: the guide the run kept itself (``train.guide_at``,
 zoo.train.guide).
@@ -62,7 +62,9 @@ def main() -> None:
     p.add_argument("--intervals", default="spec", help="comma-separated noise intervals to guide in: LOW:HIGH (sigma), "
                    "all (every noise level) or spec (the run's eval.guidance_interval)")
     p.add_argument("--sampler", default=None, help="default: the run's eval.sampler")
-    p.add_argument("--options", default="[{}]", help='JSON list of sampler option sets, each drawn, e.g. \'[{}, {"eps_scale": 1.005}]\'')
+    p.add_argument("--options", default="[{}]", help='JSON list of sampler option sets, each drawn, e.g. \'[{}, {"spacing": "logsnr"}]\'')
+    p.add_argument("--eps-scales", default="spec", help="comma-separated eval.eps_scale values (1: off), each drawn; "
+                   "spec: the run's")
     p.add_argument("--steps", default=None, help="comma-separated sampler steps (default: the run's eval.steps)")
     p.add_argument("--seeds", default="0", help="offsets added to the run's eval.seed")
     p.add_argument("--n", type=int, default=1000)
@@ -93,16 +95,17 @@ def main() -> None:
     guides = [guide_of(run, g) for g in args.guides.split(",")]
     intervals = [interval_of(i, run.spec.eval.guidance_interval) for i in args.intervals.split(",")]
     option_sets = json.loads(args.options)
-    for offset, options in product(map(int, args.seeds.split(",")), option_sets):
+    scales = [run.spec.eval.eps_scale] if args.eps_scales == "spec" else [float(v) for v in args.eps_scales.split(",")]
+    for offset, options, scale in product(map(int, args.seeds.split(",")), option_sets, scales):
         for steps in steps_list:
             for weight in weights:
                 for (guide, guide_step, how), interval in product(*(([guides[0]], [None]) if weight == 1 else (guides, intervals))):
                     guided = run if weight == 1 else dataclasses.replace(run, guide=guide, guide_step=guide_step)
                     guided = dataclasses.replace(guided, spec=dataclasses.replace(run.spec, eval=dataclasses.replace(
-                        run.spec.eval, guidance=weight, guidance_interval=interval)))
+                        run.spec.eval, guidance=weight, guidance_interval=interval, eps_scale=scale)))
                     values, seconds = sample_and_score(guided, spec, prepared, sampler, steps, args.n, offset, options)
                     row = {"run_step": run.step, "weight": weight, "sampler": sampler, "steps": steps, "seed_offset": offset,
-                           **({"options": options} if options else {}),
+                           **({"options": options} if options else {}), **({"eps_scale": scale} if scale != 1 else {}),
                            **({} if weight == 1 else {"guide": how, "guide_step": guide_step,
                                                       **({} if interval is None else {"interval": [v if math.isfinite(v) else "inf" for v in interval]})}),
                            "s_per_1000": round(seconds * 1000 / args.n, 2), **{k: round(v, 3) for k, v in values.items()}}

@@ -1,5 +1,5 @@
 """``zoo sample RUN_DIR [--n N] [--sampler ddim] [--steps 50] [--option KEY=VALUE] [--seed S] [--compile auto]
-[--guidance W] [--guidance-interval LOW,HIGH] [--out FILE]``:
+[--guidance W] [--guidance-interval LOW,HIGH] [--eps-scale S] [--out FILE]``:
 draw images from a trained run into ``samples.npz`` and ``samples.png``."""
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--guidance-interval", default=None, metavar="LOW,HIGH",
                    help="guide only where the noise level sigma is in (LOW, HIGH]; 'none' everywhere (default: the spec's "
                         "eval.guidance_interval)")
+    p.add_argument("--eps-scale", type=float, default=None, metavar="S",
+                   help="epsilon scaling: divide the noise prediction by S, 1 off, 0.9-1.1 (default: the spec's eval.eps_scale)")
     p.add_argument("--out", default=None, help="output .npz (default RUN_DIR/samples.npz; the PNG grid goes beside it)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(run=run)
@@ -60,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     steps = args.steps or e.steps
     args.registry.get("sampler", sampler)
     for flag, given in (("--option", bool(args.option)), ("--compile on", args.compile == "on"),
-                        ("--guidance", args.guidance is not None), ("--guidance-interval", args.guidance_interval is not None)):
+                        ("--guidance", args.guidance is not None), ("--guidance-interval", args.guidance_interval is not None),
+                        ("--eps-scale", args.eps_scale is not None)):
         if given and loaded.diffusion is None:
             raise UserError(f"{flag}: the model of {args.run_dir} samples itself ({loaded.spec.model.name}), through "
                             f"no sampler and no denoising network, so it takes no {flag}; leave it out")
@@ -75,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     images, calls = generate(loaded, args.n, sampler=sampler, steps=steps, seed=args.seed, batch_size=args.batch_size,
                              progress=args.progress, options=options, compile=args.compile,
-                             note=lambda text: console.print(text, markup=False), return_calls=True, guidance=args.guidance)
+                             note=lambda text: console.print(text, markup=False), return_calls=True, guidance=args.guidance,
+                             eps_scale=args.eps_scale)
     seconds = time.perf_counter() - start
     save_npz(images, out)
     save_grid(images, out.with_suffix(".png"))
@@ -87,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
         guidance = e.guidance if args.guidance is None else args.guidance
         within = "" if e.guidance_interval is None else ", sigma in ({:g}, {:g}]".format(*e.guidance_interval)
         guided = [f"autoguidance {guidance:g} (guide: the weights at step {loaded.guide_step:,}{within})"] if guidance != 1 else []
-        how = ", ".join([sampler, made, *(f"{key}={value}" for key, value in options.items()), *guided, *bf16])
+        eps_scale = e.eps_scale if args.eps_scale is None else args.eps_scale
+        scaled = [f"eps_scale {eps_scale:g}"] if eps_scale != 1 else []
+        how = ", ".join([sampler, made, *(f"{key}={value}" for key, value in options.items()), *guided, *scaled, *bf16])
     console.print(f"{args.n} samples ({how}, {loaded.weights} weights, {seconds / args.n * 1e3:.1f} ms/image) "
                   f"-> {out} and {out.with_suffix('.png')}")
     return 0

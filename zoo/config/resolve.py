@@ -101,13 +101,13 @@ def resolve(spec: RunSpec, registry: Registry | None = None, *, model_only: bool
 
 def without_diffusion(spec: RunSpec) -> dict[str, Any]:
     """The sections of ``spec`` with what a self-sampling model (the VAE) never reads put back to the defaults:
-    the diffusion process, the sampler, its steps and its guidance (weight and interval), the guide and the compile switch (zoo
+    the diffusion process, the sampler, its steps, its guidance (weight and interval) and epsilon scaling, the guide and the compile switch (zoo
     compiles only the network inside its diffusion loss). The spec then says what runs, and a VAE crossed with a schedule or sampler axis
     is one cell, trained once."""
     plain = EvalSpec()
     evaluation = dataclasses.replace(spec.eval, sampler=plain.sampler, sampler_options=dict(plain.sampler_options),
                                      steps=plain.steps, curve_steps=plain.curve_steps, guidance=plain.guidance,
-                                     guidance_interval=plain.guidance_interval)  # fmt: skip
+                                     guidance_interval=plain.guidance_interval, eps_scale=plain.eps_scale)  # fmt: skip
     plain_train = TrainSpec()
     return {"diffusion": DiffusionSpec(), "eval": evaluation,
             "train": dataclasses.replace(spec.train, compile=plain_train.compile, guide_at=plain_train.guide_at)}

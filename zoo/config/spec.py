@@ -113,6 +113,7 @@ class TrainSpec:
     lr: float = 2e-3  # Adam peak rate (the study's 1e-3, constant: 3x and 5x did not converge without warm-up)
     lr_warmup: int = 200  # steps of linear warm-up from 0 (zoo.train.lr)
     lr_decay: str = "cosine"  # "cosine", "linear" (to 0 at the end of the budget) or "none" (zoo.train.lr)
+    adam_betas: tuple[float, ...] = (0.9, 0.999)  # Adam's (beta1, beta2): torch's default; EDM2 and lucidrains' trainer use beta2 0.99
     epochs: int | None = None  # default 40 (the study) when neither epochs, steps nor minutes is given
     steps: int | None = None  # optimisation steps; overrides epochs
     minutes: float | None = None  # wall-clock budget; training stops at whichever limit comes first
@@ -145,6 +146,9 @@ class TrainSpec:
             raise UserError(f"unknown train.lr_decay '{self.lr_decay}'{did_you_mean(self.lr_decay, DECAYS)}; use {', '.join(DECAYS)}")
         if self.lr_warmup < 0:
             raise UserError(f"train.lr_warmup must be 0 or more steps, got {self.lr_warmup}")
+        if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
+            raise UserError(f"train.adam_betas must be two numbers in [0, 1), (beta1, beta2), e.g. [0.9, 0.99]; "
+                            f"got {list(self.adam_betas)}")
         if self.compile not in ("auto", "on", "off"):
             raise UserError(f"train.compile must be one of auto, on, off, got '{self.compile}'")
         if self.guide_at is not None and not 0 < self.guide_at < 1:
@@ -169,6 +173,7 @@ class EvalSpec:
     weights: str = "ema"  # "ema" or "raw"
     guidance: float = 1.0  # autoguidance weight w (zoo.diffusion.guidance): 1 is off; above 1 needs the run's guide (train.guide_at)
     guidance_interval: tuple[float, ...] | None = None  # [low, high]: guide only where sigma (noise/signal) is in (low, high]; None: everywhere
+    eps_scale: float = 1.0  # epsilon scaling (zoo.diffusion.eps_scaling): the noise prediction is divided by it; 1 is off
     curve_every: int | None = None  # steps between learning-curve points (EMA weights scored in training); None: off
     curve_n: int = 200  # samples per curve point: a cheap budget, the curve's shape matters, not its last digit
     curve_steps: int = 10  # sampler steps per curve point
@@ -189,11 +194,20 @@ class EvalSpec:
             raise UserError(f"eval.guidance_interval must be two noise levels sigma [low, high] with 0 <= low < high "
                             f"(e.g. [1, inf]: where x_t holds more noise than signal), got {list(interval)}; 'none' to "
                             "guide at every noise level")
+        check_eps_scale(self.eps_scale, "eval.eps_scale")
         if self.n < 2 or self.steps < 1 or self.batch_size < 1:
             raise UserError("eval.n must be at least 2, eval.steps and eval.batch_size at least 1")
         if (self.curve_every is not None and self.curve_every < 1) or self.curve_n < 2 or self.curve_steps < 1:
             raise UserError("eval.curve_every and eval.curve_steps must be at least 1, eval.curve_n at least 2 "
                             "(or leave eval.curve_every unset: no learning curve)")
+
+
+def check_eps_scale(value: float, name: str) -> None:
+    """Refuse a scale outside 0.9-1.1: the scales that helped were 0.97-0.99 (:mod:`zoo.diffusion.eps_scaling`), Ning et
+    al.'s 1.001-1.02, and one 10% off moves every x0 estimate by a tenth of the noise in it."""
+    if not 0.9 <= value <= 1.1:
+        raise UserError(f"{name} must be a number from 0.9 to 1.1 (1: off; above 1 shrinks the predicted noise, "
+                        f"below 1 enlarges it), got {value!r}")
 
 
 @dataclass
@@ -253,6 +267,7 @@ LATE_DEFAULTS: dict[tuple[str, str], Any] = {
     # configuration measured): emoji_minutes.toml's 16-minute cells train pixels in bf16, the rest are shorter
     ("train", "compile"): "auto",
     ("train", "guide_at"): None, ("eval", "guidance"): 1.0, ("eval", "guidance_interval"): None,
+    ("eval", "eps_scale"): 1.0, ("train", "adam_betas"): (0.9, 0.999),
 }
 
 

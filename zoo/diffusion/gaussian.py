@@ -131,29 +131,33 @@ class GaussianDiffusion(nn.Module):
     def predict_eps_from_v(self, x_t: Tensor, t: Tensor, v: Tensor) -> Tensor:
         return self._at("sqrt_alphas_cumprod", t, x_t) * v + self._at("sqrt_one_minus_alphas_cumprod", t, x_t) * x_t
 
-    def model_predictions(self, model: nn.Module, x_t: Tensor, t: Tensor, *, clip_x0: bool = True,
-                          eps_scale: float = 1.0) -> tuple[Tensor, Tensor]:
+    def model_predictions(self, model: nn.Module, x_t: Tensor, t: Tensor, *, clip_x0: bool = True) -> tuple[Tensor, Tensor]:
         """Run ``model(x_t, t)`` and turn whatever its objective predicts into (eps, x0), in float32.
 
-        ``eps_scale`` divides the predicted noise before x0 is derived from it (Ning et al. 2024's epsilon
-        scaling, :mod:`zoo.diffusion.samplers`); 1 leaves the prediction as it is.
         With ``clip_x0`` the x0 estimate is clamped to the data range [-1, 1] and eps re-derived from it,
         so the pair stays consistent (as lucidrains' ``rederive_pred_noise`` and improved-diffusion's DDIM).
         """
-        out = model(x_t, t).float()
-        if self.objective == "eps":
-            eps, x0 = out, self.predict_x0_from_eps(x_t, t, out)
-        elif self.objective == "x0":
-            eps, x0 = self.predict_eps_from_x0(x_t, t, out), out
-        else:
-            eps, x0 = self.predict_eps_from_v(x_t, t, out), self.predict_x0_from_v(x_t, t, out)
-        if eps_scale != 1.0:
-            eps = eps / eps_scale
-            x0 = self.predict_x0_from_eps(x_t, t, eps)
+        eps, x0 = self.split(model(x_t, t).float(), x_t, t)
         if clip_x0:
             x0 = x0.clamp(-1.0, 1.0)
             eps = self.predict_eps_from_x0(x_t, t, x0)
         return eps, x0
+
+    def split(self, out: Tensor, x_t: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """(eps, x0) of a network output ``out`` at (x_t, t), whatever the objective it predicts."""
+        if self.objective == "eps":
+            return out, self.predict_x0_from_eps(x_t, t, out)
+        if self.objective == "x0":
+            return self.predict_eps_from_x0(x_t, t, out), out
+        return self.predict_eps_from_v(x_t, t, out), self.predict_x0_from_v(x_t, t, out)
+
+    def output(self, eps: Tensor, x_t: Tensor, t: Tensor) -> Tensor:
+        """What a network of this objective outputs at (x_t, t) when its noise prediction is ``eps``: the
+        inverse of :meth:`split`, as a wrapper that changes eps (:mod:`zoo.diffusion.eps_scaling`) needs."""
+        if self.objective == "eps":
+            return eps
+        x0 = self.predict_x0_from_eps(x_t, t, eps)
+        return x0 if self.objective == "x0" else self.predict_v(x0, eps, t)
 
     # -- training ------------------------------------------------------------------------------
     def target(self, x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:

@@ -10,8 +10,7 @@
 
 All three share one loop (:func:`sample_loop`): pick timesteps, draw the start noise, call the
 model through ``diffusion.model_predictions`` (so eps-, x0- and v-predicting networks all work),
-apply the sampler's update. A sampler is only its update rule. All three take ``eps_scale``
-(epsilon scaling, :func:`checked_eps_scale`).
+apply the sampler's update. A sampler is only its update rule.
 
 Timesteps (one ``spacing`` option for every sampler but ddpm, see :func:`sampling_timesteps`):
 
@@ -178,54 +177,33 @@ def sample_loop(
     generator: torch.Generator | None,
     progress: bool = False,
     description: str = "sampling",
-    eps_scale: float = 1.0,
 ) -> Tensor:
     """Start from N(0, I) and apply ``update`` once per timestep; the images, clamped to [-1, 1].
 
     The diffusion's buffers are moved to the model's device. The model is called as
     ``model(x, t)`` with ``t`` a long tensor of shape (B,); put it in eval mode first.
-    ``eps_scale``: epsilon scaling (:func:`checked_eps_scale`, which refuses an impossible one here, for every
-    sampler built on this loop), on every call but the first.
     """
-    eps_scale = checked_eps_scale(eps_scale)
     device = model_device(model, diffusion)
     diffusion.to(device)
     noise = Noise(generator, device)
     steps = _steps(diffusion, timesteps)
     with torch.inference_mode(), _progress(description, len(steps), progress) as advance:
         x = noise(shape)
-        for i, step in enumerate(steps):
+        for step in steps:
             t = torch.full((x.shape[0],), step.t, device=device, dtype=torch.long)
-            eps, x0 = diffusion.model_predictions(model, x, t, clip_x0=True, eps_scale=eps_scale if i else 1.0)
+            eps, x0 = diffusion.model_predictions(model, x, t, clip_x0=True)
             x = update(x, eps, x0, step, noise)
             advance()
         return x.clamp(-1.0, 1.0)
-
-
-def checked_eps_scale(value: Any) -> float:
-    """Epsilon scaling (Ning et al. 2024, "Elucidating the Exposure Bias in Diffusion Models"): the network's
-    noise prediction is divided by ``eps_scale`` before the sampler derives x0 from it. Ning et al. scale it
-    down (a value just above 1; ComfyUI's EpsilonScaling node defaults to 1.005): while sampling, x_t drifts
-    from the x_t of training and, they found, the prediction comes out too large. zoo's 32x32 recipe errs
-    the other way: on two runs' emoji weights every value above 1 scored worse and 0.98-0.995 better
-    (docs/diffusion.md, "Epsilon scaling"), so the value is the data's to choose and 1 (off) is the default.
-
-    The first call is left as it is: its input is pure noise at sigma = sqrt((1 - alpha_bar) / alpha_bar)
-    of about 2e4 (cosine, T = 1000), where x0 = x_t / alpha - sigma eps would move by 100 for a 0.5% scale."""
-    try:
-        scale = float(value)
-    except (TypeError, ValueError):
-        scale = math.nan
-    if not 0.9 <= scale <= 1.1:
-        raise UserError(f"eps_scale must be a number from 0.9 to 1.1 (1: off; above 1 shrinks the predicted noise, "
-                        f"below 1 enlarges it), got {value!r}")
-    return scale
 
 
 def _reject_unknown(sampler: str, options: dict[str, Any], known: Sequence[str]) -> None:
     if options:
         name = next(iter(options))
         accepted = ", ".join(known) if known else "none"
+        if name == "eps_scale":  # a sampler option until it became a setting every sampler gets
+            raise UserError(f"eps_scale is not a sampler option but a setting: eval.eps_scale (zoo sample --eps-scale); "
+                            f"sampler '{sampler}' takes {accepted}")
         raise UserError(f"sampler '{sampler}' has no option '{name}'{did_you_mean(name, known)}; its options: {accepted}")
 
 
@@ -295,15 +273,13 @@ def ddpm(
     steps: int | None = None,  # ignored: ancestral sampling always runs all T steps
     generator: torch.Generator | None = None,
     progress: bool = False,
-    eps_scale: float = 1.0,  # see checked_eps_scale
     **options: Any,
 ) -> Tensor:
     """Ho et al. 2020: ancestral sampling through all T steps, posterior variance beta tilde."""
-    _reject_unknown("ddpm", options, ("eps_scale",))
+    _reject_unknown("ddpm", options, ())
     timesteps = sampling_timesteps(diffusion, diffusion.num_timesteps)
     return sample_loop(
         model, diffusion, shape, timesteps, DDPMUpdate(diffusion), generator=generator, progress=progress, description="ddpm",
-        eps_scale=eps_scale,
     )
 
 
@@ -317,15 +293,13 @@ def ddim(
     progress: bool = False,
     eta: float = 0.0,  # 0: deterministic (DDIM); 1: the DDPM posterior variance
     spacing: str = "linspace",  # see sampling_timesteps
-    eps_scale: float = 1.0,  # see checked_eps_scale
     **options: Any,
 ) -> Tensor:
     """Song et al. 2021: DDIM on ``steps`` timesteps, ``eta`` scales the noise (0 = deterministic)."""
-    _reject_unknown("ddim", options, ("eta", "spacing", "eps_scale"))
+    _reject_unknown("ddim", options, ("eta", "spacing"))
     timesteps = sampling_timesteps(diffusion, steps, spacing)
     return sample_loop(
         model, diffusion, shape, timesteps, DDIMUpdate(eta), generator=generator, progress=progress, description="ddim",
-        eps_scale=eps_scale,
     )
 
 
@@ -338,20 +312,19 @@ def dpmpp_2m(
     generator: torch.Generator | None = None,
     progress: bool = False,
     spacing: str = "trailing",  # see sampling_timesteps and the module docstring
-    eps_scale: float = 1.0,  # see checked_eps_scale
     **options: Any,
 ) -> Tensor:
     """Lu et al. 2022: DPM-Solver++(2M), deterministic, second order; good samples in 15-25 steps."""
-    _reject_unknown("dpmpp_2m", options, ("spacing", "eps_scale"))
+    _reject_unknown("dpmpp_2m", options, ("spacing",))
     timesteps = sampling_timesteps(diffusion, steps, spacing)
     return sample_loop(
         model, diffusion, shape, timesteps, DPMSolverPP2MUpdate(), generator=generator, progress=progress,
-        description="dpm-solver++(2m)", eps_scale=eps_scale,
+        description="dpm-solver++(2m)",
     )
 
 
 @hookimpl
 def zoo_register(registry: Registry) -> None:
-    registry.add("sampler", "ddpm", ddpm, help="Ho et al. 2020: ancestral, all T steps (ignores steps); option eps_scale")
-    registry.add("sampler", "ddim", ddim, help="Song et al. 2021: DDIM on any steps; options eta (default 0), spacing, eps_scale")
-    registry.add("sampler", "dpmpp_2m", dpmpp_2m, help="Lu et al. 2022: DPM-Solver++(2M), 2nd-order multistep; options spacing, eps_scale")
+    registry.add("sampler", "ddpm", ddpm, help="Ho et al. 2020: ancestral, all T steps (ignores steps)")
+    registry.add("sampler", "ddim", ddim, help="Song et al. 2021: DDIM on any steps; options eta (default 0), spacing")
+    registry.add("sampler", "dpmpp_2m", dpmpp_2m, help="Lu et al. 2022: DPM-Solver++(2M), 2nd-order multistep; options spacing")

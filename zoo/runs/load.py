@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from zoo.config.resolve import ResolvedSpec, resolve
-from zoo.config.spec import RunSpec
+from zoo.config.spec import RunSpec, check_eps_scale
 from zoo.contract import owns_sampling
 from zoo.errors import UserError
 from zoo.registry import Registry
@@ -38,13 +38,21 @@ class LoadedRun:
     guide: nn.Module | None = None  # the autoguidance guide (zoo.train.guide), when the run has kept one
     guide_step: int | None = None  # the training step whose EMA weights the guide is
 
-    def network(self, guidance: float | None = None) -> nn.Module:
-        """What the sampler calls: the model, or the model guided by the run's guide with weight ``guidance``
-        (None: the spec's ``eval.guidance``; 1: unguided) over the spec's ``eval.guidance_interval``, as
-        :mod:`zoo.diffusion.guidance` describes."""
+    def network(self, guidance: float | None = None, eps_scale: float | None = None) -> nn.Module:
+        """What the sampler calls: the model, guided by the run's guide with weight ``guidance`` over the spec's
+        ``eval.guidance_interval`` (:mod:`zoo.diffusion.guidance`), its noise prediction divided by ``eps_scale``
+        (:mod:`zoo.diffusion.eps_scaling`). None takes the spec's ``eval.guidance`` and ``eval.eps_scale``; 1 is off."""
         weight = self.spec.eval.guidance if guidance is None else guidance
-        if weight == 1:
-            return self.model
+        scale = self.spec.eval.eps_scale if eps_scale is None else eps_scale
+        check_eps_scale(scale, "eps_scale")
+        network = self.model if weight == 1 else self._guided(weight)
+        if scale == 1:
+            return network
+        from zoo.diffusion.eps_scaling import EpsScaled
+
+        return EpsScaled(network, self.diffusion, scale)
+
+    def _guided(self, weight: float) -> nn.Module:
         if not weight > 1:
             raise UserError(f"guidance must be 1 (off) or more, got {weight}")
         if self.guide is None:

@@ -48,6 +48,7 @@ def generate(
     note: Callable[[str], None] = print,
     return_calls: bool = False,
     guidance: float | None = None,
+    eps_scale: float | None = None,
 ) -> np.ndarray | tuple[np.ndarray, int | None]:
     """``n`` images as uint8 (N, C, H, W), deterministic given ``seed`` (and ``compile``). ``sampler``, ``steps``
     and ``options`` default to the run's ``[eval]`` (its sampler, steps and, for that sampler, its
@@ -58,6 +59,7 @@ def generate(
     calls the sampler made per image (None for a model that samples itself); ddpm, for one, makes T whatever
     ``steps`` says, and a second-order sampler may make two a step. The network runs in the precision the
     run's ``train.bf16`` gives on this device, the one it trained in (:func:`zoo.runtime.precision.use_bf16`).
+    ``guidance`` and ``eps_scale``: as :meth:`zoo.runs.load.LoadedRun.network` takes them (None: the run's ``[eval]``).
     """
     e = run.spec.eval
     sampler = sampler or e.sampler
@@ -76,7 +78,7 @@ def generate(
     bf16, _ = use_bf16(run.spec, device)
     with autocast(bf16, device):  # around the compile too: dynamo guards on autocast
         if sample is not None:
-            networks = SamplingNetworks(run.network(guidance), compile, n=n, shape=shape, device=device,
+            networks = SamplingNetworks(run.network(guidance, eps_scale), compile, n=n, shape=shape, device=device,
                                         precision="bf16" if bf16 else "fp32", note=note)
         for start in range(0, n, batch_size):
             b = min(batch_size, n - start)

@@ -103,7 +103,7 @@ def build_state(run: TrainingRun) -> TrainState:
     ema = EMA(model, max_decay=t.ema_max_decay, power=t.ema_power, std=t.ema_std) if t.ema else None
     # fused: one kernel over all parameters instead of a Python loop of small ops; 2-6% of a CPU
     # step, the same updates to float rounding (docs/performance.md)
-    optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, fused=run.device.type in ("cpu", "cuda"))
+    optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, betas=tuple(t.adam_betas), fused=run.device.type in ("cpu", "cuda"))
     generators = {name: stream(t.seed, name, run.rank) for name in (TIMESTEPS, TRAINING_NOISE)}
     return TrainState(model, diffusion, ema, optimizer, generators, parameters, flops)
 
