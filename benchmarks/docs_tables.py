@@ -370,7 +370,8 @@ def guidance_draws_table(records: list[dict[str, Any]]) -> str:
             interval = tuple(r["interval"]) if "interval" in r else None
             options = {**r.get("options", {})}
             scale = r.get("eps_scale", options.pop("eps_scale", 1.0))  # older rows drew it as a sampler option
-            options = tuple(sorted({**options, **({"eps_scale": scale} if scale != 1 else {})}.items()))
+            scaled = {"eps_scale": scale, **({"eps_max_sigma": r["eps_max_sigma"]} if "eps_max_sigma" in r else {})} if scale != 1 else {}
+            options = tuple(sorted({**options, **scaled}.items()))
             key = (r["run_step"], r["weight"], interval, r["steps"], r["sampler"], r.get("guide_step"), options)
             if all(row["seed_offset"] != r["seed_offset"] for row in groups.setdefault(key, [])):
                 groups[key].append(r)  # a draw scored twice (the same numbers: sampling is seeded) counts once
@@ -392,6 +393,21 @@ def guidance_draws_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def calibration_table(records: list[dict[str, Any]]) -> str:
+    """Every record of ``quality/eps_calibration.py`` in a file, side by side: per timestep, each run's least-squares
+    scale of its noise prediction on the test images (1: calibrated; above 1: the prediction is too small), plain and
+    as sampled (guided), with the relative error of the plain prediction."""
+    runs = [f"{r['run_step']:,} steps" for r in records]
+    out = ["| t | sigma | " + " | ".join(f"lambda, {run}" for run in runs) + " | " + " | ".join(f"lambda guided, {run}" for run in runs)
+           + " | relative error |", "|---:|---:|" + "---:|" * (2 * len(runs) + 1)]
+    for rows in zip(*(r["rows"] for r in records)):
+        errors = sorted(row["rel_error"] for row in rows)
+        out.append(f"| {rows[0]['t']} | {rows[0]['sigma']:.3g} | " + " | ".join(f"{row['lambda']:.3f}" for row in rows) + " | "
+                   + " | ".join(f"{row.get('lambda_guided', row['lambda']):.3f}" for row in rows)
+                   + f" | {'-'.join(dict.fromkeys(f'{e:.3f}' for e in (errors[0], errors[-1])))} |")
+    return "\n".join(out)
+
+
 def _spacing(final: dict[str, Any]) -> str:
     spacing = final.get("spacing", "trailing")
     return "" if spacing == "trailing" else f" ({spacing})"
@@ -401,8 +417,9 @@ RENDERERS: dict[str, Callable[..., str]] = {f.__name__: f for f in (grid_table, 
                                                                     machine, machine_short, grid_verdict_counts, curve_share, candidates_table, probes_table,
                                                                     repro_table, repro_summary, same_numbers, old_new,
                                                                     spec_walk, quality_table, grid_steps, recipe_probe_table, noise_split,
-                                                                    compile_training_table, guidance_draws_table)}
-WHOLE_FILE = {"compile_training_table", "guidance_draws_table"}  # renderers of every record of a file that keeps a list
+                                                                    compile_training_table, guidance_draws_table,
+                                                                    calibration_table)}
+WHOLE_FILE = {"compile_training_table", "guidance_draws_table", "calibration_table"}  # renderers of every record of a file that keeps a list
 
 
 # -- the blocks ---------------------------------------------------------------------------------------

@@ -180,12 +180,14 @@ def test_guided_draws_with_other_sampler_options_are_lines_of_their_own() -> Non
                 "guide_step": 5, "seed_offset": seed, "fid": fid, "kid": 1.0, "recall": 0.5, "s_per_1000": 50.0,
                 **({"options": options} if options else {}), **({"eps_scale": eps_scale} if eps_scale != 1 else {})}
     old = {**row(0, 28.0), "options": {"eps_scale": 0.99}}
-    records = [{"rows": [row(0, 30.0), old, row(1, 32.0), row(1, 29.0, eps_scale=0.99), row(0, 31.0, spacing="logsnr")]},
+    low = {**row(0, 27.0, eps_scale=0.99), "eps_max_sigma": 1.0}  # autoguidance.py --eps-max-sigma
+    records = [{"rows": [row(0, 30.0), old, row(1, 32.0), row(1, 29.0, eps_scale=0.99), row(0, 31.0, spacing="logsnr"), low]},
                {"rows": [row(0, 30.0)]}]
     lines = docs_tables.guidance_draws_table(records).splitlines()[2:]
     assert lines == ["| 100 | 2 (guide: step 5) | (1, inf] | dpmpp_2m, 30 | 0, 1 | 30.0, 32.0 | 31.0 | 1.0 | 0.500 | 50 |",
                      "| 100 | 2 (guide: step 5) | (1, inf] | dpmpp_2m, 30, eps_scale 0.99 | 0, 1 | 28.0, 29.0 | 28.5 | 1.0 | 0.500 | 50 |",
-                     "| 100 | 2 (guide: step 5) | (1, inf] | dpmpp_2m, 30, spacing logsnr | 0 | 31.0 | 31.0 | 1.0 | 0.500 | 50 |"]
+                     "| 100 | 2 (guide: step 5) | (1, inf] | dpmpp_2m, 30, spacing logsnr | 0 | 31.0 | 31.0 | 1.0 | 0.500 | 50 |",
+                     "| 100 | 2 (guide: step 5) | (1, inf] | dpmpp_2m, 30, eps_max_sigma 1, eps_scale 0.99 | 0 | 27.0 | 27.0 | 1.0 | 0.500 | 50 |"]
 
 
 @pytest.mark.parametrize("grid", ["emoji_patch", "emoji_minutes"])

@@ -65,6 +65,8 @@ def main() -> None:
     p.add_argument("--options", default="[{}]", help='JSON list of sampler option sets, each drawn, e.g. \'[{}, {"spacing": "logsnr"}]\'')
     p.add_argument("--eps-scales", default="spec", help="comma-separated eval.eps_scale values (1: off), each drawn; "
                    "spec: the run's")
+    p.add_argument("--eps-max-sigma", type=float, default=None, help="scale the noise prediction only where sigma is at most "
+                   "this (default: zoo.diffusion.eps_scaling.MAX_SIGMA); recorded in each row")
     p.add_argument("--steps", default=None, help="comma-separated sampler steps (default: the run's eval.steps)")
     p.add_argument("--seeds", default="0", help="offsets added to the run's eval.seed")
     p.add_argument("--n", type=int, default=1000)
@@ -84,6 +86,10 @@ def main() -> None:
     from zoo.runtime.io import atomic_write_text
 
     zoo.tune_allocator()
+    if args.eps_max_sigma is not None:  # a probe of where the scaling pays, not a setting: zoo's wrapper reads the constant
+        import zoo.diffusion.eps_scaling
+
+        zoo.diffusion.eps_scaling.MAX_SIGMA = args.eps_max_sigma
     torch.set_num_threads(args.threads)
     record = {**provenance(), "what": args.what, "command": " ".join(sys.argv), "run": args.run, "rows": []}
     spec = from_dict(read_spec_json(Path(args.run) / "spec.json"))
@@ -106,6 +112,7 @@ def main() -> None:
                     values, seconds = sample_and_score(guided, spec, prepared, sampler, steps, args.n, offset, options)
                     row = {"run_step": run.step, "weight": weight, "sampler": sampler, "steps": steps, "seed_offset": offset,
                            **({"options": options} if options else {}), **({"eps_scale": scale} if scale != 1 else {}),
+                           **({"eps_max_sigma": args.eps_max_sigma} if args.eps_max_sigma is not None and scale != 1 else {}),
                            **({} if weight == 1 else {"guide": how, "guide_step": guide_step,
                                                       **({} if interval is None else {"interval": [v if math.isfinite(v) else "inf" for v in interval]})}),
                            "s_per_1000": round(seconds * 1000 / args.n, 2), **{k: round(v, 3) for k, v in values.items()}}
