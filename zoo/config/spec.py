@@ -203,7 +203,7 @@ class EvalSpec:
 
 
 def check_eps_scale(value: float, name: str) -> None:
-    """Refuse a scale outside 0.9-1.1: the scales that helped were 0.97-0.99 (:mod:`zoo.diffusion.eps_scaling`), Ning et
+    """Refuse a scale outside 0.9-1.1: the scales that helped were 0.96-0.995 (:mod:`zoo.diffusion.eps_scaling`), Ning et
     al.'s 1.001-1.02, and one 10% off moves every x0 estimate by a tenth of the noise in it."""
     if not 0.9 <= value <= 1.1:
         raise UserError(f"{name} must be a number from 0.9 to 1.1 (1: off; above 1 shrinks the predicted noise, "

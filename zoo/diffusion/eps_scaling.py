@@ -3,7 +3,7 @@
 Ning et al. 2024, "Elucidating the Exposure Bias in Diffusion Models" (ICLR 2024): while sampling, x_t drifts
 from the x_t of training, and the network's noise prediction comes out too large, so they divide it by a
 ``scale`` just above 1 (ComfyUI's EpsilonScaling node defaults to 1.005). zoo's 32x32 recipe errs the other
-way: on its emoji weights every scale above 1 scored worse, and 0.97-0.99 better (docs/diffusion.md,
+way: on its emoji weights every scale above 1 scored worse, and 0.96-0.995 better (docs/diffusion.md,
 "Epsilon scaling"), so the scale is the data's to choose (``eval.eps_scale``), and 1 is off.
 
 It is a wrapper around the network, as autoguidance is (:mod:`zoo.diffusion.guidance`), not a sampler
