@@ -52,3 +52,14 @@ def provenance(root: Path = ROOT) -> dict[str, Any]:
 def missing(record: dict[str, Any]) -> list[str]:
     """The :data:`REQUIRED` keys a results record lacks (empty: the docs may quote it)."""
     return [k for k in REQUIRED if not record.get(k)]
+
+
+def append_record(path: str | Path, record: dict[str, Any]) -> None:
+    """Add ``record`` to the JSON list of runs in ``path`` (created when missing), written atomically."""
+    import json
+
+    from zoo.runtime.io import atomic_write_text
+
+    path = Path(path)
+    entries = json.loads(path.read_text()) if path.exists() else []
+    atomic_write_text(path, json.dumps([*entries, record], indent=1) + "\n")

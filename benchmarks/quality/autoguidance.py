@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from provenance import provenance  # noqa: E402
+from provenance import append_record, provenance  # noqa: E402
 from run import sample_and_score  # noqa: E402
 
 
@@ -83,7 +83,6 @@ def main() -> None:
     from zoo.config.spec import from_dict, read_spec_json
     from zoo.data.prepare import prepare
     from zoo.runs.load import load_run
-    from zoo.runtime.io import atomic_write_text
 
     zoo.tune_allocator()
     if args.eps_max_sigma is not None:  # a probe of where the scaling pays, not a setting: zoo's wrapper reads the constant
@@ -118,9 +117,7 @@ def main() -> None:
                            "s_per_1000": round(seconds * 1000 / args.n, 2), **{k: round(v, 3) for k, v in values.items()}}
                     print(json.dumps(row), flush=True)
                     record["rows"].append(row)
-    out = Path(args.out)
-    entries = json.loads(out.read_text()) if out.exists() else []
-    atomic_write_text(out, json.dumps([*entries, record], indent=1) + "\n")
+    append_record(args.out, record)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from provenance import provenance  # noqa: E402
+from provenance import append_record, provenance  # noqa: E402
 
 TIMESTEPS = "50,100,200,300,400,500,600,700,800,900,950"
 
@@ -46,7 +46,6 @@ def main() -> None:
     from zoo.data.prepare import prepare
     from zoo.diffusion.guidance import noise_levels
     from zoo.runs.load import load_run
-    from zoo.runtime.io import atomic_write_text
 
     torch.set_num_threads(args.threads)
     run = load_run(args.run)
@@ -73,9 +72,7 @@ def main() -> None:
                 row[f"rel_error{name}"] = round(float(((eps_hat - eps) ** 2).sum() / (eps**2).sum()), 4)
             print(json.dumps(row), flush=True)
             record["rows"].append(row)
-    out = Path(args.out)
-    entries = json.loads(out.read_text()) if out.exists() else []
-    atomic_write_text(out, json.dumps([*entries, record], indent=1) + "\n")
+    append_record(args.out, record)
 
 
 if __name__ == "__main__":
