@@ -20,11 +20,10 @@ sampler clamps that to a saturated image. 80 is the top of the noise range EDM s
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from zoo.diffusion.gaussian import GaussianDiffusion
-from zoo.diffusion.guidance import noise_levels
+from zoo.diffusion.guidance import guided_timesteps, per_timestep
 
 #: the highest noise level sigma that is scaled (the module docstring says why)
 MAX_SIGMA = 80.0
@@ -37,7 +36,7 @@ class EpsScaled(nn.Module):
     def __init__(self, model: nn.Module, diffusion: GaussianDiffusion, scale: float) -> None:
         super().__init__()
         self.model, self.diffusion, self.scale = model, diffusion, float(scale)
-        self.scaled = noise_levels(diffusion.alphas_cumprod.double()) <= MAX_SIGMA  # a bool per timestep
+        self.scaled = guided_timesteps(diffusion.alphas_cumprod, (0.0, MAX_SIGMA))  # a bool per timestep: sigma in (0, 80]
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         out = self.model(x, t)
@@ -45,10 +44,7 @@ class EpsScaled(nn.Module):
         if self.scale == 1 or not on.any():
             return out
         eps, _ = self.diffusion.split(out.float(), x, t)
-        scaled = self.diffusion.output(eps / self.scale, x, t)
-        if on.all():
-            return scaled
-        return torch.where(on.view(-1, *[1] * (out.dim() - 1)), scaled, out.float())  # a batch of mixed timesteps
+        return per_timestep(on, self.diffusion.output(eps / self.scale, x, t), out.float())
 
     def extra_repr(self) -> str:
         return f"scale={self.scale:g}, scaled timesteps={int(self.scaled.sum())}/{len(self.scaled)}"

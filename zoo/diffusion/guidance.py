@@ -39,6 +39,14 @@ def guided_timesteps(alphas_cumprod: Tensor, interval: tuple[float, float] | Non
     return (sigma > low) & (sigma <= high)
 
 
+def per_timestep(on: Tensor | None, inside: Tensor, outside: Tensor) -> Tensor:
+    """``inside`` where a sample's timestep is ``on`` (a bool per sample; None: all), else ``outside``: a batch of
+    mixed timesteps, for the network wrappers that act on some noise levels only."""
+    if on is None or on.all():
+        return inside
+    return torch.where(on.view(-1, *[1] * (inside.dim() - 1)), inside, outside)
+
+
 class Guided(nn.Module):
     """``guide(x, t) + weight * (model(x, t) - guide(x, t))``: a network the samplers call as any other.
     ``guided``: a bool per timestep (:func:`guided_timesteps`); elsewhere it is ``model(x, t)``, and a batch
@@ -53,10 +61,7 @@ class Guided(nn.Module):
         if on is not None and not on.any():
             return self.model(x, t)
         guide, plain = self.guide(x, t), self.model(x, t)
-        out = guide + self.weight * (plain - guide)
-        if on is None or on.all():
-            return out
-        return torch.where(on.view(-1, *[1] * (out.dim() - 1)), out, plain)  # a batch of mixed timesteps
+        return per_timestep(on, guide + self.weight * (plain - guide), plain)
 
     def extra_repr(self) -> str:
         at = "" if self.guided is None else f", guided timesteps={int(self.guided.sum())}/{len(self.guided)}"
