@@ -1,0 +1,136 @@
+"""How long should the EMA be? One run of the recipe keeps power-function EMAs of several lengths
+(``train.ema_std``, Karras et al. 2024) side by side, then each is sampled the recipe's way from the same noise
+and scored (paired rows: only the averaging differs, so run-to-run spread does not enter the comparison).
+
+    python benchmarks/quality/ema_lengths.py train RUN --data emoji:32:3 --minutes 32 --stds 0.05,0.15,0.2,0.25
+    python benchmarks/quality/ema_lengths.py draw RUN --seeds 0,1,2 --out benchmarks/results/ema_lengths.json --what "..."
+
+``train`` trains the recipe in ``RUN`` (a fresh folder) and writes ``RUN/ema_lengths/std<S>.safetensors``
+beside the run's own EMA (its spec's ``train.ema_std``). The extra averages are updated outside the training
+steps, so they cost the run no steps of its time budget (the loop counts only step time). ``draw`` samples the run's
+own EMA and each extra one (and ``raw``, the last weights, with ``--raw``); the guide stays the run's own.
+Appends one entry (provenance, the command, the rows) to ``--out``, a JSON list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from provenance import append_record, provenance  # noqa: E402
+from run import DATA, sample_and_score, spec_dict  # noqa: E402
+
+FOLDER = "ema_lengths"
+
+
+def extra_emas(stds: list[float]):  # noqa: ANN201 - a zoo TrainingHook, imported late
+    """A training hook keeping one power-function EMA per ``std`` and saving them at the end."""
+    from safetensors.torch import save_file
+
+    from zoo.contract import TrainingHook
+    from zoo.runtime.io import atomic_path
+    from zoo.train.ema import EMA
+
+    class ExtraEMAs(TrainingHook):
+        def on_start(self, run, state) -> None:  # noqa: ANN001
+            if state.step:
+                sys.exit("ema_lengths.py trains fresh runs only: the extra averages are not checkpointed")
+            self.emas = {std: EMA(state.model, std=std) for std in stds}
+
+        def after_step(self, run, state, loss: float) -> None:  # noqa: ANN001, ARG002
+            start = time.perf_counter()
+            for ema in self.emas.values():
+                ema.update(state.model)
+            state.paused += time.perf_counter() - start  # not training: the logger's images/s leaves it out
+
+        def on_end(self, run, state) -> None:  # noqa: ANN001
+            for std, ema in self.emas.items():
+                with atomic_path(Path(run.run_dir) / FOLDER / f"std{std:g}.safetensors") as tmp:
+                    save_file({k: v.detach().cpu().contiguous() for k, v in ema.state_dict().items()}, tmp)
+
+    return ExtraEMAs()
+
+
+def train(args: argparse.Namespace) -> None:
+    import torch
+
+    from zoo.config.resolve import resolve
+    from zoo.config.spec import from_dict
+    from zoo.train import train as train_run
+
+    if Path(args.run).exists():
+        sys.exit(f"{args.run} exists: train needs a fresh folder")
+    torch.set_num_threads(args.threads)
+    name, size, channels = args.data.split(":")
+    DATA.update(dataset=name, size=int(size), channels=int(channels))
+    spec = resolve(from_dict(spec_dict("new", args.minutes, args.threads, 1000)))
+    summary = train_run(spec, args.run, progress=False, hooks=[extra_emas([float(s) for s in args.stds.split(",")])])
+    print(json.dumps({"step": summary.step, "elapsed": summary.elapsed}))
+
+
+def draw(args: argparse.Namespace) -> None:
+    import copy
+
+    import torch
+    from safetensors.torch import load_file
+
+    from zoo.config.spec import from_dict, read_spec_json
+    from zoo.data.prepare import prepare
+    from zoo.runs.checkpoint import find_checkpoint, load_weights
+    from zoo.runs.load import load_run
+
+    torch.set_num_threads(args.threads)
+    spec = from_dict(read_spec_json(Path(args.run) / "spec.json"))
+    run = load_run(args.run)
+    prepared = prepare(spec.data)
+    networks = {f"{spec.train.ema_std:g}": run.model}
+    for file in sorted((Path(args.run) / FOLDER).glob("std*.safetensors")):
+        networks[file.stem.removeprefix("std")] = copy.deepcopy(run.model)
+        networks[file.stem.removeprefix("std")].load_state_dict(load_file(file))
+    if args.raw:
+        networks["raw"] = copy.deepcopy(run.model)
+        networks["raw"].load_state_dict(load_weights(find_checkpoint(args.run), "model"))
+    record = {**provenance(), "what": args.what, "command": " ".join(sys.argv), "run": args.run, "rows": []}
+    for offset in map(int, args.seeds.split(",")):
+        for ema, network in sorted(networks.items()):
+            values, seconds = sample_and_score(dataclasses.replace(run, model=network.eval()), spec, prepared,
+                                               spec.eval.sampler, spec.eval.steps, args.n, offset)
+            row = {"run_step": run.step, "ema_std": ema, "own": ema == f"{spec.train.ema_std:g}", "seed_offset": offset,
+                   "s_per_1000": round(seconds * 1000 / args.n, 2), **{k: round(v, 3) for k, v in values.items()}}
+            print(json.dumps(row), flush=True)
+            record["rows"].append(row)
+    append_record(args.out, record)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train the recipe keeping extra EMAs")
+    t.add_argument("run")
+    t.add_argument("--data", default="emoji:32:3", help="dataset:size:channels")
+    t.add_argument("--minutes", type=float, default=32)
+    t.add_argument("--stds", default="0.05,0.15,0.2,0.25", help="comma-separated EMA lengths kept besides the spec's")
+    d = sub.add_parser("draw", help="sample and score each EMA from the same noise")
+    d.add_argument("run")
+    d.add_argument("--seeds", default="0", help="offsets added to the run's eval.seed")
+    d.add_argument("--raw", action="store_true", help="the last raw weights too")
+    d.add_argument("--n", type=int, default=1000)
+    d.add_argument("--what", default="", help="what the rows answer, for the record")
+    d.add_argument("--out", required=True)
+    for q in (t, d):
+        q.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    from zoo.runtime.allocator import tune_allocator
+
+    tune_allocator()
+    train(args) if args.command == "train" else draw(args)
+
+
+if __name__ == "__main__":
+    main()
