@@ -8,7 +8,9 @@ and scored (paired rows: only the averaging differs, so run-to-run spread does n
 ``train`` trains the recipe in ``RUN`` (a fresh folder) and writes ``RUN/ema_lengths/std<S>.safetensors``
 beside the run's own EMA (its spec's ``train.ema_std``). The extra averages are updated outside the training
 steps, so they cost the run no steps of its time budget (the loop counts only step time). ``draw`` samples the run's
-own EMA and each extra one (and ``raw``, the last weights, with ``--raw``); the guide stays the run's own.
+own EMA and each extra one (and ``raw``, the last weights, with ``--raw``), each guided by the same average
+at ``train.guide_at`` (the hook keeps those too: what the recipe would do with that ``ema_std``) or, with
+``--guides own``, by the run's own guide.
 Appends one entry (provenance, the command, the rows) to ``--out``, a JSON list.
 """
 
@@ -37,22 +39,31 @@ def extra_emas(stds: list[float]):  # noqa: ANN201 - a zoo TrainingHook, importe
     from zoo.runtime.io import atomic_path
     from zoo.train.ema import EMA
 
+    def save(tensors: dict, path: Path) -> None:
+        with atomic_path(path) as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp)
+
     class ExtraEMAs(TrainingHook):
         def on_start(self, run, state) -> None:  # noqa: ANN001
             if state.step:
                 sys.exit("ema_lengths.py trains fresh runs only: the extra averages are not checkpointed")
             self.emas = {std: EMA(state.model, std=std) for std in stds}
+            self.guides: dict[float, dict] = {}
 
         def after_step(self, run, state, loss: float) -> None:  # noqa: ANN001, ARG002
             start = time.perf_counter()
             for ema in self.emas.values():
                 ema.update(state.model)
+            if state.guide is not None and not self.guides:  # zoo's KeepGuide (it runs first) kept the guide now
+                self.guides = {std: {k: v.detach().to("cpu", copy=True) for k, v in ema.state_dict().items()}
+                               for std, ema in self.emas.items()}
             state.paused += time.perf_counter() - start  # not training: the logger's images/s leaves it out
 
         def on_end(self, run, state) -> None:  # noqa: ANN001
             for std, ema in self.emas.items():
-                with atomic_path(Path(run.run_dir) / FOLDER / f"std{std:g}.safetensors") as tmp:
-                    save_file({k: v.detach().cpu().contiguous() for k, v in ema.state_dict().items()}, tmp)
+                save(ema.state_dict(), Path(run.run_dir) / FOLDER / f"std{std:g}.safetensors")
+                if std in self.guides:
+                    save(self.guides[std], Path(run.run_dir) / FOLDER / f"guide_std{std:g}.safetensors")
 
     return ExtraEMAs()
 
@@ -89,20 +100,31 @@ def draw(args: argparse.Namespace) -> None:
     spec = from_dict(read_spec_json(Path(args.run) / "spec.json"))
     run = load_run(args.run)
     prepared = prepare(spec.data)
-    networks = {f"{spec.train.ema_std:g}": run.model}
-    for file in sorted((Path(args.run) / FOLDER).glob("std*.safetensors")):
-        networks[file.stem.removeprefix("std")] = copy.deepcopy(run.model)
-        networks[file.stem.removeprefix("std")].load_state_dict(load_file(file))
+
+    def weights(tensors: dict):  # noqa: ANN202
+        network = copy.deepcopy(run.model)
+        network.load_state_dict(tensors)
+        return network.eval()
+
+    folder = Path(args.run) / FOLDER
+    own = f"{spec.train.ema_std:g}"
+    stds = [own] + [f.stem.removeprefix("std") for f in sorted(folder.glob("std*.safetensors"))]
+    stds = [s for s in stds if args.stds is None or s in args.stds.split(",")]
     if args.raw:
-        networks["raw"] = copy.deepcopy(run.model)
-        networks["raw"].load_state_dict(load_weights(find_checkpoint(args.run), "model"))
+        stds.append("raw")
+    for_std = {own: run.model, "raw": weights(load_weights(find_checkpoint(args.run), "model"))} if args.raw else {own: run.model}
     record = {**provenance(), "what": args.what, "command": " ".join(sys.argv), "run": args.run, "rows": []}
     for offset in map(int, args.seeds.split(",")):
-        for ema, network in sorted(networks.items()):
-            values, seconds = sample_and_score(dataclasses.replace(run, model=network.eval()), spec, prepared,
-                                               spec.eval.sampler, spec.eval.steps, args.n, offset)
-            row = {"run_step": run.step, "ema_std": ema, "own": ema == f"{spec.train.ema_std:g}", "seed_offset": offset,
-                   "s_per_1000": round(seconds * 1000 / args.n, 2), **{k: round(v, 3) for k, v in values.items()}}
+        for std in stds:
+            network = for_std.get(std) or weights(load_file(folder / f"std{std}.safetensors"))
+            matched = folder / f"guide_std{std}.safetensors"
+            guide = weights(load_file(matched)) if args.guides == "matched" and matched.is_file() else run.guide
+            variant = dataclasses.replace(run, model=network, guide=guide)
+            values, seconds = sample_and_score(variant, spec, prepared, spec.eval.sampler, spec.eval.steps, args.n, offset)
+            row = {"run_step": run.step, "ema_std": std, "own": std == own, "seed_offset": offset,
+                   "guide": f"the EMA of std {std}" if guide is not run.guide else f"the run's own (EMA std {own})",
+                   "guide_step": run.guide_step, "s_per_1000": round(seconds * 1000 / args.n, 2),
+                   **{k: round(v, 3) for k, v in values.items()}}
             print(json.dumps(row), flush=True)
             record["rows"].append(row)
     append_record(args.out, record)
@@ -120,6 +142,10 @@ def main() -> None:
     d.add_argument("run")
     d.add_argument("--seeds", default="0", help="offsets added to the run's eval.seed")
     d.add_argument("--raw", action="store_true", help="the last raw weights too")
+    d.add_argument("--stds", default=None, help="comma-separated: only these EMAs (default: all kept)")
+    d.add_argument("--guides", choices=("matched", "own"), default="matched",
+                   help="matched: each EMA guided by the same EMA at train.guide_at (what the recipe would do with that "
+                        "ema_std); own: every EMA guided by the run's own guide")
     d.add_argument("--n", type=int, default=1000)
     d.add_argument("--what", default="", help="what the rows answer, for the record")
     d.add_argument("--out", required=True)
