@@ -10,7 +10,7 @@ beside the run's own EMA (its spec's ``train.ema_std``). The extra averages are 
 steps, so they cost the run no steps of its time budget (the loop counts only step time). ``draw`` samples the run's
 own EMA and each extra one (and ``raw``, the last weights, with ``--raw``), each guided by the same average
 at ``train.guide_at`` (the hook keeps those too: what the recipe would do with that ``ema_std``) or, with
-``--guides own``, by the run's own guide.
+``--guides own``, by the run's own guide (``--guides 0.05``: by that average's).
 Appends one entry (provenance, the command, the rows) to ``--out``, a JSON list.
 """
 
@@ -117,12 +117,13 @@ def draw(args: argparse.Namespace) -> None:
     for offset in map(int, args.seeds.split(",")):
         for std in stds:
             network = for_std.get(std) or weights(load_file(folder / f"std{std}.safetensors"))
-            matched = folder / f"guide_std{std}.safetensors"
-            guide = weights(load_file(matched)) if args.guides == "matched" and matched.is_file() else run.guide
+            guide_std = std if args.guides == "matched" else args.guides
+            kept = folder / f"guide_std{guide_std}.safetensors"
+            guide = weights(load_file(kept)) if kept.is_file() else run.guide
             variant = dataclasses.replace(run, model=network, guide=guide)
             values, seconds = sample_and_score(variant, spec, prepared, spec.eval.sampler, spec.eval.steps, args.n, offset)
             row = {"run_step": run.step, "ema_std": std, "own": std == own, "seed_offset": offset,
-                   "guide": f"the EMA of std {std}" if guide is not run.guide else f"the run's own (EMA std {own})",
+                   "guide": f"the EMA of std {guide_std}" if guide is not run.guide else f"the run's own (EMA std {own})",
                    "guide_step": run.guide_step, "s_per_1000": round(seconds * 1000 / args.n, 2),
                    **{k: round(v, 3) for k, v in values.items()}}
             print(json.dumps(row), flush=True)
@@ -143,9 +144,9 @@ def main() -> None:
     d.add_argument("--seeds", default="0", help="offsets added to the run's eval.seed")
     d.add_argument("--raw", action="store_true", help="the last raw weights too")
     d.add_argument("--stds", default=None, help="comma-separated: only these EMAs (default: all kept)")
-    d.add_argument("--guides", choices=("matched", "own"), default="matched",
+    d.add_argument("--guides", default="matched",
                    help="matched: each EMA guided by the same EMA at train.guide_at (what the recipe would do with that "
-                        "ema_std); own: every EMA guided by the run's own guide")
+                        "ema_std); own: every EMA guided by the run's own guide; a kept std (0.05): every EMA guided by that one")
     d.add_argument("--n", type=int, default=1000)
     d.add_argument("--what", default="", help="what the rows answer, for the record")
     d.add_argument("--out", required=True)
