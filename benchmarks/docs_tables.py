@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -408,6 +409,30 @@ def calibration_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def ema_lengths_table(records: list[dict[str, Any]]) -> str:
+    """Every record of ``quality/ema_lengths.py draw`` in a file: per run, one line per EMA length and guide, its
+    FID on each noise draw and the means. Lines of one run with the same draws are paired: the same start noise,
+    only the averaging differs."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for record in records:
+        for r in record["rows"]:
+            key = (r["run_step"], r["ema_std"], r["own"], r["guide"])
+            if all(row["seed_offset"] != r["seed_offset"] for row in groups.setdefault(key, [])):
+                groups[key].append(r)
+    out = ["| the run's step | EMA std | guide | draws | FID per draw | mean FID | mean KID | mean recall |",
+           "|---:|---|---|---|---|---:|---:|---:|"]
+    runs = list(dict.fromkeys(key[0] for key in groups))  # in the file's order; within a run, shortest average first
+    for (run_step, std, own, guide), rows in sorted(groups.items(), key=lambda kv: (
+            runs.index(kv[0][0]), math.inf if kv[0][1] == "raw" else float(kv[0][1]), kv[0][3])):
+        rows = sorted(rows, key=lambda r: r["seed_offset"])
+        mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("fid", "kid", "recall")}
+        draws, fids = ", ".join(str(r["seed_offset"]) for r in rows), ", ".join(f"{r['fid']:.1f}" for r in rows)
+        label = f"{std} (the spec's)" if own else std
+        out.append(f"| {run_step:,} | {label} | {guide} | {draws} | {fids} | {mean['fid']:.1f} | {mean['kid']:.1f} | "
+                   f"{mean['recall']:.3f} |")
+    return "\n".join(out)
+
+
 def _spacing(final: dict[str, Any]) -> str:
     spacing = final.get("spacing", "trailing")
     return "" if spacing == "trailing" else f" ({spacing})"
@@ -418,8 +443,8 @@ RENDERERS: dict[str, Callable[..., str]] = {f.__name__: f for f in (grid_table, 
                                                                     repro_table, repro_summary, same_numbers, old_new,
                                                                     spec_walk, quality_table, grid_steps, recipe_probe_table, noise_split,
                                                                     compile_training_table, guidance_draws_table,
-                                                                    calibration_table)}
-WHOLE_FILE = {"compile_training_table", "guidance_draws_table", "calibration_table"}  # renderers of every record of a file that keeps a list
+                                                                    calibration_table, ema_lengths_table)}
+WHOLE_FILE = {"compile_training_table", "guidance_draws_table", "calibration_table", "ema_lengths_table"}  # renderers of every record of a file that keeps a list
 
 
 # -- the blocks ---------------------------------------------------------------------------------------

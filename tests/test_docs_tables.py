@@ -190,6 +190,23 @@ def test_guided_draws_with_other_sampler_options_are_lines_of_their_own() -> Non
                      "| 100 | 2 (guide: step 5) | (1, inf] | dpmpp_2m, 30, eps_max_sigma 1, eps_scale 0.99 | 0 | 27.0 | 27.0 | 1.0 | 0.500 | 50 |"]
 
 
+def test_ema_lengths_are_lines_per_run_shortest_first_each_draw_once() -> None:
+    def row(step: int, std: str, offset: int, fid: float, guide: str = "matched") -> dict:
+        return {"run_step": step, "ema_std": std, "own": std == "0.1", "seed_offset": offset, "guide": guide,
+                "fid": fid, "kid": 2.0, "recall": 0.5}
+
+    records = [{"rows": [row(100, "0.1", 0, 30.0), row(100, "0.25", 0, 40.0), row(100, "0.2", 0, 20.0), row(100, "raw", 0, 31.0),
+                         row(100, "0.1", 1, 32.0), row(100, "0.2", 1, 22.0)]},
+               {"rows": [row(200, "0.2", 0, 25.0), row(100, "0.2", 0, 20.0), row(100, "0.2", 0, 20.0, guide="own")]}]
+    lines = docs_tables.ema_lengths_table(records).splitlines()[2:]
+    assert lines == ["| 100 | 0.1 (the spec's) | matched | 0, 1 | 30.0, 32.0 | 31.0 | 2.0 | 0.500 |",
+                     "| 100 | 0.2 | matched | 0, 1 | 20.0, 22.0 | 21.0 | 2.0 | 0.500 |",
+                     "| 100 | 0.2 | own | 0 | 20.0 | 20.0 | 2.0 | 0.500 |",
+                     "| 100 | 0.25 | matched | 0 | 40.0 | 40.0 | 2.0 | 0.500 |",
+                     "| 100 | raw | matched | 0 | 31.0 | 31.0 | 2.0 | 0.500 |",
+                     "| 200 | 0.2 | matched | 0 | 25.0 | 25.0 | 2.0 | 0.500 |"]
+
+
 @pytest.mark.parametrize("grid", ["emoji_patch", "emoji_minutes"])
 def test_a_rejudged_results_file_is_what_rejudge_gives_from_its_source(grid: str, tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
