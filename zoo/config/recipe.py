@@ -41,9 +41,6 @@ LARGE_FROM = 32
 GUIDE_AT, GUIDANCE, GUIDANCE_INTERVAL = 0.05, 2.0, (1.0, math.inf)
 #: the recipe's epsilon scaling there (zoo.diffusion.eps_scaling): the noise prediction divided by it, so enlarged by 2%
 EPS_SCALE = 0.98
-#: the recipe's EMA length there (``train.ema_std``, the power-function EMA's width relative to the run): longer than
-#: the 0.1 of smaller images, for the sampled weights and for the guide kept from the same average
-EMA_STD = 0.2
 
 
 def model_for(size: int, channels: int) -> dict[str, Any]:
@@ -95,14 +92,10 @@ def recipe_for(size: int, channels: int) -> dict[str, dict[str, Any]]:
     - epsilon scaling 0.98 (``eval.eps_scale``): on the second of two 32-minute runs of an AVX2 EPYC, 0.98 to
       0.96 scored alike (mean FID 32.8, 32.5, 33.2 against 37.7 off; 0.94: 37.3) and 0.98, the closest to 1 of
       them, was chosen; on the first run, which did not choose it, it scored 34.1 against 38.1, lower on every
-      draw (``benchmarks/results/eps_scale.json``). Ning et al.'s direction (above 1) scored worse on every draw;
-    - an EMA of std 0.2 (``train.ema_std``; the guide is that same average at ``guide_at``): one 32-minute run on an
-      AVX2 EPYC kept averages of std 0.05 to 0.25 side by side, each sampled the recipe's way from the same three
-      noise draws; 0.2 scored a mean FID of 26.6 against 35.6 for the 0.1 of before, lower on every draw, 0.15
-      29.1, 0.25 35.1 and 0.05 37.6 (``benchmarks/results/ema_lengths.json``).
+      draw (``benchmarks/results/eps_scale.json``). Ning et al.'s direction (above 1) scored worse on every draw.
     """
     recipe: dict[str, dict[str, Any]] = {"model": model_for(size, channels)}
     if size >= LARGE_FROM:
-        recipe["train"] = {"batch_size": 16, "guide_at": GUIDE_AT, "ema_std": EMA_STD}
+        recipe["train"] = {"batch_size": 16, "guide_at": GUIDE_AT}
         recipe["eval"] = {"steps": 30, "guidance": GUIDANCE, "guidance_interval": GUIDANCE_INTERVAL, "eps_scale": EPS_SCALE}
     return recipe
