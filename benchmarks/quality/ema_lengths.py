@@ -108,18 +108,24 @@ def draw(args: argparse.Namespace) -> None:
 
     folder = Path(args.run) / FOLDER
     own = f"{spec.train.ema_std:g}"
-    stds = [own] + [f.stem.removeprefix("std") for f in sorted(folder.glob("std*.safetensors"))]
-    stds = [s for s in stds if args.stds is None or s in args.stds.split(",")]
+    kept = [own] + [f.stem.removeprefix("std") for f in sorted(folder.glob("std*.safetensors"))]
+    stds = kept if args.stds is None else args.stds.split(",")
+    if unknown := [s for s in stds if s not in kept] + ([args.guides] if args.guides not in ("matched", "own", *kept) else []):
+        sys.exit(f"{args.run} kept no average of std {', '.join(unknown)}; it kept {', '.join(kept)}")
     if args.raw:
         stds.append("raw")
-    for_std = {own: run.model, "raw": weights(load_weights(find_checkpoint(args.run), "model"))} if args.raw else {own: run.model}
     record = {**provenance(), "what": args.what, "command": " ".join(sys.argv), "run": args.run, "rows": []}
     for offset in map(int, args.seeds.split(",")):
         for std in stds:
-            network = for_std.get(std) or weights(load_file(folder / f"std{std}.safetensors"))
+            if std == own:
+                network = run.model
+            elif std == "raw":
+                network = weights(load_weights(find_checkpoint(args.run), "model"))
+            else:
+                network = weights(load_file(folder / f"std{std}.safetensors"))
             guide_std = std if args.guides == "matched" else args.guides
-            kept = folder / f"guide_std{guide_std}.safetensors"
-            guide = weights(load_file(kept)) if kept.is_file() else run.guide
+            guide_file = folder / f"guide_std{guide_std}.safetensors"  # none for the run's own average: its guide is the run's
+            guide = weights(load_file(guide_file)) if guide_file.is_file() else run.guide
             variant = dataclasses.replace(run, model=network, guide=guide)
             values, seconds = sample_and_score(variant, spec, prepared, spec.eval.sampler, spec.eval.steps, args.n, offset)
             row = {"run_step": run.step, "ema_std": std, "own": std == own, "seed_offset": offset,
