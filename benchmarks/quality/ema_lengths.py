@@ -114,23 +114,25 @@ def draw(args: argparse.Namespace) -> None:
         sys.exit(f"{args.run} kept no average of std {', '.join(unknown)}; it kept {', '.join(kept)}")
     if args.raw:
         stds.append("raw")
+    variants = {}  # per std: the run with that average and its guide, and the guide's label (loaded once, drawn per seed)
+    for std in stds:
+        if std == own:
+            network = run.model
+        elif std == "raw":
+            network = weights(load_weights(find_checkpoint(args.run), "model"))
+        else:
+            network = weights(load_file(folder / f"std{std}.safetensors"))
+        guide_std = std if args.guides == "matched" else args.guides
+        guide_file = folder / f"guide_std{guide_std}.safetensors"  # none for the run's own average: its guide is the run's
+        guide, label = ((weights(load_file(guide_file)), f"the EMA of std {guide_std}") if guide_file.is_file()
+                        else (run.guide, f"the run's own (EMA std {own})"))
+        variants[std] = dataclasses.replace(run, model=network, guide=guide), label
     record = {**provenance(), "what": args.what, "command": " ".join(sys.argv), "run": args.run, "rows": []}
     for offset in map(int, args.seeds.split(",")):
-        for std in stds:
-            if std == own:
-                network = run.model
-            elif std == "raw":
-                network = weights(load_weights(find_checkpoint(args.run), "model"))
-            else:
-                network = weights(load_file(folder / f"std{std}.safetensors"))
-            guide_std = std if args.guides == "matched" else args.guides
-            guide_file = folder / f"guide_std{guide_std}.safetensors"  # none for the run's own average: its guide is the run's
-            guide = weights(load_file(guide_file)) if guide_file.is_file() else run.guide
-            variant = dataclasses.replace(run, model=network, guide=guide)
+        for std, (variant, label) in variants.items():
             values, seconds = sample_and_score(variant, spec, prepared, spec.eval.sampler, spec.eval.steps, args.n, offset)
             row = {"run_step": run.step, "ema_std": std, "own": std == own, "seed_offset": offset,
-                   "guide": f"the EMA of std {guide_std}" if guide is not run.guide else f"the run's own (EMA std {own})",
-                   "guide_step": run.guide_step, "s_per_1000": round(seconds * 1000 / args.n, 2),
+                   "guide": label, "guide_step": run.guide_step, "s_per_1000": round(seconds * 1000 / args.n, 2),
                    **{k: round(v, 3) for k, v in values.items()}}
             print(json.dumps(row), flush=True)
             record["rows"].append(row)
