@@ -361,26 +361,37 @@ def compile_training_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _draws_by(records: list[dict[str, Any]], key: Callable[[dict[str, Any]], tuple]) -> dict[tuple, list[dict[str, Any]]]:
+    """The rows of every record grouped by ``key``, in the order the files first have them; within a group by noise draw
+    (``seed_offset``), a draw scored twice (the same numbers: sampling is seeded) counted once."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for record in records:
+        for r in record["rows"]:
+            if all(row["seed_offset"] != r["seed_offset"] for row in groups.setdefault(key(r), [])):
+                groups[key(r)].append(r)
+    return {k: sorted(rows, key=lambda r: r["seed_offset"]) for k, rows in groups.items()}
+
+
+def _means(rows: list[dict[str, Any]]) -> dict[str, float]:
+    return {k: sum(r[k] for r in rows) / len(rows) for k in ("fid", "kid", "recall")}
+
+
 def guidance_draws_table(records: list[dict[str, Any]]) -> str:
     """Every record of ``quality/autoguidance.py`` in a file: one line per way of sampling (weight, interval,
     steps, epsilon scaling, sampler options), its FID on each noise draw and the means over them. The draws of a line are the same start
     noises as another line's with the same offsets, so two lines compare paired."""
-    groups: dict[tuple, list[dict[str, Any]]] = {}
-    for record in records:
-        for r in record["rows"]:
-            interval = tuple(r["interval"]) if "interval" in r else None
-            options = {**r.get("options", {})}
-            scale = r.get("eps_scale", options.pop("eps_scale", 1.0))  # older rows drew it as a sampler option
-            scaled = {"eps_scale": scale, **({"eps_max_sigma": r["eps_max_sigma"]} if "eps_max_sigma" in r else {})} if scale != 1 else {}
-            options = tuple(sorted({**options, **scaled}.items()))
-            key = (r["run_step"], r["weight"], interval, r["steps"], r["sampler"], r.get("guide_step"), options)
-            if all(row["seed_offset"] != r["seed_offset"] for row in groups.setdefault(key, [])):
-                groups[key].append(r)  # a draw scored twice (the same numbers: sampling is seeded) counts once
+    def way_of_sampling(r: dict[str, Any]) -> tuple:
+        interval = tuple(r["interval"]) if "interval" in r else None
+        options = {**r.get("options", {})}
+        scale = r.get("eps_scale", options.pop("eps_scale", 1.0))  # older rows drew it as a sampler option
+        scaled = {"eps_scale": scale, **({"eps_max_sigma": r["eps_max_sigma"]} if "eps_max_sigma" in r else {})} if scale != 1 else {}
+        options = tuple(sorted({**options, **scaled}.items()))
+        return r["run_step"], r["weight"], interval, r["steps"], r["sampler"], r.get("guide_step"), options
+
     out = ["| the run's step | guidance | guided where sigma is in | sampler, steps | draws | FID per draw | mean FID | "
            "mean KID | mean recall | s / 1,000 |", "|---:|---:|---|---|---|---|---:|---:|---:|---:|"]
-    for (run_step, weight, interval, steps, sampler, guide_step, options), rows in groups.items():
-        rows = sorted(rows, key=lambda r: r["seed_offset"])
-        mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("fid", "kid", "recall")}
+    for (run_step, weight, interval, steps, sampler, guide_step, options), rows in _draws_by(records, way_of_sampling).items():
+        mean = _means(rows)
         seconds = sorted(r["s_per_1000"] for r in rows)
         where = "-" if weight == 1 else "every noise level" if interval is None else "({:g}, {:g}]".format(*map(float, interval))
         guide = "1 (unguided)" if weight == 1 else f"{weight:g} (guide: step {guide_step:,})"
@@ -413,19 +424,13 @@ def ema_lengths_table(records: list[dict[str, Any]]) -> str:
     """Every record of ``quality/ema_lengths.py draw`` in a file: per run, one line per EMA length and guide, its
     FID on each noise draw and the means. Lines of one run with the same draws are paired: the same start noise,
     only the averaging differs."""
-    groups: dict[tuple, list[dict[str, Any]]] = {}
-    for record in records:
-        for r in record["rows"]:
-            key = (r["run_step"], r["ema_std"], r["own"], r["guide"])
-            if all(row["seed_offset"] != r["seed_offset"] for row in groups.setdefault(key, [])):
-                groups[key].append(r)
+    groups = _draws_by(records, lambda r: (r["run_step"], r["ema_std"], r["own"], r["guide"]))
     out = ["| the run's step | EMA std | guide | draws | FID per draw | mean FID | mean KID | mean recall |",
            "|---:|---|---|---|---|---:|---:|---:|"]
     runs = list(dict.fromkeys(key[0] for key in groups))  # in the file's order; within a run, shortest average first
     for (run_step, std, own, guide), rows in sorted(groups.items(), key=lambda kv: (
             runs.index(kv[0][0]), math.inf if kv[0][1] == "raw" else float(kv[0][1]), kv[0][3])):
-        rows = sorted(rows, key=lambda r: r["seed_offset"])
-        mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("fid", "kid", "recall")}
+        mean = _means(rows)
         draws, fids = ", ".join(str(r["seed_offset"]) for r in rows), ", ".join(f"{r['fid']:.1f}" for r in rows)
         label = f"{std} (the spec's)" if own else std
         out.append(f"| {run_step:,} | {label} | {guide} | {draws} | {fids} | {mean['fid']:.1f} | {mean['kid']:.1f} | "
