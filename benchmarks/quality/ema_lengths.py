@@ -3,6 +3,7 @@
 and scored (paired rows: only the averaging differs, so run-to-run spread does not enter the comparison).
 
     python benchmarks/quality/ema_lengths.py train RUN --data emoji:32:3 --minutes 32 --stds 0.05,0.15,0.2,0.25
+    python benchmarks/quality/ema_lengths.py train RUN --model beta099 --stds 0.15,0.2   # a variant of run.py's
     python benchmarks/quality/ema_lengths.py draw RUN --seeds 0,1,2 --out benchmarks/results/ema_lengths.json --what "..."
 
 ``train`` trains the recipe in ``RUN`` (a fresh folder) and writes ``RUN/ema_lengths/std<S>.safetensors``
@@ -26,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from provenance import append_record, provenance  # noqa: E402
-from run import DATA, sample_and_score, spec_dict  # noqa: E402
+from run import DATA, MODELS, sample_and_score, spec_dict  # noqa: E402
 
 FOLDER = "ema_lengths"
 
@@ -80,7 +81,7 @@ def train(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     name, size, channels = args.data.split(":")
     DATA.update(dataset=name, size=int(size), channels=int(channels))
-    spec = resolve(from_dict(spec_dict("new", args.minutes, args.threads, 1000)))
+    spec = resolve(from_dict(spec_dict(args.model, args.minutes, args.threads, 1000)))
     summary = train_run(spec, args.run, progress=False, hooks=[extra_emas([float(s) for s in args.stds.split(",")])])
     print(json.dumps({"step": summary.step, "elapsed": summary.elapsed}))
 
@@ -146,6 +147,8 @@ def main() -> None:
     t.add_argument("run")
     t.add_argument("--data", default="emoji:32:3", help="dataset:size:channels")
     t.add_argument("--minutes", type=float, default=32)
+    t.add_argument("--model", default="new", help="run.py's model: the recipe (new) or one of its variants",
+                   choices=[k for k, (preset, o) in MODELS.items() if preset is None and "name" not in o.get("model", {})])
     t.add_argument("--stds", default="0.05,0.15,0.2,0.25", help="comma-separated EMA lengths kept besides the spec's")
     d = sub.add_parser("draw", help="sample and score each EMA from the same noise")
     d.add_argument("run")
