@@ -49,6 +49,10 @@ def test_recipe_depends_on_the_data_not_its_name(tmp_path):
     assert (sixteen.train.guide_at, sixteen.eval.guidance, sixteen.eval.guidance_interval) == (None, 1.0, None)
     assert (thirty_two.eval.eps_scale, sixteen.eval.eps_scale) == (0.98, 1.0)  # epsilon scaling where it was measured
     assert load_spec(None, ["data.size=32", "eval.eps_scale=1"]).eval.eps_scale == 1.0  # off, one setting away
+    assert (thirty_two.train.ema_std, sixteen.train.ema_std) == (0.15, 0.1)  # the longer average where it was measured
+    assert (tuple(thirty_two.train.adam_betas), tuple(sixteen.train.adam_betas)) == ((0.9, 0.99), (0.9, 0.999))
+    user = load_spec(None, ["data.size=32", "train.ema_std=0.1", "train.adam_betas=[0.9, 0.999]"]).train
+    assert (user.ema_std, tuple(user.adam_betas)) == (0.1, (0.9, 0.999))  # the user's settings win
     sixty_four = load_spec(None, ["data.size=64"]).model
     assert (sixty_four.patch, sixty_four.dim_mults) == (2, (1, 2, 4))  # 32x32 feature maps down to an 8x8 bottleneck
 
