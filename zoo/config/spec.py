@@ -113,12 +113,12 @@ class TrainSpec:
     lr: float = 2e-3  # Adam peak rate (the study's 1e-3, constant: 3x and 5x did not converge without warm-up)
     lr_warmup: int = 200  # steps of linear warm-up from 0 (zoo.train.lr)
     lr_decay: str = "cosine"  # "cosine", "linear" (to 0 at the end of the budget) or "none" (zoo.train.lr)
-    adam_betas: tuple[float, ...] = (0.9, 0.999)  # Adam's (beta1, beta2): torch's default; EDM2 and lucidrains' trainer use beta2 0.99
+    adam_betas: tuple[float, ...] = (0.9, 0.999)  # Adam's (beta1, beta2): torch's default; from 32x32 the recipe's is EDM2's 0.99
     epochs: int | None = None  # default 40 (the study) when neither epochs, steps nor minutes is given
     steps: int | None = None  # optimisation steps; overrides epochs
     minutes: float | None = None  # wall-clock budget; training stops at whichever limit comes first
     ema: bool = True  # keep an exponential moving average of the weights
-    ema_std: float | None = 0.1  # power-function EMA (EDM2) averaging this fraction of the run; None: the warm-up rule
+    ema_std: float | None = 0.1  # power-function EMA (EDM2) averaging this fraction of the run; None: the warm-up rule; the recipe's 0.15 from 32x32
     ema_max_decay: float = 0.9999  # warm-up rule only: EMA decay ceiling
     ema_power: float = 0.75  # warm-up rule only: decay 1 - (1 + step) ** -power (as diffusers' EMAModel)
     grad_clip: float | None = 1.0  # max gradient norm; None disables clipping
