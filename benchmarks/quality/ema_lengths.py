@@ -101,6 +101,8 @@ def draw(args: argparse.Namespace) -> None:
     spec = from_dict(read_spec_json(Path(args.run) / "spec.json"))
     run = load_run(args.run)
     prepared = prepare(spec.data)
+    drawn = run.spec if args.guidance is None else dataclasses.replace(
+        run.spec, eval=dataclasses.replace(run.spec.eval, guidance=args.guidance))
 
     def weights(tensors: dict):  # noqa: ANN202
         network = copy.deepcopy(run.model)
@@ -127,13 +129,15 @@ def draw(args: argparse.Namespace) -> None:
         guide_file = folder / f"guide_std{guide_std}.safetensors"  # none for the run's own average: its guide is the run's
         guide, label = ((weights(load_file(guide_file)), f"the EMA of std {guide_std}") if guide_file.is_file()
                         else (run.guide, f"the run's own (EMA std {own})"))
-        variants[std] = dataclasses.replace(run, model=network, guide=guide), label
+        if args.guidance is not None:  # another weight than the spec's (1: unguided, what the averages alone give)
+            label = "none" if args.guidance == 1 else f"{label}, weight {args.guidance:g}"
+        variants[std] = dataclasses.replace(run, model=network, guide=guide, spec=drawn), label
     record = {**provenance(), "what": args.what, "command": " ".join(sys.argv), "run": args.run, "rows": []}
     for offset in map(int, args.seeds.split(",")):
         for std, (variant, label) in variants.items():
             values, seconds = sample_and_score(variant, spec, prepared, spec.eval.sampler, spec.eval.steps, args.n, offset)
             row = {"run_step": run.step, "ema_std": std, "own": std == own, "seed_offset": offset,
-                   "guide": label, "guide_step": run.guide_step, "s_per_1000": round(seconds * 1000 / args.n, 2),
+                   "guide": label, "guidance": drawn.eval.guidance, "guide_step": run.guide_step, "s_per_1000": round(seconds * 1000 / args.n, 2),
                    **{k: round(v, 3) for k, v in values.items()}}
             print(json.dumps(row), flush=True)
             record["rows"].append(row)
@@ -158,6 +162,7 @@ def main() -> None:
     d.add_argument("--guides", default="matched",
                    help="matched: each EMA guided by the same EMA at train.guide_at (what the recipe would do with that "
                         "ema_std); own: every EMA guided by the run's own guide; a kept std (0.05): every EMA guided by that one")
+    d.add_argument("--guidance", type=float, default=None, help="the guidance weight (default: the spec's; 1: unguided)")
     d.add_argument("--n", type=int, default=1000)
     d.add_argument("--what", default="", help="what the rows answer, for the record")
     d.add_argument("--out", required=True)
