@@ -32,13 +32,16 @@ from run import DATA, MODELS, sample_and_score, spec_dict  # noqa: E402
 FOLDER = "ema_lengths"
 
 
-def extra_emas(stds: list[float]):  # noqa: ANN201 - a zoo TrainingHook, imported late
-    """A training hook keeping one power-function EMA per ``std`` and saving them at the end."""
+def extra_emas(stds: list[float], guides_at: list[float]):  # noqa: ANN201 - a zoo TrainingHook, imported late
+    """A training hook keeping one power-function EMA per ``std`` (each with its guide, kept when the run keeps
+    its own), and the run's own EMA at each fraction of ``guides_at`` of the budget (other guides than the
+    recipe's ``train.guide_at``), saving them all at the end."""
     from safetensors.torch import save_file
 
     from zoo.contract import TrainingHook
-    from zoo.runtime.io import atomic_path
+    from zoo.runtime.io import atomic_path, atomic_write_text
     from zoo.train.ema import EMA
+    from zoo.train.lr import progress
 
     def save(tensors: dict, path: Path) -> None:
         with atomic_path(path) as tmp:
@@ -50,6 +53,7 @@ def extra_emas(stds: list[float]):  # noqa: ANN201 - a zoo TrainingHook, importe
                 sys.exit("ema_lengths.py trains fresh runs only: the extra averages are not checkpointed")
             self.emas = {std: EMA(state.model, std=std) for std in stds}
             self.guides: dict[float, dict] = {}
+            self.at: dict[float, tuple[int, dict]] = {}  # fraction: (step, the run's own EMA weights then)
 
         def after_step(self, run, state, loss: float) -> None:  # noqa: ANN001, ARG002
             start = time.perf_counter()
@@ -58,6 +62,10 @@ def extra_emas(stds: list[float]):  # noqa: ANN201 - a zoo TrainingHook, importe
             if state.guide is not None and not self.guides:  # zoo's KeepGuide (it runs first) kept the guide now
                 self.guides = {std: {k: v.detach().to("cpu", copy=True) for k, v in ema.state_dict().items()}
                                for std, ema in self.emas.items()}
+            done = progress(state.step, run.limit, state.elapsed, run.deadline)
+            for at in guides_at:
+                if at not in self.at and done >= at:
+                    self.at[at] = state.step, {k: v.detach().to("cpu", copy=True) for k, v in state.ema.state_dict().items()}
             state.paused += time.perf_counter() - start  # not training: the logger's images/s leaves it out
 
         def on_end(self, run, state) -> None:  # noqa: ANN001
@@ -65,8 +73,16 @@ def extra_emas(stds: list[float]):  # noqa: ANN201 - a zoo TrainingHook, importe
                 save(ema.state_dict(), Path(run.run_dir) / FOLDER / f"std{std:g}.safetensors")
                 if std in self.guides:
                     save(self.guides[std], Path(run.run_dir) / FOLDER / f"guide_std{std:g}.safetensors")
+            for at, (_, tensors) in self.at.items():
+                save(tensors, Path(run.run_dir) / FOLDER / f"guide_at{at:g}.safetensors")
+            steps = {f"at{at:g}": step for at, (step, _) in self.at.items()}
+            atomic_write_text(Path(run.run_dir) / FOLDER / "guide_steps.json", json.dumps(steps, indent=1))
 
     return ExtraEMAs()
+
+
+def floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x]
 
 
 def train(args: argparse.Namespace) -> None:
@@ -82,7 +98,7 @@ def train(args: argparse.Namespace) -> None:
     name, size, channels = args.data.split(":")
     DATA.update(dataset=name, size=int(size), channels=int(channels))
     spec = resolve(from_dict(spec_dict(args.model, args.minutes, args.threads, 1000)))
-    summary = train_run(spec, args.run, progress=False, hooks=[extra_emas([float(s) for s in args.stds.split(",")])])
+    summary = train_run(spec, args.run, progress=False, hooks=[extra_emas(floats(args.stds), floats(args.guides_at))])
     print(json.dumps({"step": summary.step, "elapsed": summary.elapsed}))
 
 
@@ -101,8 +117,6 @@ def draw(args: argparse.Namespace) -> None:
     spec = from_dict(read_spec_json(Path(args.run) / "spec.json"))
     run = load_run(args.run)
     prepared = prepare(spec.data)
-    drawn = run.spec if args.guidance is None else dataclasses.replace(
-        run.spec, eval=dataclasses.replace(run.spec.eval, guidance=args.guidance))
 
     def weights(tensors: dict):  # noqa: ANN202
         network = copy.deepcopy(run.model)
@@ -112,12 +126,17 @@ def draw(args: argparse.Namespace) -> None:
     folder = Path(args.run) / FOLDER
     own = f"{spec.train.ema_std:g}"
     kept = [own] + [f.stem.removeprefix("std") for f in sorted(folder.glob("std*.safetensors"))]
+    at_steps = json.loads((folder / "guide_steps.json").read_text()) if (folder / "guide_steps.json").is_file() else {}
     stds = kept if args.stds is None else args.stds.split(",")
-    if unknown := [s for s in stds if s not in kept] + ([args.guides] if args.guides not in ("matched", "own", *kept) else []):
-        sys.exit(f"{args.run} kept no average of std {', '.join(unknown)}; it kept {', '.join(kept)}")
+    guides = args.guides.split(",")
+    if unknown := [s for s in stds if s not in kept] + [g for g in guides if g not in ("matched", "own", *kept, *at_steps)]:
+        sys.exit(f"{args.run} kept no average or guide {', '.join(unknown)}; it kept the averages {', '.join(kept)} "
+                 f"and the guides {', '.join(at_steps) or 'of those averages'}")
     if args.raw:
         stds.append("raw")
-    variants = {}  # per std: the run with that average and its guide, and the guide's label (loaded once, drawn per seed)
+    drawn = run.spec if args.guidance is None else dataclasses.replace(
+        run.spec, eval=dataclasses.replace(run.spec.eval, guidance=args.guidance))
+    variants = {}  # per (std, guide): the run with that average and guide, the guide's label and step (loaded once, drawn per seed)
     for std in stds:
         if std == own:
             network = run.model
@@ -125,19 +144,25 @@ def draw(args: argparse.Namespace) -> None:
             network = weights(load_weights(find_checkpoint(args.run), "model"))
         else:
             network = weights(load_file(folder / f"std{std}.safetensors"))
-        guide_std = std if args.guides == "matched" else args.guides
-        guide_file = folder / f"guide_std{guide_std}.safetensors"  # none for the run's own average: its guide is the run's
-        guide, label = ((weights(load_file(guide_file)), f"the EMA of std {guide_std}") if guide_file.is_file()
-                        else (run.guide, f"the run's own (EMA std {own})"))
-        if args.guidance is not None:  # another weight than the spec's (1: unguided, what the averages alone give)
-            label = "none" if args.guidance == 1 else f"{label}, weight {args.guidance:g}"
-        variants[std] = dataclasses.replace(run, model=network, guide=guide, spec=drawn), label
+        for choice in guides:
+            if choice in at_steps:  # the run's own EMA at another fraction of the budget
+                guide, label, step = (weights(load_file(folder / f"guide_{choice}.safetensors")),
+                                      f"the run's own EMA (std {own}) at {choice[2:]} of the budget", at_steps[choice])
+            else:
+                guide_std = std if choice == "matched" else choice
+                guide_file = folder / f"guide_std{guide_std}.safetensors"  # none for the run's own average: its guide is the run's
+                guide, label = ((weights(load_file(guide_file)), f"the EMA of std {guide_std}") if guide_file.is_file()
+                                else (run.guide, f"the run's own (EMA std {own})"))
+                step = run.guide_step
+            if args.guidance is not None:  # another weight than the spec's (1: unguided, what the averages alone give)
+                label = "none" if args.guidance == 1 else f"{label}, weight {args.guidance:g}"
+            variants[std, choice] = dataclasses.replace(run, model=network, guide=guide, spec=drawn), label, step
     record = {**provenance(), "what": args.what, "command": " ".join(sys.argv), "run": args.run, "rows": []}
     for offset in map(int, args.seeds.split(",")):
-        for std, (variant, label) in variants.items():
+        for (std, _), (variant, label, guide_step) in variants.items():
             values, seconds = sample_and_score(variant, spec, prepared, spec.eval.sampler, spec.eval.steps, args.n, offset)
             row = {"run_step": run.step, "ema_std": std, "own": std == own, "seed_offset": offset,
-                   "guide": label, "guidance": drawn.eval.guidance, "guide_step": run.guide_step, "s_per_1000": round(seconds * 1000 / args.n, 2),
+                   "guide": label, "guidance": drawn.eval.guidance, "guide_step": guide_step, "s_per_1000": round(seconds * 1000 / args.n, 2),
                    **{k: round(v, 3) for k, v in values.items()}}
             print(json.dumps(row), flush=True)
             record["rows"].append(row)
@@ -154,14 +179,17 @@ def main() -> None:
     t.add_argument("--model", default="new", help="run.py's model: the recipe (new) or one of its variants",
                    choices=[k for k, (preset, o) in MODELS.items() if preset is None and "name" not in o.get("model", {})])
     t.add_argument("--stds", default="0.05,0.15,0.2,0.25", help="comma-separated EMA lengths kept besides the spec's")
+    t.add_argument("--guides-at", default="", help="comma-separated fractions of the budget: the run's own EMA kept at "
+                                                   "each, as a guide besides the spec's train.guide_at")
     d = sub.add_parser("draw", help="sample and score each EMA from the same noise")
     d.add_argument("run")
     d.add_argument("--seeds", default="0", help="offsets added to the run's eval.seed")
     d.add_argument("--raw", action="store_true", help="the last raw weights too")
     d.add_argument("--stds", default=None, help="comma-separated: only these EMAs (default: all kept)")
     d.add_argument("--guides", default="matched",
-                   help="matched: each EMA guided by the same EMA at train.guide_at (what the recipe would do with that "
-                        "ema_std); own: every EMA guided by the run's own guide; a kept std (0.05): every EMA guided by that one")
+                   help="comma-separated, each EMA drawn with each: matched: guided by the same EMA at train.guide_at (what "
+                        "the recipe would do with that ema_std); own: by the run's own guide; a kept std (0.05): by that "
+                        "average's guide; at<F> (at0.1, kept by train --guides-at): by the run's own EMA at F of the budget")
     d.add_argument("--guidance", type=float, default=None, help="the guidance weight (default: the spec's; 1: unguided)")
     d.add_argument("--n", type=int, default=1000)
     d.add_argument("--what", default="", help="what the rows answer, for the record")
