@@ -424,16 +424,17 @@ def ema_lengths_table(records: list[dict[str, Any]]) -> str:
     """Every record of ``quality/ema_lengths.py draw`` in a file: per run, one line per EMA length and guide, its
     FID on each noise draw and the means. Lines of one run with the same draws are paired: the same start noise,
     only the averaging differs."""
-    groups = _draws_by(records, lambda r: (r["run_step"], r["ema_std"], r["own"], r["guide"]))
-    out = ["| the run's step | EMA std | guide | draws | FID per draw | mean FID | mean KID | mean recall |",
-           "|---:|---|---|---|---|---:|---:|---:|"]
+    groups = _draws_by(records, lambda r: (r["run_step"], r["ema_std"], r["own"], r["guide"], r["guide_step"]))
+    out = ["| the run's step | EMA std | guide | the guide's step | draws | FID per draw | mean FID | mean KID | mean recall |",
+           "|---:|---|---|---:|---|---|---:|---:|---:|"]
     runs = list(dict.fromkeys(key[0] for key in groups))  # in the file's order; within a run, shortest average first
-    for (run_step, std, own, guide), rows in sorted(groups.items(), key=lambda kv: (
-            runs.index(kv[0][0]), math.inf if kv[0][1] == "raw" else float(kv[0][1]), kv[0][3])):
+    for (run_step, std, own, guide, guide_step), rows in sorted(groups.items(), key=lambda kv: (
+            runs.index(kv[0][0]), math.inf if kv[0][1] == "raw" else float(kv[0][1]), kv[0][4], kv[0][3])):
         mean = _means(rows)
         draws, fids = ", ".join(str(r["seed_offset"]) for r in rows), ", ".join(f"{r['fid']:.1f}" for r in rows)
         label = f"{std} (the spec's)" if own else std
-        out.append(f"| {run_step:,} | {label} | {guide} | {draws} | {fids} | {mean['fid']:.1f} | {mean['kid']:.1f} | "
+        step = "" if guide == "none" else f"{guide_step:,}"
+        out.append(f"| {run_step:,} | {label} | {guide} | {step} | {draws} | {fids} | {mean['fid']:.1f} | {mean['kid']:.1f} | "
                    f"{mean['recall']:.3f} |")
     return "\n".join(out)
 
