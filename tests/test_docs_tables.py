@@ -191,20 +191,25 @@ def test_guided_draws_with_other_sampler_options_are_lines_of_their_own() -> Non
 
 
 def test_ema_lengths_are_lines_per_run_shortest_first_each_draw_once() -> None:
-    def row(step: int, std: str, offset: int, fid: float, guide: str = "matched") -> dict:
+    def row(step: int, std: str, offset: int, fid: float, guide: str = "matched", guide_step: int = 5) -> dict:
         return {"run_step": step, "ema_std": std, "own": std == "0.1", "seed_offset": offset, "guide": guide,
-                "fid": fid, "kid": 2.0, "recall": 0.5}
+                "guide_step": guide_step, "fid": fid, "kid": 2.0, "recall": 0.5}
 
     records = [{"rows": [row(100, "0.1", 0, 30.0), row(100, "0.25", 0, 40.0), row(100, "0.2", 0, 20.0), row(100, "raw", 0, 31.0),
                          row(100, "0.1", 1, 32.0), row(100, "0.2", 1, 22.0)]},
-               {"rows": [row(200, "0.2", 0, 25.0), row(100, "0.2", 0, 20.0), row(100, "0.2", 0, 20.0, guide="own")]}]
+               {"rows": [row(200, "0.2", 0, 25.0), row(100, "0.2", 0, 20.0), row(100, "0.2", 0, 20.0, guide="own")]},
+               {"rows": [row(100, "0.1", 0, 35.0, guide="at 0.1", guide_step=9), row(100, "0.1", 0, 34.0, guide="at 0.03", guide_step=2),
+                         row(100, "0.1", 0, 90.0, guide="none")]}]  # fmt: skip
     lines = docs_tables.ema_lengths_table(records).splitlines()[2:]
-    assert lines == ["| 100 | 0.1 (the spec's) | matched | 0, 1 | 30.0, 32.0 | 31.0 | 2.0 | 0.500 |",
-                     "| 100 | 0.2 | matched | 0, 1 | 20.0, 22.0 | 21.0 | 2.0 | 0.500 |",
-                     "| 100 | 0.2 | own | 0 | 20.0 | 20.0 | 2.0 | 0.500 |",
-                     "| 100 | 0.25 | matched | 0 | 40.0 | 40.0 | 2.0 | 0.500 |",
-                     "| 100 | raw | matched | 0 | 31.0 | 31.0 | 2.0 | 0.500 |",
-                     "| 200 | 0.2 | matched | 0 | 25.0 | 25.0 | 2.0 | 0.500 |"]
+    assert lines == ["| 100 | 0.1 (the spec's) | at 0.03 | 2 | 0 | 34.0 | 34.0 | 2.0 | 0.500 |",  # guides in the order they were kept
+                     "| 100 | 0.1 (the spec's) | matched | 5 | 0, 1 | 30.0, 32.0 | 31.0 | 2.0 | 0.500 |",
+                     "| 100 | 0.1 (the spec's) | none |  | 0 | 90.0 | 90.0 | 2.0 | 0.500 |",  # unguided: no guide's step
+                     "| 100 | 0.1 (the spec's) | at 0.1 | 9 | 0 | 35.0 | 35.0 | 2.0 | 0.500 |",
+                     "| 100 | 0.2 | matched | 5 | 0, 1 | 20.0, 22.0 | 21.0 | 2.0 | 0.500 |",
+                     "| 100 | 0.2 | own | 5 | 0 | 20.0 | 20.0 | 2.0 | 0.500 |",
+                     "| 100 | 0.25 | matched | 5 | 0 | 40.0 | 40.0 | 2.0 | 0.500 |",
+                     "| 100 | raw | matched | 5 | 0 | 31.0 | 31.0 | 2.0 | 0.500 |",
+                     "| 200 | 0.2 | matched | 5 | 0 | 25.0 | 25.0 | 2.0 | 0.500 |"]
 
 
 @pytest.mark.parametrize("grid", ["emoji_patch", "emoji_minutes"])

@@ -5,13 +5,18 @@ and scored (paired rows: only the averaging differs, so run-to-run spread does n
     python benchmarks/quality/ema_lengths.py train RUN --data emoji:32:3 --minutes 32 --stds 0.05,0.15,0.2,0.25
     python benchmarks/quality/ema_lengths.py train RUN --model beta099 --stds 0.15,0.2   # a variant of run.py's
     python benchmarks/quality/ema_lengths.py draw RUN --seeds 0,1,2 --out benchmarks/results/ema_lengths.json --what "..."
+    python benchmarks/quality/ema_lengths.py train RUN --stds 0.2 --guides-at 0.035,0.07,0.1   # other guides' places
+    python benchmarks/quality/ema_lengths.py draw RUN --stds 0.15 --guides own,at0.035,at0.07,0.2 --out ...
+    python benchmarks/quality/ema_lengths.py draw RUN --guidance 1 --out ...   # the averages unguided
 
 ``train`` trains the recipe in ``RUN`` (a fresh folder) and writes ``RUN/ema_lengths/std<S>.safetensors``
 beside the run's own EMA (its spec's ``train.ema_std``). The extra averages are updated outside the training
 steps, so they cost the run no steps of its time budget (the loop counts only step time). ``draw`` samples the run's
 own EMA and each extra one (and ``raw``, the last weights, with ``--raw``), each guided by the same average
 at ``train.guide_at`` (the hook keeps those too: what the recipe would do with that ``ema_std``) or, with
-``--guides own``, by the run's own guide (``--guides 0.05``: by that average's).
+``--guides own``, by the run's own guide (``--guides 0.05``: by that average's; ``--guides at0.1``: by the run's own
+EMA at 0.1 of the budget, kept by ``train --guides-at``; a list draws each average with each guide).
+``--guidance 1`` draws them unguided.
 Appends one entry (provenance, the command, the rows) to ``--out``, a JSON list.
 """
 

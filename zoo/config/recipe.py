@@ -84,7 +84,9 @@ def recipe_for(size: int, channels: int) -> dict[str, dict[str, Any]]:
     - autoguidance (:mod:`zoo.diffusion.guidance`) with weight 2, guided by the run's own EMA weights at 5% of its
       budget: on 32x32 emoji after 32 minutes it lowered FID from 66.7 to 26.5 and KID from 149 to 8 (40 sampler
       steps, the same weights and noise), where guides kept at 4-15% of the run scored alike, one at 31% less
-      well, and weights 2.5 and 3 less well than 2 (``benchmarks/results/autoguidance.json``);
+      well, and weights 2.5 and 3 less well than 2 (``benchmarks/results/autoguidance.json``); on a run of the
+      recipe with beta2 0.99 and EMA 0.15, guides at 3.5, 5, 7, 10 and 14% scored mean FIDs of 34.6, 33.0, 35.5,
+      43.1 and 49.7 over three draws (``guide_place.json``);
     - guidance only where sigma > 1, at the noisy start of sampling, where the layout of an image is decided: on a
       32-minute run (``benchmarks/results/autoguidance_interval.json``, three noise draws, 25 steps) it scored a
       mean FID of 22.9 against 27.6 guided at every step, where guiding only from sigma 0.28 to 5.42
@@ -106,8 +108,9 @@ def recipe_for(size: int, channels: int) -> dict[str, dict[str, Any]]:
     - an EMA of std 0.15 (``train.ema_std``; the guide is that same average at ``guide_at``): four 32-minute runs
       kept it beside 0.1, each sampled the recipe's way from the same three noise draws, and 0.15 scored the lower
       mean FID on all four (29.1 against 35.6, 33.0 against 33.4, 24.2 against 27.1, and on the run that checked
-      the choice 31.5 against 37.5, lower on every draw), where 0.2 won on one run and lost on the next
-      (``ema_lengths.json``, ``ema_lengths_beta099.json``).
+      the choice 31.5 against 37.5, lower on every draw), where 0.2 had the lower mean on three runs and the higher
+      on two, the last of them the run that checked it by a rule fixed before (36.4 against 33.0, higher on every
+      draw; ``ema_lengths.json``, ``ema_lengths_beta099.json``, ``guide_place.json``).
     """
     recipe: dict[str, dict[str, Any]] = {"model": model_for(size, channels)}
     if size >= LARGE_FROM:
