@@ -48,6 +48,9 @@ def extra_emas(stds: list[float], guides_at: list[float]):  # noqa: ANN201 - a z
     from zoo.train.ema import EMA
     from zoo.train.lr import progress
 
+    def on_cpu(tensors: dict) -> dict:  # a copy that later steps do not change
+        return {k: v.detach().to("cpu", copy=True) for k, v in tensors.items()}
+
     def save(tensors: dict, path: Path) -> None:
         with atomic_path(path) as tmp:
             save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp)
@@ -65,12 +68,11 @@ def extra_emas(stds: list[float], guides_at: list[float]):  # noqa: ANN201 - a z
             for ema in self.emas.values():
                 ema.update(state.model)
             if state.guide is not None and not self.guides:  # zoo's KeepGuide (it runs first) kept the guide now
-                self.guides = {std: {k: v.detach().to("cpu", copy=True) for k, v in ema.state_dict().items()}
-                               for std, ema in self.emas.items()}
+                self.guides = {std: on_cpu(ema.state_dict()) for std, ema in self.emas.items()}
             done = progress(state.step, run.limit, state.elapsed, run.deadline)
             for at in guides_at:
                 if at not in self.at and done >= at:
-                    self.at[at] = state.step, {k: v.detach().to("cpu", copy=True) for k, v in state.ema.state_dict().items()}
+                    self.at[at] = state.step, on_cpu(state.ema.state_dict())
             state.paused += time.perf_counter() - start  # not training: the logger's images/s leaves it out
 
         def on_end(self, run, state) -> None:  # noqa: ANN001
