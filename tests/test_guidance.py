@@ -20,9 +20,10 @@ from zoo.contract import TrainingHook
 from zoo.curves.score import read_curve
 from zoo.diffusion.guidance import Guided, guided_timesteps, noise_levels
 from zoo.errors import UserError
-from zoo.runs.load import load_run
+from zoo.runs.load import build, load_run
 from zoo.runs.sample import generate
 from zoo.train import train
+from zoo.train.ema import EMA
 
 
 class EmaAt(TrainingHook):
@@ -34,6 +35,17 @@ class EmaAt(TrainingHook):
     def after_step(self, run, state, loss: float) -> None:  # noqa: ANN001
         if state.step == self.step:
             self.ema = {k: v.detach().clone() for k, v in state.ema.state_dict().items()}
+
+
+class RawAt(TrainingHook):
+    """Records the raw weights after each step up to ``last``."""
+
+    def __init__(self, last: int) -> None:
+        self.last, self.raw = last, []
+
+    def after_step(self, run, state, loss: float) -> None:  # noqa: ANN001
+        if state.step <= self.last:
+            self.raw.append({k: v.detach().clone() for k, v in state.model.state_dict().items()})
 
 
 class Constant(nn.Module):
@@ -128,12 +140,49 @@ def test_a_run_keeps_its_ema_weights_at_guide_at_and_samples_guided_by_them(
     assert "eval.guidance_interval must be two noise levels" in " ".join(capsys.readouterr().err.split())
 
 
+def test_a_guide_with_its_own_average_is_that_average_at_guide_at(tmp_path: Path, prepared_root: str) -> None:
+    run, raw = tmp_path / "run", RawAt(3)
+    spec = load_spec(None, tiny(prepared_root, "train.steps=8", "train.guide_at=0.375", "train.guide_ema_std=0.25",
+                                "eval.guidance=2"))
+    train(spec, run, progress=False, hooks=[raw])
+    torch.manual_seed(spec.train.seed)
+    model = build(spec)[0]
+    average = EMA(model, std=0.25)  # the power-function EMA of the raw weights of steps 1-3, from the init
+    for weights_at in raw.raw:
+        model.load_state_dict(weights_at)
+        average.update(model)
+    guide = weights(run, "guide")
+    assert all(torch.equal(guide[k], average.shadow[k]) for k in guide)
+    assert json.loads((run / "checkpoint/state.json").read_text())["guide_step"] == 3
+    assert not (run / "checkpoint/guide_ema.safetensors").exists()  # dropped once the guide is taken from it
+    shorter = tmp_path / "shorter"  # the same run guided by its sampled average (ema_std 0.1) keeps another guide
+    train(load_spec(None, tiny(prepared_root, "train.steps=8", "train.guide_at=0.375", "eval.guidance=2")), shorter,
+          progress=False)
+    assert not all(torch.equal(guide[k], weights(shorter, "guide")[k]) for k in guide)
+    assert all(torch.equal(weights(run, "ema")[k], weights(shorter, "ema")[k]) for k in guide)  # the sampled one is unchanged
+
+
 def test_a_resumed_run_keeps_the_same_guide(tmp_path: Path, prepared_root: str, monkeypatch: pytest.MonkeyPatch) -> None:
     spec = load_spec(None, tiny(prepared_root, "train.steps=8", "train.checkpoint_every=4", "train.guide_at=0.25",
                                 "eval.guidance=2"))
     train(spec, tmp_path / "straight", progress=False)
     crash_at_optimizer_step(spec, tmp_path / "crashed", 6, monkeypatch)
     assert (tmp_path / "crashed/checkpoint/guide.safetensors").is_file()  # the step-4 checkpoint carries it
+    train(spec, tmp_path / "crashed", resume=True, progress=False)
+    for which in ("guide", "ema"):
+        a, b = weights(tmp_path / "straight", which), weights(tmp_path / "crashed", which)
+        assert all(torch.equal(a[k], b[k]) for k in a), which
+
+
+def test_a_run_resumed_before_its_guide_is_kept_keeps_the_same_guide_average(
+        tmp_path: Path, prepared_root: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = load_spec(None, tiny(prepared_root, "train.steps=8", "train.checkpoint_every=2", "train.guide_at=0.5",
+                                "train.guide_ema_std=0.25", "eval.guidance=2"))
+    train(spec, tmp_path / "straight", progress=False)
+    crash_at_optimizer_step(spec, tmp_path / "crashed", 3, monkeypatch)
+    checkpoint = tmp_path / "crashed/checkpoint"
+    assert (checkpoint / "guide_ema.safetensors").is_file() and not (checkpoint / "guide.safetensors").exists()
+    assert json.loads((checkpoint / "state.json").read_text())["guide_ema_updates"] == 2  # the step-2 checkpoint
     train(spec, tmp_path / "crashed", resume=True, progress=False)
     for which in ("guide", "ema"):
         a, b = weights(tmp_path / "straight", which), weights(tmp_path / "crashed", which)
@@ -152,6 +201,8 @@ def test_settings_that_cannot_guide_are_refused_before_training(tmp_path: Path, 
         load_spec(None, tiny(prepared_root, "eval.guidance=2"))
     with pytest.raises(UserError, match="train.guide_at must be a fraction of the budget between 0 and 1"):
         load_spec(None, tiny(prepared_root, "train.guide_at=1.5"))
+    with pytest.raises(UserError, match="train.guide_ema_std must be in .0, 0.288."):
+        load_spec(None, tiny(prepared_root, "train.guide_at=0.1", "train.guide_ema_std=0.3"))
     with pytest.raises(UserError, match="eval.guidance must be 1 .off. or more"):
         load_spec(None, tiny(prepared_root, "eval.guidance=0.5"))
     for interval in ("[5, 0.3]", "[0.3]", "[inf, inf]", "[-1, 2]", "[nan, 2]"):
@@ -159,8 +210,8 @@ def test_settings_that_cannot_guide_are_refused_before_training(tmp_path: Path, 
             load_spec(None, tiny(prepared_root, f"eval.guidance_interval={interval}"))
     # the VAE samples itself: guidance and guide are put back to none, so it is one cell whatever they say
     vae = load_spec(None, tiny(prepared_root, "model.name=vae", "train.guide_at=0.1", "eval.guidance=2",
-                               "eval.guidance_interval=[0.3, 5]"))
-    assert (vae.train.guide_at, vae.eval.guidance, vae.eval.guidance_interval) == (None, 1.0, None)
+                               "eval.guidance_interval=[0.3, 5]", "train.guide_ema_std=0.25"))
+    assert (vae.train.guide_at, vae.train.guide_ema_std, vae.eval.guidance, vae.eval.guidance_interval) == (None, None, 1.0, None)
     assert vae.hash() == load_spec(None, tiny(prepared_root, "model.name=vae")).hash()
 
 

@@ -132,6 +132,7 @@ def draw(args: argparse.Namespace) -> None:
 
     folder = Path(args.run) / FOLDER
     own = f"{spec.train.ema_std:g}"
+    own_guide = f"{spec.train.guide_ema_std or spec.train.ema_std:g}"  # the average the run's own guide was kept from
     kept = [own] + [f.stem.removeprefix("std") for f in sorted(folder.glob("std*.safetensors"))]
     at_steps = json.loads((folder / "guide_steps.json").read_text()) if (folder / "guide_steps.json").is_file() else {}
     stds = kept if args.stds is None else args.stds.split(",")
@@ -159,7 +160,7 @@ def draw(args: argparse.Namespace) -> None:
                 guide_std = std if choice == "matched" else choice
                 guide_file = folder / f"guide_std{guide_std}.safetensors"  # none for the run's own average: its guide is the run's
                 guide, label = ((weights(load_file(guide_file)), f"the EMA of std {guide_std}") if guide_file.is_file()
-                                else (run.guide, f"the run's own (EMA std {own})"))
+                                else (run.guide, f"the run's own (EMA std {own_guide})"))
                 step = run.guide_step
             if args.guidance is not None:  # another weight than the spec's (1: unguided, what the averages alone give)
                 label = "none" if args.guidance == 1 else f"{label}, weight {args.guidance:g}"

@@ -90,6 +90,8 @@ def resolve(spec: RunSpec, registry: Registry | None = None, *, model_only: bool
         flip = bool(registry.get("dataset", data.dataset).declared("flip_invariant"))
         data = dataclasses.replace(data, flip=flip)
     sections = {name: getattr(spec, name) for name in SECTIONS}
+    if spec.train.guide_at is None and spec.train.guide_ema_std is not None:  # no guide: nothing for its average to keep
+        sections["train"] = dataclasses.replace(spec.train, guide_ema_std=None)
     if component.declared("self_sampling"):
         sections.update(without_diffusion(spec))
     resolved = ResolvedSpec(**{**sections, "model": model, "data": data}, registry=registry)
@@ -101,7 +103,7 @@ def resolve(spec: RunSpec, registry: Registry | None = None, *, model_only: bool
 
 def without_diffusion(spec: RunSpec) -> dict[str, Any]:
     """The sections of ``spec`` with what a self-sampling model (the VAE) never reads put back to the defaults:
-    the diffusion process, the sampler, its steps, its guidance (weight and interval) and epsilon scaling, the guide and the compile switch (zoo
+    the diffusion process, the sampler, its steps, its guidance (weight and interval) and epsilon scaling, the guide (and its average) and the compile switch (zoo
     compiles only the network inside its diffusion loss). The spec then says what runs, and a VAE crossed with a schedule or sampler axis
     is one cell, trained once."""
     plain = EvalSpec()
@@ -110,7 +112,8 @@ def without_diffusion(spec: RunSpec) -> dict[str, Any]:
                                      guidance_interval=plain.guidance_interval, eps_scale=plain.eps_scale)  # fmt: skip
     plain_train = TrainSpec()
     return {"diffusion": DiffusionSpec(), "eval": evaluation,
-            "train": dataclasses.replace(spec.train, compile=plain_train.compile, guide_at=plain_train.guide_at)}
+            "train": dataclasses.replace(spec.train, compile=plain_train.compile, guide_at=plain_train.guide_at,
+                                         guide_ema_std=plain_train.guide_ema_std)}
 
 
 def _check(spec: RunSpec, registry: Registry) -> None:

@@ -131,6 +131,7 @@ class TrainSpec:
     threads: int | None = None  # torch threads; None: torch's default
     hooks: tuple[str, ...] = ()  # registered training hooks to run (zoo list training_hook), after zoo's own
     guide_at: float | None = None  # keep the EMA weights at this fraction of the budget as the autoguidance guide (zoo.train.guide); None: none
+    guide_ema_std: float | None = None  # the guide's own power-function EMA of this length (zoo.train.guide); None: the guide is the sampled average (ema_std); the recipe's 0.25 from 32x32
 
     def check(self) -> None:
         """Impossible numbers, named."""
@@ -156,6 +157,9 @@ class TrainSpec:
                             "'none' for no guide")
         if self.ema_std is not None and not 0 < self.ema_std < 0.288:
             raise UserError(f"train.ema_std must be in (0, 0.288) (EDM2 uses 0.05-0.15), got {self.ema_std}; 'none' for the warm-up rule")
+        if self.guide_ema_std is not None and not 0 < self.guide_ema_std < 0.288:
+            raise UserError(f"train.guide_ema_std must be in (0, 0.288) (the recipe's is 0.25), got {self.guide_ema_std}; "
+                            "'none' to guide with the sampled average (train.ema_std) at train.guide_at")
 
 
 @dataclass
@@ -266,7 +270,7 @@ LATE_DEFAULTS: dict[tuple[str, str], Any] = {
     # stored cell's identity; no grid stored before it has a cell that auto compiles (long enough, in a
     # configuration measured): emoji_minutes.toml's 16-minute cells train pixels in bf16, the rest are shorter
     ("train", "compile"): "auto",
-    ("train", "guide_at"): None, ("eval", "guidance"): 1.0, ("eval", "guidance_interval"): None,
+    ("train", "guide_at"): None, ("train", "guide_ema_std"): None, ("eval", "guidance"): 1.0, ("eval", "guidance_interval"): None,
     ("eval", "eps_scale"): 1.0, ("train", "adam_betas"): (0.9, 0.999),
 }
 

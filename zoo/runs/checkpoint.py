@@ -1,7 +1,8 @@
 """Checkpoints that survive a kill at any moment and never unpickle code.
 
 A checkpoint is a folder: ``model.safetensors``, ``ema.safetensors``, ``guide.safetensors`` (the
-autoguidance guide's weights, :mod:`zoo.train.guide`, once the run has kept them), ``optimizer.safetensors``
+autoguidance guide's weights, :mod:`zoo.train.guide`, once the run has kept them; before that
+``guide_ema.safetensors``, the guide's own average when ``train.guide_ema_std`` sets one), ``optimizer.safetensors``
 (tensors only) and ``state.json`` (step, epoch, RNG and data-order state, optimizer hyper-parameters).
 It is written to a temporary sibling and swapped in with renames: ``checkpoint`` is either the old
 complete folder or the new complete one; if a crash falls between the two renames, the previous
@@ -58,6 +59,7 @@ def save_checkpoint(
     ema: dict[str, torch.Tensor] | None,
     optimizer: dict[str, Any],
     guide: dict[str, torch.Tensor] | None = None,
+    guide_ema: dict[str, torch.Tensor] | None = None,
     state: dict[str, Any],
 ) -> Path:
     """Write a complete checkpoint under ``run_dir/checkpoint`` atomically; return its path."""
@@ -70,6 +72,8 @@ def save_checkpoint(
             save_file(_contiguous(ema), tmp / "ema.safetensors")
         if guide is not None:
             save_file(_contiguous(guide), tmp / "guide.safetensors")
+        if guide_ema is not None:
+            save_file(_contiguous(guide_ema), tmp / "guide_ema.safetensors")
         opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
         save_file(_contiguous(opt_tensors), tmp / "optimizer.safetensors")
         (tmp / "state.json").write_text(json.dumps({**state, "optimizer": opt_meta}, indent=1))
@@ -102,7 +106,7 @@ def load_state(path: Path) -> dict[str, Any]:
 
 
 def load_weights(path: Path, which: str = "model") -> dict[str, torch.Tensor]:
-    """``which`` is "model" (raw weights), "ema", "guide" or "optimizer"."""
+    """``which`` is "model" (raw weights), "ema", "guide", "guide_ema" (the guide's average, until it is kept) or "optimizer"."""
     file = path / f"{which}.safetensors"
     try:
         return load_file(file)

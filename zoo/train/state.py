@@ -1,6 +1,7 @@
 """Everything a run needs to continue exactly where it stopped, with save and restore.
 
-A checkpoint holds the raw and EMA weights (and the autoguidance guide's, once kept), the optimizer moments, the step/epoch/batch counters,
+A checkpoint holds the raw and EMA weights (and the autoguidance guide's: its own average while it is pending, the
+guide once kept), the optimizer moments, the step/epoch/batch counters,
 the training time so far and every rank's timestep and noise generators (zoo.runtime.streams): together with
 the data order being a pure function of (seed, epoch), that makes a resumed run bit-identical to a
 straight one.
@@ -46,6 +47,7 @@ class TrainState:
     paused: float = 0.0  # not checkpointed: seconds this process spent between steps on measuring (curves)
     guide: dict[str, torch.Tensor] | None = None  # the autoguidance guide's weights, once kept (zoo.train.guide)
     guide_step: int | None = None  # the step they were kept at
+    guide_ema: EMA | None = None  # the guide's own average (train.guide_ema_std) until the guide is kept from it
 
     def save(self, run: TrainingRun) -> None:
         """Checkpoint (a collective under DDP: every rank's generators are gathered; rank 0 writes)."""
@@ -57,11 +59,13 @@ class TrainState:
                 model=self.model.state_dict(),
                 ema=self.ema.state_dict() if self.ema is not None else None,
                 guide=self.guide,
+                guide_ema=self.guide_ema.state_dict() if self.guide_ema is not None else None,
                 optimizer=self.optimizer.state_dict(),
                 state={"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                        "elapsed": self.elapsed, "samples_seen": self.step * run.images_per_step,
                        "world_size": run.world_size, "ema_updates": self.ema.num_updates if self.ema is not None else 0,
-                       "guide_step": self.guide_step, "generator": generators},
+                       "guide_step": self.guide_step, "generator": generators,
+                       "guide_ema_updates": self.guide_ema.num_updates if self.guide_ema is not None else 0},
             )
         barrier(run.world_size)
 
@@ -73,6 +77,9 @@ class TrainState:
             self.ema.load_state_dict(load_weights(checkpoint, "ema"), state["ema_updates"])
         if (checkpoint / "guide.safetensors").is_file():
             self.guide, self.guide_step = load_weights(checkpoint, "guide"), state.get("guide_step")
+            self.guide_ema = None  # kept already: its average has nothing more to do
+        elif self.guide_ema is not None:
+            self.guide_ema.load_state_dict(load_weights(checkpoint, "guide_ema"), state["guide_ema_updates"])
         self.optimizer.load_state_dict(optimizer_from_tensors(load_weights(checkpoint, "optimizer"), state["optimizer"]))
         _match_parameter_layouts(self.optimizer)
         if str(run.rank) not in state["generator"] or state.get("world_size", 1) != run.world_size:
@@ -92,7 +99,7 @@ def memory_format(run: TrainingRun) -> torch.memory_format:
 
 
 def build_state(run: TrainingRun) -> TrainState:
-    """A fresh state: the model the spec describes (seeded), its EMA, Adam and the random streams."""
+    """A fresh state: the model the spec describes (seeded), its EMA (and the guide's), Adam and the random streams."""
     t = run.spec.train
     torch.manual_seed(t.seed)
     model, diffusion = build(run.spec)
@@ -101,11 +108,13 @@ def build_state(run: TrainingRun) -> TrainState:
     if diffusion is not None:
         diffusion.to(run.device)
     ema = EMA(model, max_decay=t.ema_max_decay, power=t.ema_power, std=t.ema_std) if t.ema else None
+    # the VAE keeps no guide (zoo.config.resolve puts guide_at back to none for it)
+    guide_ema = EMA(model, std=t.guide_ema_std) if t.guide_at is not None and t.guide_ema_std is not None else None
     # fused: one kernel over all parameters instead of a Python loop of small ops; 2-6% of a CPU
     # step, the same updates to float rounding (docs/performance.md)
     optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, betas=tuple(t.adam_betas), fused=run.device.type in ("cpu", "cuda"))
     generators = {name: stream(t.seed, name, run.rank) for name in (TIMESTEPS, TRAINING_NOISE)}
-    return TrainState(model, diffusion, ema, optimizer, generators, parameters, flops)
+    return TrainState(model, diffusion, ema, optimizer, generators, parameters, flops, guide_ema=guide_ema)
 
 
 def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:

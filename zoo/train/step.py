@@ -128,6 +128,8 @@ class Step:
         state.optimizer.step()
         if state.ema is not None:
             state.ema.update(state.model)
+        if state.guide_ema is not None:  # the guide's own average, until zoo.train.guide keeps the guide from it
+            state.guide_ema.update(state.model)
         state.step += 1
         state.batch_in_epoch += 1
         state.elapsed += time.perf_counter() - tick
