@@ -51,10 +51,10 @@ def test_recipe_depends_on_the_data_not_its_name(tmp_path):
     assert load_spec(None, ["data.size=32", "eval.eps_scale=1"]).eval.eps_scale == 1.0  # off, one setting away
     assert (thirty_two.train.ema_std, sixteen.train.ema_std) == (0.15, 0.1)  # the longer average where it was measured
     assert (tuple(thirty_two.train.adam_betas), tuple(sixteen.train.adam_betas)) == ((0.9, 0.99), (0.9, 0.999))
-    assert (thirty_two.train.guide_ema_std, sixteen.train.guide_ema_std) == (0.25, None)  # the guide's longer average
-    user = load_spec(None, ["data.size=32", "train.ema_std=0.1", "train.adam_betas=[0.9, 0.999]", "train.guide_ema_std=none"]).train
-    assert (user.ema_std, tuple(user.adam_betas), user.guide_ema_std) == (0.1, (0.9, 0.999), None)  # the user's settings win
-    unguided = load_spec(None, ["data.size=32", "train.guide_at=none", "eval.guidance=1"]).train
+    assert (thirty_two.train.guide_ema_std, sixteen.train.guide_ema_std) == (None, None)  # lost its held-out checks
+    user = load_spec(None, ["data.size=32", "train.ema_std=0.1", "train.adam_betas=[0.9, 0.999]", "train.guide_ema_std=0.25"]).train
+    assert (user.ema_std, tuple(user.adam_betas), user.guide_ema_std) == (0.1, (0.9, 0.999), 0.25)  # the user's settings win
+    unguided = load_spec(None, ["data.size=32", "train.guide_at=none", "eval.guidance=1", "train.guide_ema_std=0.25"]).train
     assert unguided.guide_ema_std is None  # no guide, no average for it: the spec says what runs
     sixty_four = load_spec(None, ["data.size=64"]).model
     assert (sixty_four.patch, sixty_four.dim_mults) == (2, (1, 2, 4))  # 32x32 feature maps down to an 8x8 bottleneck

@@ -131,7 +131,7 @@ class TrainSpec:
     threads: int | None = None  # torch threads; None: torch's default
     hooks: tuple[str, ...] = ()  # registered training hooks to run (zoo list training_hook), after zoo's own
     guide_at: float | None = None  # keep the EMA weights at this fraction of the budget as the autoguidance guide (zoo.train.guide); None: none
-    guide_ema_std: float | None = None  # the guide's own power-function EMA of this length (zoo.train.guide); None: the guide is the sampled average (ema_std); the recipe's 0.25 from 32x32
+    guide_ema_std: float | None = None  # the guide's own power-function EMA of this length (zoo.train.guide); None: the guide is the sampled average (ema_std)
 
     def check(self) -> None:
         """Impossible numbers, named."""
@@ -158,7 +158,7 @@ class TrainSpec:
         if self.ema_std is not None and not 0 < self.ema_std < 0.288:
             raise UserError(f"train.ema_std must be in (0, 0.288) (EDM2 uses 0.05-0.15), got {self.ema_std}; 'none' for the warm-up rule")
         if self.guide_ema_std is not None and not 0 < self.guide_ema_std < 0.288:
-            raise UserError(f"train.guide_ema_std must be in (0, 0.288) (the recipe's is 0.25), got {self.guide_ema_std}; "
+            raise UserError(f"train.guide_ema_std must be in (0, 0.288) (e.g. 0.25, longer than train.ema_std), got {self.guide_ema_std}; "
                             "'none' to guide with the sampled average (train.ema_std) at train.guide_at")
 
 

@@ -10,12 +10,12 @@ progress the lr decay follows (:func:`zoo.train.lr.progress`: steps or minutes, 
 along), so a guide at 0.05 of a 32-minute run is its weights at about minute 1.6 on any CPU. A model that
 samples itself (the VAE) has no sampler to guide and keeps none.
 
-The guide's average may be longer than the sampled one (EDM2's autoguidance tunes the two EMA lengths apart).
-On three 32-minute runs of the 32x32 recipe, an average longer than the sampled one, kept at the guide's step (std
-0.25 against the sampled 0.15 on J and K, 0.2 against 0.1 on E), guided the same weights to a lower FID on every
-draw than the sampled average there (``guide_ema.json``, ``guide_place.json``, ``ema_lengths.json``). ``train.guide_ema_std`` keeps that average from the first step until the
-guide is taken from it (one more copy of the weights for the first ``guide_at`` of the run, in the checkpoints too,
-so a resumed run keeps the same guide), then drops it.
+The guide's average may be set apart from the sampled one (EDM2's autoguidance tunes the two EMA lengths apart):
+``train.guide_ema_std`` keeps an average of its own from the first step until the guide is taken from it (one more
+copy of the weights for the first ``guide_at`` of the run, in the checkpoints too, so a resumed run keeps the same
+guide), then drops it. zoo's recipe sets none: on 32x32 emoji an average of 0.25 as the guide of the sampled 0.15
+was better on every draw of the runs that suggested it and worse on every draw of the two that checked it
+(``guide_ema.json``, ``guide_ema_check.json``; docs/benchmark.md, "The guide's place in the run").
 """
 
 from __future__ import annotations
