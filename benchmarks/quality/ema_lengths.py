@@ -46,10 +46,8 @@ def extra_emas(stds: list[float], guides_at: list[float]):  # noqa: ANN201 - a z
     from zoo.contract import TrainingHook
     from zoo.runtime.io import atomic_path, atomic_write_text
     from zoo.train.ema import EMA
+    from zoo.train.guide import cpu_copy as on_cpu
     from zoo.train.lr import progress
-
-    def on_cpu(tensors: dict) -> dict:  # a copy that later steps do not change
-        return {k: v.detach().to("cpu", copy=True) for k, v in tensors.items()}
 
     def save(tensors: dict, path: Path) -> None:
         with atomic_path(path) as tmp:

@@ -155,11 +155,15 @@ class TrainSpec:
         if self.guide_at is not None and not 0 < self.guide_at < 1:
             raise UserError(f"train.guide_at must be a fraction of the budget between 0 and 1 (e.g. 0.05), got {self.guide_at}; "
                             "'none' for no guide")
-        if self.ema_std is not None and not 0 < self.ema_std < 0.288:
-            raise UserError(f"train.ema_std must be in (0, 0.288) (EDM2 uses 0.05-0.15), got {self.ema_std}; 'none' for the warm-up rule")
-        if self.guide_ema_std is not None and not 0 < self.guide_ema_std < 0.288:
-            raise UserError(f"train.guide_ema_std must be in (0, 0.288) (e.g. 0.25, longer than train.ema_std), got {self.guide_ema_std}; "
-                            "'none' to guide with the sampled average (train.ema_std) at train.guide_at")
+        _check_ema_std("ema_std", self.ema_std, "EDM2 uses 0.05-0.15", "for the warm-up rule")
+        _check_ema_std("guide_ema_std", self.guide_ema_std, "e.g. 0.25, longer than train.ema_std",
+                       "to guide with the sampled average (train.ema_std) at train.guide_at")
+
+
+def _check_ema_std(setting: str, std: float | None, example: str, none_means: str) -> None:
+    """A power-function EMA's length is below 1/sqrt(12), the uniform average's (zoo.train.ema.std_to_gamma)."""
+    if std is not None and not 0 < std < 0.288:
+        raise UserError(f"train.{setting} must be in (0, 0.288) ({example}), got {std}; 'none' {none_means}")
 
 
 @dataclass

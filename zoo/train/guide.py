@@ -20,6 +20,8 @@ was better on every draw of the runs that suggested it and worse on every draw o
 
 from __future__ import annotations
 
+import torch
+
 from zoo.contract import TrainingHook as Hook
 from zoo.train.lr import progress
 from zoo.train.setup import TrainingRun
@@ -38,5 +40,10 @@ class KeepGuide(Hook):
             return
         if progress(state.step, run.limit, state.elapsed, run.deadline) >= at:
             source = next(s for s in (state.guide_ema, state.ema, state.model) if s is not None).state_dict()
-            state.guide = {k: v.detach().to("cpu", copy=True) for k, v in source.items()}
+            state.guide = cpu_copy(source)
             state.guide_step, state.guide_ema = state.step, None
+
+
+def cpu_copy(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A copy of the weights on the CPU that later steps do not change (on the CPU ``.to`` alone would alias them)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in tensors.items()}
