@@ -207,6 +207,31 @@ def test_x0_and_v_networks_sample_what_an_eps_network_samples(sampler) -> None:
     torch.testing.assert_close(outputs[2], outputs[0], rtol=0, atol=2e-3)
 
 
+def test_dpmpp_2m_sde_samples_the_data_and_eta_0_is_the_ode() -> None:
+    """With eta > 0 the solver adds the SDE's noise: still N(mu, s²) from the exact denoiser, not from a wrong one;
+    eta = 0 is the deterministic solver, sample for sample."""
+    oracle, d = _setup(schedule=cosine_beta_schedule)
+    for eta in (0.5, 1.0):
+        x = dpmpp_2m(oracle, d, SHAPE, steps=50, generator=_gen(), eta=eta)
+        assert _matches(x, MU, S, tol=0.01), eta
+        wrong = dpmpp_2m(GaussianOracle(cosine_beta_schedule(1000), eps_scale=0.8), d, SHAPE, steps=50, generator=_gen(), eta=eta)
+        assert not _matches(wrong, MU, S, tol=0.02), eta
+    ode = dpmpp_2m(oracle, d, (500, 1, 1, 1), steps=20, generator=_gen(3))
+    torch.testing.assert_close(dpmpp_2m(oracle, d, (500, 1, 1, 1), steps=20, generator=_gen(3), eta=0.0), ode, rtol=0, atol=0)
+    assert (dpmpp_2m(oracle, d, (500, 1, 1, 1), steps=20, generator=_gen(3), eta=1.0) - ode).abs().max() > 0.1
+
+
+def test_dpmpp_2m_sde_first_step_is_the_papers_first_order_sde_solver() -> None:
+    """The first step (no history) is Lu et al.'s SDE-DPM-Solver++1, the exact mean of the SDE over the step
+    for a constant x0 (the Noise draw replaced by zeros)."""
+    update = DPMSolverPP2MUpdate(eta=1.0)
+    (a, s), (a2, s2) = _alpha_sigma(-1.0), _alpha_sigma(0.5)
+    x, x0 = torch.ones(1, dtype=torch.float64), torch.full((1,), 0.7, dtype=torch.float64)
+    out = update(x, (x - a * x0) / s, x0, ReverseStep(2, 1, a, s, a2, s2), lambda shape: torch.zeros(shape, dtype=torch.float64))
+    h = 1.5  # lambda_next - lambda; the mean is (s2/s) e^{-h} x + a2 (1 - e^{-2h}) x0
+    assert abs(out.item() - (math.exp(-h) * s2 / s + a2 * (1 - math.exp(-2 * h)) * 0.7)) < 1e-12
+
+
 def test_ddim_with_eta_1_on_all_steps_is_ddpm() -> None:
     """Song et al. 2021: eta = 1 gives the DDPM posterior variance; same generator, same images."""
     oracle, d = _setup(T=200)
@@ -339,7 +364,8 @@ def test_sampler_options_left_empty_keep_the_hash_of_older_cells() -> None:
 @pytest.mark.parametrize(("settings", "needle"), [
     ({"sampler_options": {"nope": 1}}, "has no option 'nope'"),
     ({"sampler_options": {"spacing": "sideways"}}, "unknown timestep spacing 'sideways'"),
-    ({"sampler_options": {"eta": 1.0}}, "has no option 'eta'"),  # dpmpp_2m, the default, has no eta
+    ({"sampler_options": {"s_churn": 1.0}}, "has no option 's_churn'"),
+    ({"sampler_options": {"eta": -1.0}}, "eta must be >= 0"),
     ({"sampler_options": {"eps_scale": 0.98}}, "not a sampler option but a setting: eval.eps_scale"),
 ])
 def test_wrong_sampler_options_fail_when_the_spec_loads(settings: dict, needle: str) -> None:

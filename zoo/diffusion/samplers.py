@@ -241,14 +241,22 @@ class DDIMUpdate:
 
 
 class DPMSolverPP2MUpdate:
-    """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2), in lambda = log(alpha / sigma).
+    """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2), in lambda = log(alpha / sigma); with ``eta`` > 0 its
+    stochastic form, DPM-Solver++(2M) SDE (Lu et al. 2022, section 4, the midpoint rule of k-diffusion's
+    ``sample_dpmpp_2m_sde`` and diffusers' ``algorithm_type="sde-dpmsolver++"``).
 
-    x_next = (sigma_next / sigma) x - alpha_next (exp(-h) - 1) D, h = lambda_next - lambda, with
-    D = x0 on the first step, else D = (1 + 1/(2r)) x0 - 1/(2r) x0_prev, r = h_prev / h.
+    With g = (1 + eta) h, h = lambda_next - lambda:
+    x_next = (sigma_next / sigma) exp(-eta h) x + alpha_next (1 - exp(-g)) D + sigma_next sqrt(1 - exp(-2 eta h)) z,
+    with D = x0 on the first step, else D = x0 + (x0 - x0_prev) / (2r), r = h_prev / h. ``eta`` = 0 is the
+    deterministic solver; 1 is the SDE's own noise, which forgets part of x at each step and so corrects
+    errors of earlier steps (Karras et al. 2022, section 4) at the cost of a lower order.
     The last step (to sigma = 0, h = inf) is first order, which makes it x_next = x0.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, eta: float = 0.0) -> None:
+        if not eta >= 0:
+            raise UserError(f"dpmpp_2m's eta must be >= 0 (0: deterministic, 1: the SDE's noise), got {eta}")
+        self.eta = float(eta)
         self.prev_x0: Tensor | None = None
         self.prev_h = 0.0
 
@@ -261,7 +269,11 @@ class DPMSolverPP2MUpdate:
             half_inv_r = h / (2 * self.prev_h)
             d = (1 + half_inv_r) * x0 - half_inv_r * self.prev_x0
         self.prev_x0, self.prev_h = x0, h
-        return (step.sigma_next / step.sigma) * x - step.alpha_next * math.expm1(-h) * d
+        kept = math.exp(-self.eta * h)  # the share of x (in sigma units) the step keeps; 1 for the ODE
+        x_next = (step.sigma_next / step.sigma) * kept * x - step.alpha_next * math.expm1(-(1 + self.eta) * h) * d
+        if self.eta == 0:
+            return x_next
+        return x_next + step.sigma_next * math.sqrt(-math.expm1(-2 * self.eta * h)) * noise(x.shape)
 
 
 # -- the registered samplers --------------------------------------------------------------------
@@ -312,13 +324,14 @@ def dpmpp_2m(
     generator: torch.Generator | None = None,
     progress: bool = False,
     spacing: str = "trailing",  # see sampling_timesteps and the module docstring
+    eta: float = 0.0,  # 0: the deterministic solver; > 0: its SDE form (DPMSolverPP2MUpdate)
     **options: Any,
 ) -> Tensor:
-    """Lu et al. 2022: DPM-Solver++(2M), deterministic, second order; good samples in 15-25 steps."""
-    _reject_unknown("dpmpp_2m", options, ("spacing",))
+    """Lu et al. 2022: DPM-Solver++(2M), second order; good samples in 15-25 steps; ``eta`` > 0 its SDE form."""
+    _reject_unknown("dpmpp_2m", options, ("spacing", "eta"))
     timesteps = sampling_timesteps(diffusion, steps, spacing)
     return sample_loop(
-        model, diffusion, shape, timesteps, DPMSolverPP2MUpdate(), generator=generator, progress=progress,
+        model, diffusion, shape, timesteps, DPMSolverPP2MUpdate(eta), generator=generator, progress=progress,
         description="dpm-solver++(2m)",
     )
 
@@ -327,4 +340,4 @@ def dpmpp_2m(
 def zoo_register(registry: Registry) -> None:
     registry.add("sampler", "ddpm", ddpm, help="Ho et al. 2020: ancestral, all T steps (ignores steps)")
     registry.add("sampler", "ddim", ddim, help="Song et al. 2021: DDIM on any steps; options eta (default 0), spacing")
-    registry.add("sampler", "dpmpp_2m", dpmpp_2m, help="Lu et al. 2022: DPM-Solver++(2M), 2nd-order multistep; options spacing")
+    registry.add("sampler", "dpmpp_2m", dpmpp_2m, help="Lu et al. 2022: DPM-Solver++(2M), 2nd-order multistep; options spacing, eta (> 0: SDE)")
