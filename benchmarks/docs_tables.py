@@ -394,7 +394,8 @@ def guidance_draws_table(records: list[dict[str, Any]]) -> str:
         mean = _means(rows)
         seconds = sorted(r["s_per_1000"] for r in rows)
         where = "-" if weight == 1 else "every noise level" if interval is None else "({:g}, {:g}]".format(*map(float, interval))
-        guide = "1 (unguided)" if weight == 1 else f"{weight:g} (guide: step {guide_step:,})"
+        guide = ("1 (unguided)" if weight == 1 else f"{weight:g} (guide: step {guide_step:,})" if guide_step is not None
+                 else f"{weight:g} (guide: a weights file)")
         offsets, fids = [r["seed_offset"] for r in rows], ", ".join(f"{r['fid']:.1f}" for r in rows)
         draws = (f"{offsets[0]}-{offsets[-1]}" if offsets == list(range(offsets[0], offsets[-1] + 1)) and len(offsets) > 2
                  else ", ".join(map(str, offsets)))

@@ -188,6 +188,9 @@ def test_guided_draws_with_other_sampler_options_are_lines_of_their_own() -> Non
                      "| 100 | 2 (guide: step 5) | (1, inf] | dpmpp_2m, 30, eps_scale 0.99 | 0, 1 | 28.0, 29.0 | 28.5 | 1.0 | 0.500 | 50 |",
                      "| 100 | 2 (guide: step 5) | (1, inf] | dpmpp_2m, 30, spacing logsnr | 0 | 31.0 | 31.0 | 1.0 | 0.500 | 50 |",
                      "| 100 | 2 (guide: step 5) | (1, inf] | dpmpp_2m, 30, eps_max_sigma 1, eps_scale 0.99 | 0 | 27.0 | 27.0 | 1.0 | 0.500 | 50 |"]
+    from_file = {**row(0, 26.0, eta=0.5), "guide_step": None}  # autoguidance.py --guides FILE.safetensors, no step in its name
+    assert docs_tables.guidance_draws_table([{"rows": [from_file]}]).splitlines()[2:] == [
+        "| 100 | 2 (guide: a weights file) | (1, inf] | dpmpp_2m, 30, eta 0.5 | 0 | 26.0 | 26.0 | 1.0 | 0.500 | 50 |"]
 
 
 def test_ema_lengths_are_lines_per_run_shortest_first_each_draw_once() -> None:

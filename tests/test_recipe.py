@@ -60,6 +60,20 @@ def test_recipe_depends_on_the_data_not_its_name(tmp_path):
     assert (sixty_four.patch, sixty_four.dim_mults) == (2, (1, 2, 4))  # 32x32 feature maps down to an 8x8 bottleneck
 
 
+def test_the_recipes_sampler_options_go_to_its_sampler_only():
+    """From 32x32 on the default sampler runs as its SDE (dpmpp_2m eta 0.5); another sampler gets none of its options."""
+    thirty_two, sixteen = load_spec(None, ["data.size=32", "data.channels=3"]), load_spec(None, ["data.size=16"])
+    assert (thirty_two.eval.sampler, thirty_two.eval.sampler_options) == ("dpmpp_2m", {"eta": 0.5})
+    assert sixteen.eval.sampler_options == {}
+    ode = load_spec(None, ["data.size=32", "eval.sampler_options={eta=0}"]).eval.sampler_options
+    assert ode == {"eta": 0}  # the deterministic solver, one setting away
+    both = load_spec(None, ["data.size=32", 'eval.sampler_options={spacing="linspace"}']).eval.sampler_options
+    assert both == {"eta": 0.5, "spacing": "linspace"}  # the user's options join the recipe's
+    for sampler in ("ddpm", "ddim"):  # ddpm has no eta; ddim's eta is another sampler's noise
+        assert load_spec(None, ["data.size=32", f"eval.sampler={sampler}"]).eval.sampler_options == {}
+    assert load_spec(None, ["data.size=32", "model.name=vae"]).eval.sampler_options == {}  # the VAE samples itself
+
+
 def test_the_users_settings_sit_over_the_recipe_for_the_size():
     spec = load_spec(None, ["data.size=32", "model.patch=1", "train.batch_size=32", "eval.steps=10"])
     assert (spec.model.patch, spec.train.batch_size, spec.eval.steps, spec.model.dim_mults) == (1, 32, 10, (1, 2, 4))

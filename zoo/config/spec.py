@@ -368,4 +368,8 @@ def with_recipe(spec: dict[str, Any], preset: str | None = None) -> dict[str, An
     size, channels = data.get("size", DataSpec.size), data.get("channels", DataSpec.channels)
     if not isinstance(size, int) or not isinstance(channels, int):
         return spec  # a wrong type: left to the spec's own validation, which names it
-    return merge(recipe_for(size, channels), spec)
+    recipe = recipe_for(size, channels)
+    chosen = spec.get("eval", {}).get("sampler", EvalSpec.sampler) if isinstance(spec.get("eval"), dict) else EvalSpec.sampler
+    if chosen != EvalSpec.sampler and "eval" in recipe:  # the recipe's sampler options are the default sampler's
+        recipe["eval"] = {k: v for k, v in recipe["eval"].items() if k != "sampler_options"}
+    return merge(recipe, spec)
